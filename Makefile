@@ -1,0 +1,51 @@
+# vmp3 — the two commands: `make run` and `make test`. Everything else is a building block.
+BUILD_DIR ?= build
+ASAN_BUILD_DIR ?= build-asan
+JOBS ?= $(shell nproc)
+LISTEN ?= 127.0.0.1:8080
+DATA_DIR ?= ./vmp3-data
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test test-unit test-asan bench format format-check clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD_DIR)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Starts the server on embedded backends (local files + SQLite) and prints its URL.
+run: build
+	@scripts/run-server $(BUILD_DIR)/vmp3 $(LISTEN) $(DATA_DIR)
+
+# Every test: unit + integration on the Release build, then the unit tests under ASan + UBSan.
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 600
+	$(MAKE) --no-print-directory test-asan
+
+test-unit: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMP3_SANITIZE=ON \
+	  -DVMP3_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target vmp3_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN_BUILD_DIR) --output-on-failure -j $(JOBS) -L unit --timeout 900
+
+bench: build
+	bench/convert_bench.sh
+
+format:
+	find app src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+
+format-check:
+	find app src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format --dry-run -Werror
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)

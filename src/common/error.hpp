@@ -1,0 +1,60 @@
+// Errors as values. Every fallible function in libvmp3 returns Result<T>; no exception crosses
+// a module edge. The closed set of codes is what the HTTP layer maps to status codes (in exactly
+// one place, http/problem.cpp) and what a failed job records for the user.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <tl/expected.hpp>
+#include <utility>
+
+namespace vmp3 {
+
+enum class ErrorCode {
+  kInvalidArgument,    // the caller asked for something malformed or out of range
+  kNotFound,           // the thing does not exist (or is not the caller's)
+  kAlreadyExists,      // a unique name is taken
+  kConflict,           // the thing is in the wrong state for the request
+  kUnauthenticated,    // no or bad credentials
+  kPermissionDenied,   // authenticated but not allowed
+  kRateLimited,        // too many attempts; retry later
+  kTooLarge,           // a size limit was passed
+  kUnavailable,        // a backend is down; retrying later may succeed
+  kCancelled,          // the operation was cancelled by request
+  kDeadlineExceeded,   // a time limit was passed
+  kIo,                 // local I/O failed
+  kInternal,           // a bug or an unexpected library failure
+  // Media errors: the input itself is unusable. Retrying will not help.
+  kEmptyInput,         // zero bytes
+  kNotMedia,           // no demuxer recognises the bytes
+  kNoAudioStream,      // a media file without any audio stream
+  kCorruptMedia,       // truncated or damaged beyond use
+  kUnsupportedMedia,   // recognised but cannot be decoded
+  kMediaTooLong,       // input duration limit passed
+  kOutputTooLarge,     // output size limit passed
+};
+
+// Stable snake_case name of a code, used in JSON (job.error.code) and logs.
+std::string_view ErrorCodeName(ErrorCode code);
+
+// True when retrying the same operation later might succeed (backend outages, timeouts).
+bool IsTransient(ErrorCode code);
+
+struct Error {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;  // a sentence a user can act on; no trailing period
+
+  Error() = default;
+  Error(ErrorCode c, std::string m) : code(c), message(std::move(m)) {}
+};
+
+template <typename T>
+using Result = tl::expected<T, Error>;
+
+using Status = Result<void>;
+
+inline tl::unexpected<Error> MakeError(ErrorCode code, std::string message) {
+  return tl::unexpected<Error>(Error(code, std::move(message)));
+}
+
+}  // namespace vmp3
