@@ -1,0 +1,167 @@
+#include "http/content_disposition.hpp"
+
+#include <cstdint>
+
+namespace vmp3::http {
+namespace {
+
+constexpr size_t kMaxStemBytes = 200;  // leaves room for ".mp3" under the usual 255-byte limit
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629 table), 0 if ill-formed.
+size_t SequenceLength(std::string_view s, size_t i) {
+  auto at = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
+  const uint8_t b = at(i);
+  if (b < 0x80) return 1;
+  size_t length = 0;
+  uint8_t lo = 0x80;
+  uint8_t hi = 0xBF;  // allowed range of the second byte
+  if (b >= 0xC2 && b <= 0xDF) {
+    length = 2;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    length = 3;
+    if (b == 0xE0) lo = 0xA0;  // overlong
+    if (b == 0xED) hi = 0x9F;  // surrogates
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    length = 4;
+    if (b == 0xF0) lo = 0x90;  // overlong
+    if (b == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + length > s.size()) return 0;
+  if (at(i + 1) < lo || at(i + 1) > hi) return 0;
+  for (size_t k = 2; k < length; ++k) {
+    if (at(i + k) < 0x80 || at(i + k) > 0xBF) return 0;
+  }
+  return length;
+}
+
+bool IsControl(std::string_view ch) {
+  if (ch.size() == 1) {
+    const auto u = static_cast<uint8_t>(ch[0]);
+    return u < 0x20 || u == 0x7F;
+  }
+  // C1 controls U+0080..U+009F are C2 80..C2 9F.
+  return ch.size() == 2 && static_cast<uint8_t>(ch[0]) == 0xC2 &&
+         static_cast<uint8_t>(ch[1]) <= 0x9F;
+}
+
+// U+202A..U+202E and U+2066..U+2069: embeddings, overrides and isolates, which can make
+// "clip\u202Egpj.exe" display as "clipexe.jpg".
+bool IsBidiControl(std::string_view ch) {
+  if (ch.size() != 3 || static_cast<uint8_t>(ch[0]) != 0xE2) return false;
+  const auto b1 = static_cast<uint8_t>(ch[1]);
+  const auto b2 = static_cast<uint8_t>(ch[2]);
+  return (b1 == 0x80 && b2 >= 0xAA && b2 <= 0xAE) || (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9);
+}
+
+// Calls fn(character) for each well-formed character of `s`, skipping ill-formed bytes.
+template <typename Fn>
+void ForEachChar(std::string_view s, Fn fn) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t length = SequenceLength(s, i);
+    if (length == 0) {
+      ++i;
+      continue;
+    }
+    fn(s.substr(i, length));
+    i += length;
+  }
+}
+
+bool IsAsciiAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool IsAttrChar(char c) {
+  // RFC 8187 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" /
+  // "`" / "|" / "~"
+  if (IsAsciiAlnum(c)) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '&': case '+': case '-': case '.':
+    case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string DropInvalidUtf8(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  ForEachChar(bytes, [&](std::string_view ch) { out.append(ch); });
+  return out;
+}
+
+std::string Mp3NameFor(std::string_view original_filename) {
+  // Keep the last path component, then drop what must not survive into a name.
+  std::string_view last = original_filename;
+  if (size_t sep = last.find_last_of("/\\"); sep != std::string_view::npos) {
+    last.remove_prefix(sep + 1);
+  }
+  if (last.size() >= 2 && last[1] == ':' &&
+      ((last[0] >= 'a' && last[0] <= 'z') || (last[0] >= 'A' && last[0] <= 'Z'))) {
+    last.remove_prefix(2);  // "C:name" is relative to a drive's current directory
+  }
+  std::string name;
+  name.reserve(last.size());
+  ForEachChar(last, [&](std::string_view ch) {
+    if (!IsControl(ch) && !IsBidiControl(ch)) name.append(ch);
+  });
+
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '.')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '.')) s.remove_suffix(1);
+    return s;
+  };
+  std::string_view stem = trim(name);
+  if (size_t dot = stem.rfind('.'); dot != std::string_view::npos && dot > 0) {
+    std::string_view extension = stem.substr(dot + 1);
+    bool looks_like_extension = !extension.empty() && extension.size() <= 8;
+    for (char c : extension) looks_like_extension = looks_like_extension && IsAsciiAlnum(c);
+    if (looks_like_extension) stem = stem.substr(0, dot);
+  }
+  if (stem.size() > kMaxStemBytes) {
+    size_t cut = kMaxStemBytes;
+    while (cut > 0 && (static_cast<uint8_t>(stem[cut]) & 0xC0) == 0x80) --cut;
+    stem = stem.substr(0, cut);
+  }
+  stem = trim(stem);
+  if (stem.empty()) stem = "audio";
+  return std::string(stem) + ".mp3";
+}
+
+std::string AttachmentDisposition(std::string_view utf8_filename) {
+  std::string fallback;
+  std::string encoded;
+  ForEachChar(utf8_filename, [&](std::string_view ch) {
+    const char c = ch[0];
+    const bool printable_ascii = ch.size() == 1 && c >= 0x20 && c < 0x7F;
+    const bool separator = c == '/' || c == '\\';
+    fallback.push_back(printable_ascii && c != '"' && !separator && c != '%' ? c : '_');
+    if (IsControl(ch) || separator) {
+      encoded.push_back('_');
+      return;
+    }
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (char byte : ch) {
+      if (IsAttrChar(byte)) {
+        encoded.push_back(byte);
+      } else {
+        const auto u = static_cast<uint8_t>(byte);
+        encoded.push_back('%');
+        encoded.push_back(kHex[u >> 4]);
+        encoded.push_back(kHex[u & 0x0F]);
+      }
+    }
+  });
+  if (fallback.empty()) {
+    fallback = "download";
+    encoded = "download";
+  }
+  return "attachment; filename=\"" + fallback + "\"; filename*=UTF-8''" + encoded;
+}
+
+}  // namespace vmp3::http

@@ -1,0 +1,75 @@
+#include "http/exchange.hpp"
+
+#include <strings.h>
+
+#include "http/problem.hpp"
+
+namespace vmp3::http {
+
+bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) const {
+  size_t n = std::min(a.size(), b.size());
+  int c = ::strncasecmp(a.data(), b.data(), n);
+  return c != 0 ? c < 0 : a.size() < b.size();
+}
+
+std::string_view RequestHead::Header(std::string_view name) const {
+  auto it = headers.find(std::string(name));
+  return it == headers.end() ? std::string_view() : std::string_view(it->second);
+}
+
+std::optional<std::string_view> RequestHead::QueryParam(std::string_view name) const {
+  auto it = query.find(std::string(name));
+  if (it == query.end()) return std::nullopt;
+  return std::string_view(it->second);
+}
+
+Response Response::Json(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.Header("Content-Type", "application/json");
+  return r;
+}
+
+Response Response::Text(int status, std::string body, std::string content_type) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.Header("Content-Type", std::move(content_type));
+  return r;
+}
+
+Response Response::Problem(const Error& error, std::string_view instance) {
+  Response r;
+  r.status = HttpStatusFor(error.code);
+  r.body = ProblemJson(error, r.status, instance);
+  r.Header("Content-Type", std::string(kProblemContentType));
+  return r;
+}
+
+Response Response::NoContent() {
+  Response r;
+  r.status = 204;
+  return r;
+}
+
+std::string_view Exchange::Param(std::string_view name) const {
+  auto it = params().find(std::string(name));
+  return it == params().end() ? std::string_view() : std::string_view(it->second);
+}
+
+Awaitable<Result<std::string>> Exchange::ReadSmallBody(size_t limit) {
+  std::string body;
+  std::byte buf[16 * 1024];
+  for (;;) {
+    auto n = co_await ReadBody(std::span(buf));
+    if (!n) co_return tl::unexpected(n.error());
+    if (*n == 0) break;
+    if (body.size() + *n > limit)
+      co_return MakeError(ErrorCode::kTooLarge, "request body is too large");
+    body.append(reinterpret_cast<const char*>(buf), *n);
+  }
+  co_return body;
+}
+
+}  // namespace vmp3::http

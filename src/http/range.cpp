@@ -1,0 +1,120 @@
+#include "http/range.hpp"
+
+#include <limits>
+#include <optional>
+
+namespace vmp3::http {
+namespace {
+
+bool IsOws(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// 1*DIGIT; saturates at UINT64_MAX, which compares the same way against any real size.
+std::optional<uint64_t> ParseNumber(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  uint64_t value = 0;
+  for (char c : s) {
+    if (!IsDigit(c)) return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    value = value > (kMax - digit) / 10 ? kMax : value * 10 + digit;
+  }
+  return value;
+}
+
+bool IsBytesUnit(std::string_view unit) {
+  static constexpr std::string_view kBytes = "bytes";
+  if (unit.size() != kBytes.size()) return false;
+  for (size_t i = 0; i < unit.size(); ++i) {
+    char c = unit[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kBytes[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+RangeDecision ParseRange(std::string_view range_header, uint64_t size) {
+  using Kind = RangeDecision::Kind;
+  const RangeDecision whole;
+  const RangeDecision unsatisfiable{Kind::kUnsatisfiable, 0, 0};
+
+  std::string_view header = Trim(range_header);
+  size_t eq = header.find('=');
+  if (eq == std::string_view::npos || !IsBytesUnit(header.substr(0, eq))) return whole;
+
+  // range-set = 1#range-spec; list syntax lets recipients skip empty elements.
+  std::string_view spec;
+  size_t specs = 0;
+  std::string_view set = header.substr(eq + 1);
+  while (true) {
+    size_t comma = set.find(',');
+    std::string_view element = Trim(set.substr(0, comma));
+    if (!element.empty()) {
+      spec = element;
+      ++specs;
+    }
+    if (comma == std::string_view::npos) break;
+    set.remove_prefix(comma + 1);
+  }
+  if (specs != 1) return whole;
+
+  size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return whole;
+  std::string_view first_text = spec.substr(0, dash);
+  std::string_view last_text = spec.substr(dash + 1);
+
+  if (first_text.empty()) {  // suffix-range: the last N bytes
+    std::optional<uint64_t> suffix = ParseNumber(last_text);
+    if (!suffix) return whole;
+    if (*suffix == 0) return unsatisfiable;
+    // A zero-length representation has no byte to put in a 206; send it (empty) with 200.
+    if (size == 0) return whole;
+    const uint64_t length = *suffix < size ? *suffix : size;
+    return {Kind::kPartial, size - length, size - 1};
+  }
+
+  std::optional<uint64_t> first = ParseNumber(first_text);
+  if (!first) return whole;
+  std::optional<uint64_t> last;
+  if (!last_text.empty()) {
+    last = ParseNumber(last_text);
+    if (!last || *last < *first) return whole;  // invalid range-spec
+  }
+  if (*first >= size) return unsatisfiable;
+  const uint64_t end = (last && *last < size - 1) ? *last : size - 1;
+  return {Kind::kPartial, *first, end};
+}
+
+std::string ContentRange(uint64_t first, uint64_t last, uint64_t size) {
+  return "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
+         std::to_string(size);
+}
+
+std::string UnsatisfiedContentRange(uint64_t size) { return "bytes */" + std::to_string(size); }
+
+bool IfRangeMatches(std::string_view if_range, std::string_view current_etag) {
+  if_range = Trim(if_range);
+  if (if_range.empty()) return true;
+  current_etag = Trim(current_etag);
+  // A strong entity-tag is DQUOTE *etagc DQUOTE; weak ones start with W/ and never match here.
+  auto is_strong_tag = [](std::string_view tag) {
+    if (tag.size() < 2 || tag.front() != '"' || tag.back() != '"') return false;
+    for (char c : tag.substr(1, tag.size() - 2)) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      if (u == '"' || u < 0x21 || u == 0x7F) return false;
+    }
+    return true;
+  };
+  return is_strong_tag(if_range) && is_strong_tag(current_etag) && if_range == current_etag;
+}
+
+}  // namespace vmp3::http

@@ -1,0 +1,55 @@
+// The HTTP/1.1 server: Boost.Beast on Asio C++20 coroutines, kept out of this header.
+//
+// Per connection: keep-alive, bounded headers (431 past the limit), an idle timeout between
+// requests and a read/write timeout while a request is in flight, so a slow client cannot hold
+// a thread (connections are coroutines; no thread is ever blocked on a socket). Handlers run on
+// the I/O threads and move slow work to the blocking pool (Exchange::Blocking).
+//
+// Shutdown: BeginDrain() stops accepting and tells event streams to finish; Stop() waits up to
+// the drain timeout for in-flight requests, then stops the threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/error.hpp"
+#include "http/router.hpp"
+
+namespace vmp3::http {
+
+class Registry;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8080;                    // 0 picks a free port (see Server::port())
+  int io_threads = 2;
+  int blocking_threads = 8;                // password hashing, storage and database calls
+  size_t max_header_bytes = 16 * 1024;
+  std::chrono::seconds idle_timeout{60};   // between requests on a keep-alive connection
+  std::chrono::seconds io_timeout{30};     // no progress reading or writing for this long
+  std::chrono::seconds drain_timeout{15};
+};
+
+class Server {
+ public:
+  // `router` and `metrics` (may be null) must outlive the server.
+  Server(ServerOptions options, const Router& router, Registry* metrics);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts serving on background threads. kUnavailable when the address is taken.
+  Status Start();
+  uint16_t port() const;
+  void BeginDrain();
+  // Drains (bounded by drain_timeout) and joins the threads. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vmp3::http

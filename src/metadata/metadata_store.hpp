@@ -1,0 +1,120 @@
+// Users and conversion jobs. The embedded implementation is SqliteMetadataStore; a distributed
+// deployment uses Redis. Every implementation passes
+// tests/metadata/metadata_store_contract_test.cpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace vmp3 {
+
+struct User {
+  std::string id;
+  std::string username;  // unique ignoring ASCII case; stored as given
+  std::string email;
+  std::string password_hash;
+  int64_t created_at = 0;  // unix ms
+};
+
+enum class JobStatus { kQueued, kConverting, kDone, kFailed, kCancelled };
+
+// "queued", "converting", "done", "failed", "cancelled": the names used in JSON and storage.
+std::string_view JobStatusName(JobStatus status);
+std::optional<JobStatus> ParseJobStatus(std::string_view name);
+// Done, failed and cancelled jobs never change status again.
+bool IsTerminal(JobStatus status);
+
+struct Job {
+  std::string id;
+  std::string owner_id;
+  JobStatus status = JobStatus::kQueued;
+  double progress = 0;  // 0 to 1
+  std::string error_code;  // ErrorCodeName() of the failure, when failed
+  std::string error_message;
+  std::string input_name;  // the uploaded file's name: shown to its owner, never used as a path
+  std::string input_key;   // object keys
+  uint64_t input_size = 0;
+  double input_duration = 0;  // seconds
+  std::string output_key;
+  uint64_t output_size = 0;
+  double output_duration = 0;  // seconds
+  int output_bitrate_kbps = 0;
+  std::string options_json;  // conversion options, as the API received them
+  int attempts = 0;
+  // Unix ms; 0 when it has not happened. expires_at 0 means never.
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  int64_t started_at = 0;
+  int64_t finished_at = 0;
+  int64_t expires_at = 0;
+};
+
+// JSON with the field names above and status as its name. from_json throws
+// nlohmann::json::exception for a malformed document; missing fields keep their defaults, so
+// documents written before a field existed still load.
+void to_json(nlohmann::json& j, const User& user);
+void from_json(const nlohmann::json& j, User& user);
+void to_json(nlohmann::json& j, const Job& job);
+void from_json(const nlohmann::json& j, Job& job);
+
+struct JobPage {
+  std::vector<Job> jobs;
+  std::string next_cursor;  // empty on the last page
+};
+
+// Thread-safe: every method may be called from any thread concurrently.
+// Errors: kNotFound for a missing user or job, kInvalidArgument for malformed arguments,
+// kUnavailable or kIo when the backend fails. The store never invents timestamps: callers set
+// created_at, updated_at and the rest.
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // kAlreadyExists when the id, or the username ignoring ASCII case, is taken.
+  virtual Status CreateUser(const User& user) = 0;
+  // Case-insensitive (ASCII) lookup.
+  virtual Result<User> FindUserByName(std::string_view username) = 0;
+  virtual Result<User> GetUser(std::string_view id) = 0;
+
+  // kAlreadyExists when the id is taken.
+  virtual Status CreateJob(const Job& job) = 0;
+  virtual Result<Job> GetJob(std::string_view id) = 0;
+  // Atomic read-modify-write: mutate sees the current job and edits it in place. When it returns
+  // an error, that error is returned and nothing is written. It must not change id or owner_id
+  // (kInternal), must not call back into the store, and may be called more than once (stores
+  // with optimistic concurrency retry it on a conflict), so it must depend only on the job it is
+  // given. Returns the job as written.
+  virtual Result<Job> UpdateJob(std::string_view id,
+                                const std::function<Status(Job&)>& mutate) = 0;
+  // Cheap and frequent: sets progress (clamped to 0..1; kInvalidArgument for NaN) unless the job
+  // is terminal, in which case nothing changes and the result is still success. Does not touch
+  // updated_at.
+  virtual Status SetProgress(std::string_view id, double progress) = 0;
+  // The owner's jobs, newest first (created_at, then id, descending), at most limit (>= 1) per
+  // page. Pass the previous page's next_cursor to continue; the cursor is opaque and stays valid
+  // when jobs are added or removed: every job that existed when listing began and still exists is
+  // listed exactly once. kInvalidArgument for a malformed cursor.
+  virtual Result<JobPage> ListJobs(std::string_view owner_id, int limit,
+                                   std::string_view cursor) = 0;
+  virtual Status DeleteJob(std::string_view id) = 0;
+  // Jobs with 0 < expires_at <= now_ms, soonest expiry first, at most limit (>= 1).
+  virtual Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) = 0;
+  // Jobs in a status, oldest first, at most limit (>= 1).
+  virtual Result<std::vector<Job>> ListByStatus(JobStatus status, int limit) = 0;
+  // Number of jobs in each status; every status is present, with 0 when none.
+  virtual Result<std::map<JobStatus, uint64_t>> CountByStatus() = 0;
+  // Checks that the backend is reachable.
+  virtual Status Ping() = 0;
+  // Where the data is, for logs; never contains a secret.
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace vmp3

@@ -1,0 +1,36 @@
+#include "metadata/metadata_store_factory.hpp"
+
+#include <fmt/format.h>
+
+#include "metadata/sqlite_metadata_store.hpp"
+
+namespace vmp3 {
+
+Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
+                                                         const std::filesystem::path& data_dir) {
+  std::filesystem::path path;
+  if (url.empty() || url == "sqlite") {
+    path = data_dir / "vmp3.db";
+  } else if (url.starts_with("sqlite://")) {
+    std::string_view rest = url.substr(std::string_view("sqlite://").size());
+    if (!rest.starts_with('/') || rest.size() < 2) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "a sqlite metadata URL needs an absolute path, as in "
+                       "sqlite:///var/lib/vmp3/vmp3.db");
+    }
+    path = std::filesystem::path(rest);
+  } else {
+    size_t colon = url.find(':');
+    std::string_view scheme = colon == std::string_view::npos ? url : url.substr(0, colon);
+    if (scheme.size() > 16) scheme = scheme.substr(0, 16);
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("unsupported metadata URL scheme '{}' (supported: sqlite, "
+                                 "sqlite:///path)",
+                                 scheme));
+  }
+  auto store = SqliteMetadataStore::Open(path);
+  if (!store) return tl::unexpected(store.error());
+  return std::shared_ptr<MetadataStore>(std::move(*store));
+}
+
+}  // namespace vmp3

@@ -1,0 +1,20 @@
+// Picks the MetadataStore implementation from a metadata URL (the --metadata setting).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string_view>
+
+#include "metadata/metadata_store.hpp"
+
+namespace vmp3 {
+
+// url:
+//   "sqlite" or ""        data_dir/vmp3.db
+//   "sqlite:///abs/path"  that database file
+// Any other URL fails with kInvalidArgument (Redis comes later). Error messages name only the
+// URL's scheme, since a URL may carry credentials.
+Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
+                                                         const std::filesystem::path& data_dir);
+
+}  // namespace vmp3

@@ -1,0 +1,379 @@
+#include "metadata/sqlite_metadata_store.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include <fmt/format.h>
+
+namespace vmp3 {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr int kPoolSize = 4;
+
+const char* const kSchemaV1 = R"sql(
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL COLLATE NOCASE UNIQUE,
+  email TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  owner_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX jobs_by_owner ON jobs(owner_id, created_at DESC, id DESC);
+CREATE INDEX jobs_by_expiry ON jobs(expires_at) WHERE expires_at > 0;
+CREATE INDEX jobs_by_status ON jobs(status, created_at);
+)sql";
+
+const char* const kUserColumns = "id, username, email, password_hash, created_at";
+
+Status Migrate(sqlite::Connection& db) {
+  auto tx = sqlite::Transaction::Begin(db);
+  if (!tx) return tl::unexpected(tx.error());
+  auto version = sqlite::UserVersion(db);
+  if (!version) return tl::unexpected(version.error());
+  if (*version > kSchemaVersion) {
+    return MakeError(ErrorCode::kInternal,
+                     fmt::format("metadata database {} has schema version {}, newer than this "
+                                 "vmp3 understands ({})",
+                                 db.path().string(), *version, kSchemaVersion));
+  }
+  if (*version < 1) {
+    if (auto created = db.Exec(kSchemaV1); !created) return created;
+  }
+  // Later versions add a step here: if (*version < 2) { ... }
+  if (auto set = db.Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)); !set) return set;
+  return tx->Commit();
+}
+
+std::string EncodeJob(const Job& job) {
+  // Replace rather than throw on invalid UTF-8 (an uploaded file's name can hold anything).
+  return nlohmann::json(job).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<Job> DecodeJob(const std::string& doc) {
+  try {
+    return nlohmann::json::parse(doc).get<Job>();
+  } catch (const nlohmann::json::exception& e) {
+    return MakeError(ErrorCode::kInternal, fmt::format("a stored job is corrupt: {}", e.what()));
+  }
+}
+
+User UserFromRow(const sqlite::Statement& stmt) {
+  return User{.id = stmt.Text(0),
+              .username = stmt.Text(1),
+              .email = stmt.Text(2),
+              .password_hash = stmt.Text(3),
+              .created_at = stmt.Int(4)};
+}
+
+// Reads every row's column 0 as a job document.
+Result<std::vector<Job>> CollectJobs(sqlite::Statement& stmt) {
+  std::vector<Job> jobs;
+  for (;;) {
+    auto row = stmt.Step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) return jobs;
+    auto job = DecodeJob(stmt.Text(0));
+    if (!job) return tl::unexpected(job.error());
+    jobs.push_back(std::move(*job));
+  }
+}
+
+Status CheckLimit(int limit) {
+  if (limit < 1) return MakeError(ErrorCode::kInvalidArgument, "a list limit must be at least 1");
+  return {};
+}
+
+tl::unexpected<Error> JobNotFound(std::string_view id) {
+  return MakeError(ErrorCode::kNotFound, fmt::format("job {} does not exist", id));
+}
+
+struct Cursor {
+  int64_t created_at = 0;
+  std::string_view id;
+};
+
+std::string EncodeCursor(const Job& job) { return fmt::format("{}:{}", job.created_at, job.id); }
+
+Result<Cursor> DecodeCursor(std::string_view text) {
+  Cursor cursor;
+  size_t colon = text.find(':');
+  if (colon != std::string_view::npos) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + colon, cursor.created_at);
+    cursor.id = text.substr(colon + 1);
+    if (ec == std::errc() && end == text.data() + colon && !cursor.id.empty()) return cursor;
+  }
+  return MakeError(ErrorCode::kInvalidArgument, "malformed job list cursor");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(
+    const std::filesystem::path& path) {
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec) {
+    return MakeError(ErrorCode::kIo, fmt::format("cannot create the directory of {}: {}",
+                                                 path.string(), ec.message()));
+  }
+  std::vector<std::unique_ptr<sqlite::Connection>> connections;
+  for (int i = 0; i < kPoolSize; ++i) {
+    auto db = sqlite::Connection::Open(path, sqlite::OpenOptions{.synchronous_full = false});
+    if (!db) return tl::unexpected(db.error());
+    if (i == 0) {
+      if (auto migrated = Migrate(**db); !migrated) return tl::unexpected(migrated.error());
+    }
+    connections.push_back(std::move(*db));
+  }
+  return std::unique_ptr<SqliteMetadataStore>(
+      new SqliteMetadataStore(path, std::move(connections)));
+}
+
+Status SqliteMetadataStore::CreateUser(const User& user) {
+  if (user.id.empty() || user.username.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "a user needs an id and a username");
+  }
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto tx = sqlite::Transaction::Begin(*db);
+  if (!tx) return tl::unexpected(tx.error());
+  {
+    // The column's NOCASE collation makes this comparison case-insensitive.
+    auto taken = db->Prepare("SELECT 1 FROM users WHERE username = ?1");
+    if (!taken) return tl::unexpected(taken.error());
+    auto row = taken->Bind(user.username).Step();
+    if (!row) return tl::unexpected(row.error());
+    if (*row) {
+      return MakeError(ErrorCode::kAlreadyExists,
+                       fmt::format("the username {} is taken", user.username));
+    }
+  }
+  auto insert = db->Prepare(fmt::format("INSERT INTO users ({}) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                        kUserColumns));
+  if (!insert) return tl::unexpected(insert.error());
+  auto ran = insert->Bind(user.id, user.username, user.email, user.password_hash, user.created_at)
+                 .Run();
+  if (!ran) {
+    if (ran.error().code == ErrorCode::kAlreadyExists) {
+      return MakeError(ErrorCode::kAlreadyExists, fmt::format("user {} exists", user.id));
+    }
+    return ran;
+  }
+  return tx->Commit();
+}
+
+Result<User> SqliteMetadataStore::FindUserByName(std::string_view username) {
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare(fmt::format("SELECT {} FROM users WHERE username = ?1", kUserColumns));
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Bind(username).Step();
+  if (!row) return tl::unexpected(row.error());
+  if (!*row) {
+    return MakeError(ErrorCode::kNotFound, fmt::format("no user is named {}", username));
+  }
+  return UserFromRow(*stmt);
+}
+
+Result<User> SqliteMetadataStore::GetUser(std::string_view id) {
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare(fmt::format("SELECT {} FROM users WHERE id = ?1", kUserColumns));
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Bind(id).Step();
+  if (!row) return tl::unexpected(row.error());
+  if (!*row) return MakeError(ErrorCode::kNotFound, fmt::format("user {} does not exist", id));
+  return UserFromRow(*stmt);
+}
+
+Status SqliteMetadataStore::CreateJob(const Job& job) {
+  if (job.id.empty() || job.owner_id.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "a job needs an id and an owner");
+  }
+  std::string doc = EncodeJob(job);
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare(
+      "INSERT INTO jobs (id, owner_id, status, created_at, expires_at, doc) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto ran = stmt->Bind(job.id, job.owner_id, JobStatusName(job.status), job.created_at,
+                        job.expires_at, doc)
+                 .Run();
+  if (!ran && ran.error().code == ErrorCode::kAlreadyExists) {
+    return MakeError(ErrorCode::kAlreadyExists, fmt::format("job {} exists", job.id));
+  }
+  return ran;
+}
+
+Result<Job> SqliteMetadataStore::GetJob(std::string_view id) {
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare("SELECT doc FROM jobs WHERE id = ?1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Bind(id).Step();
+  if (!row) return tl::unexpected(row.error());
+  if (!*row) return JobNotFound(id);
+  return DecodeJob(stmt->Text(0));
+}
+
+Result<Job> SqliteMetadataStore::UpdateJob(std::string_view id,
+                                           const std::function<Status(Job&)>& mutate) {
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto tx = sqlite::Transaction::Begin(*db);
+  if (!tx) return tl::unexpected(tx.error());
+  Result<Job> current = JobNotFound(id);
+  {
+    auto stmt = db->Prepare("SELECT doc FROM jobs WHERE id = ?1");
+    if (!stmt) return tl::unexpected(stmt.error());
+    auto row = stmt->Bind(id).Step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) return JobNotFound(id);
+    current = DecodeJob(stmt->Text(0));
+    if (!current) return current;
+  }
+  Job job = *current;
+  if (auto mutated = mutate(job); !mutated) return tl::unexpected(mutated.error());
+  if (job.id != current->id || job.owner_id != current->owner_id) {
+    return MakeError(ErrorCode::kInternal,
+                     fmt::format("an update of job {} tried to change its id or owner", id));
+  }
+  auto stmt = db->Prepare(
+      "UPDATE jobs SET status = ?1, created_at = ?2, expires_at = ?3, doc = ?4 WHERE id = ?5");
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto ran = stmt->Bind(JobStatusName(job.status), job.created_at, job.expires_at,
+                        EncodeJob(job), job.id)
+                 .Run();
+  if (!ran) return tl::unexpected(ran.error());
+  if (auto committed = tx->Commit(); !committed) return tl::unexpected(committed.error());
+  return job;
+}
+
+Status SqliteMetadataStore::SetProgress(std::string_view id, double progress) {
+  if (std::isnan(progress)) {
+    return MakeError(ErrorCode::kInvalidArgument, "job progress must be a number");
+  }
+  progress = std::clamp(progress, 0.0, 1.0);
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  {
+    auto stmt = db->Prepare(
+        "UPDATE jobs SET doc = json_set(doc, '$.progress', ?1) "
+        "WHERE id = ?2 AND status NOT IN (?3, ?4, ?5)");
+    if (!stmt) return tl::unexpected(stmt.error());
+    auto ran = stmt->Bind(progress, id, JobStatusName(JobStatus::kDone),
+                          JobStatusName(JobStatus::kFailed), JobStatusName(JobStatus::kCancelled))
+                   .Run();
+    if (!ran) return ran;
+    if (db->Changes() > 0) return {};
+  }
+  // Nothing changed: a terminal job (fine) or a missing one.
+  auto exists = db->Prepare("SELECT 1 FROM jobs WHERE id = ?1");
+  if (!exists) return tl::unexpected(exists.error());
+  auto row = exists->Bind(id).Step();
+  if (!row) return tl::unexpected(row.error());
+  if (!*row) return JobNotFound(id);
+  return {};
+}
+
+Result<JobPage> SqliteMetadataStore::ListJobs(std::string_view owner_id, int limit,
+                                              std::string_view cursor) {
+  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
+  Cursor after;
+  if (!cursor.empty()) {
+    auto decoded = DecodeCursor(cursor);
+    if (!decoded) return tl::unexpected(decoded.error());
+    after = *decoded;
+  }
+  // One row more than asked tells whether another page follows.
+  int64_t fetch = static_cast<int64_t>(limit) + 1;
+  auto db = pool_.Acquire();
+  Result<std::vector<Job>> jobs;
+  if (cursor.empty()) {
+    auto stmt = db->Prepare(
+        "SELECT doc FROM jobs WHERE owner_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2");
+    if (!stmt) return tl::unexpected(stmt.error());
+    jobs = CollectJobs(stmt->Bind(owner_id, fetch));
+  } else {
+    auto stmt = db->Prepare(
+        "SELECT doc FROM jobs WHERE owner_id = ?1 AND (created_at, id) < (?2, ?3) "
+        "ORDER BY created_at DESC, id DESC LIMIT ?4");
+    if (!stmt) return tl::unexpected(stmt.error());
+    jobs = CollectJobs(stmt->Bind(owner_id, after.created_at, after.id, fetch));
+  }
+  if (!jobs) return tl::unexpected(jobs.error());
+  JobPage page;
+  page.jobs = std::move(*jobs);
+  if (page.jobs.size() > static_cast<size_t>(limit)) {
+    page.jobs.resize(static_cast<size_t>(limit));
+    page.next_cursor = EncodeCursor(page.jobs.back());
+  }
+  return page;
+}
+
+Status SqliteMetadataStore::DeleteJob(std::string_view id) {
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare("DELETE FROM jobs WHERE id = ?1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  if (auto ran = stmt->Bind(id).Run(); !ran) return ran;
+  if (db->Changes() == 0) return JobNotFound(id);
+  return {};
+}
+
+Result<std::vector<Job>> SqliteMetadataStore::ListExpired(int64_t now_ms, int limit) {
+  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare(
+      "SELECT doc FROM jobs WHERE expires_at > 0 AND expires_at <= ?1 "
+      "ORDER BY expires_at, id LIMIT ?2");
+  if (!stmt) return tl::unexpected(stmt.error());
+  return CollectJobs(stmt->Bind(now_ms, limit));
+}
+
+Result<std::vector<Job>> SqliteMetadataStore::ListByStatus(JobStatus status, int limit) {
+  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
+  auto db = pool_.Acquire();
+  auto stmt =
+      db->Prepare("SELECT doc FROM jobs WHERE status = ?1 ORDER BY created_at, id LIMIT ?2");
+  if (!stmt) return tl::unexpected(stmt.error());
+  return CollectJobs(stmt->Bind(JobStatusName(status), limit));
+}
+
+Result<std::map<JobStatus, uint64_t>> SqliteMetadataStore::CountByStatus() {
+  std::map<JobStatus, uint64_t> counts;
+  for (JobStatus status : {JobStatus::kQueued, JobStatus::kConverting, JobStatus::kDone,
+                           JobStatus::kFailed, JobStatus::kCancelled}) {
+    counts[status] = 0;
+  }
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status");
+  if (!stmt) return tl::unexpected(stmt.error());
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) return counts;
+    if (auto status = ParseJobStatus(stmt->Text(0))) counts[*status] += stmt->Int(1);
+  }
+}
+
+Status SqliteMetadataStore::Ping() {
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare("SELECT 1 FROM jobs LIMIT 1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Step();
+  if (!row) return tl::unexpected(row.error());
+  return {};
+}
+
+std::string SqliteMetadataStore::Describe() const { return "sqlite://" + path_.string(); }
+
+}  // namespace vmp3

@@ -1,0 +1,60 @@
+// MetadataStore in a SQLite database file (WAL mode), safe to share between processes.
+//
+// Schema (PRAGMA user_version 1): users(id, username COLLATE NOCASE UNIQUE, email,
+// password_hash, created_at) and jobs(id, owner_id, status, created_at, expires_at, doc) where
+// doc is the whole Job as JSON (the same encoding the Redis store uses) and the other columns are
+// copies kept for the indexes: (owner_id, created_at DESC, id DESC) for listing,
+// expires_at for cleanup, (status, created_at) for recovery and counts. Adding a Job field needs
+// no migration. The ListJobs cursor encodes (created_at, id) of the last job listed.
+//
+// Connections: a pool of a few connections (SQLITE_OPEN_NOMUTEX, each used by one thread at a
+// time), so reads run concurrently under WAL; writes in this process also take one mutex, so
+// they queue in memory instead of spinning in SQLite's busy handler (which still arbitrates with
+// other processes, up to the busy timeout, then kUnavailable).
+//
+// synchronous=NORMAL: commits survive a crash of the process; on power loss the last moments of
+// changes may be lost but the database stays consistent. Progress updates are frequent and an
+// fsync each would dominate; the queue, whose promise is durability, uses FULL instead.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+#include "common/sqlite.hpp"
+#include "metadata/metadata_store.hpp"
+
+namespace vmp3 {
+
+class SqliteMetadataStore final : public MetadataStore {
+ public:
+  // Opens or creates the database (and its directory), migrating the schema when needed.
+  static Result<std::unique_ptr<SqliteMetadataStore>> Open(const std::filesystem::path& path);
+
+  Status CreateUser(const User& user) override;
+  Result<User> FindUserByName(std::string_view username) override;
+  Result<User> GetUser(std::string_view id) override;
+  Status CreateJob(const Job& job) override;
+  Result<Job> GetJob(std::string_view id) override;
+  Result<Job> UpdateJob(std::string_view id, const std::function<Status(Job&)>& mutate) override;
+  Status SetProgress(std::string_view id, double progress) override;
+  Result<JobPage> ListJobs(std::string_view owner_id, int limit,
+                           std::string_view cursor) override;
+  Status DeleteJob(std::string_view id) override;
+  Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) override;
+  Result<std::vector<Job>> ListByStatus(JobStatus status, int limit) override;
+  Result<std::map<JobStatus, uint64_t>> CountByStatus() override;
+  Status Ping() override;
+  std::string Describe() const override;
+
+ private:
+  SqliteMetadataStore(std::filesystem::path path,
+                      std::vector<std::unique_ptr<sqlite::Connection>> connections)
+      : path_(std::move(path)), pool_(std::move(connections)) {}
+
+  std::filesystem::path path_;
+  std::mutex write_mu_;  // serialises this process's writers; taken before a pool connection
+  sqlite::Pool pool_;
+};
+
+}  // namespace vmp3

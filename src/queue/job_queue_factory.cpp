@@ -1,0 +1,37 @@
+#include "queue/job_queue_factory.hpp"
+
+#include <fmt/format.h>
+
+#include "queue/sqlite_job_queue.hpp"
+
+namespace vmp3 {
+
+Result<std::shared_ptr<JobQueue>> MakeJobQueue(std::string_view url,
+                                               const std::filesystem::path& data_dir,
+                                               const JobQueueOptions& options) {
+  std::filesystem::path path;
+  if (url.empty() || url == "sqlite") {
+    path = data_dir / "queue.db";
+  } else if (url.starts_with("sqlite://")) {
+    std::string_view rest = url.substr(std::string_view("sqlite://").size());
+    if (!rest.starts_with('/') || rest.size() < 2) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "a sqlite queue URL needs an absolute path, as in "
+                       "sqlite:///var/lib/vmp3/queue.db");
+    }
+    path = std::filesystem::path(rest);
+  } else {
+    size_t colon = url.find(':');
+    std::string_view scheme = colon == std::string_view::npos ? url : url.substr(0, colon);
+    if (scheme.size() > 16) scheme = scheme.substr(0, 16);
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("unsupported queue URL scheme '{}' (supported: sqlite, "
+                                 "sqlite:///path)",
+                                 scheme));
+  }
+  auto queue = SqliteJobQueue::Open(path, options);
+  if (!queue) return tl::unexpected(queue.error());
+  return std::shared_ptr<JobQueue>(std::move(*queue));
+}
+
+}  // namespace vmp3

@@ -1,0 +1,82 @@
+#include "roles/context.hpp"
+
+#include <sodium.h>
+
+#include <nlohmann/json.hpp>
+
+namespace vmp3::roles {
+
+Result<auth::Claims> Authenticate(const http::Exchange& exchange, const Context& context) {
+  std::string_view header = exchange.request().Header("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() ||
+      strncasecmp(header.data(), kBearer.data(), kBearer.size()) != 0) {
+    return MakeError(ErrorCode::kUnauthenticated,
+                     "missing bearer token: sign in and send 'Authorization: Bearer <token>'");
+  }
+  if (!context.verifier) return MakeError(ErrorCode::kUnavailable, "token verification is not configured");
+  return context.verifier->Verify(header.substr(kBearer.size()));
+}
+
+std::string NewId() {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+  unsigned char bytes[16];
+  randombytes_buf(bytes, sizeof(bytes));
+  std::string id;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char b : bytes) {
+    buffer = (buffer << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      id += kAlphabet[(buffer >> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) id += kAlphabet[(buffer << (5 - bits)) & 31];
+  return id;
+}
+
+nlohmann::json JobJson(const Job& job) {
+  auto time = [](int64_t ms) { return ms ? nlohmann::json(ms / 1000.0) : nlohmann::json(); };
+  nlohmann::json j{
+      {"id", job.id},
+      {"status", JobStatusName(job.status)},
+      {"progress", job.progress},
+      {"input", {{"filename", job.input_name}, {"size", job.input_size},
+                 {"duration", job.input_duration > 0 ? nlohmann::json(job.input_duration) : nlohmann::json()}}},
+      {"created_at", time(job.created_at)},
+      {"updated_at", time(job.updated_at)},
+      {"started_at", time(job.started_at)},
+      {"finished_at", time(job.finished_at)},
+      {"expires_at", time(job.expires_at)},
+      {"links", {{"self", "/v1/jobs/" + job.id}, {"events", "/v1/jobs/" + job.id + "/events"}}},
+  };
+  if (!job.options_json.empty()) {
+    auto options = nlohmann::json::parse(job.options_json, nullptr, false);
+    if (!options.is_discarded()) j["options"] = options;
+  }
+  j["error"] = job.error_code.empty()
+                   ? nlohmann::json()
+                   : nlohmann::json{{"code", job.error_code}, {"message", job.error_message}};
+  if (job.status == JobStatus::kDone) {
+    j["output"] = {{"size", job.output_size},
+                   {"duration", job.output_duration},
+                   {"bitrate_kbps", job.output_bitrate_kbps}};
+    j["links"]["mp3"] = "/v1/jobs/" + job.id + "/mp3";
+  } else {
+    j["output"] = nullptr;
+  }
+  return j;
+}
+
+Result<Job> OwnedJob(MetadataStore& metadata, std::string_view job_id, std::string_view owner_id) {
+  auto job = metadata.GetJob(job_id);
+  if (!job || job->owner_id != owner_id) {
+    if (!job && job.error().code != ErrorCode::kNotFound) return job;
+    return MakeError(ErrorCode::kNotFound, "no such job");
+  }
+  return job;
+}
+
+}  // namespace vmp3::roles

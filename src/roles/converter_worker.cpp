@@ -1,0 +1,337 @@
+// The converter role: worker threads that take jobs from the queue and convert them.
+//
+// Delivery is at least once; a job is acknowledged only after its MP3 is stored and its record
+// updated. A failure that retrying cannot fix (bad media) is recorded and acknowledged; a
+// transient one (a backend down) is retried later with backoff; when the queue gives up on a job
+// (attempts exhausted) it is recorded as failed with the last error.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "media/converter.hpp"
+#include "roles/roles.hpp"
+
+namespace vmp3::roles {
+namespace {
+
+constexpr size_t kCopyChunk = 256 * 1024;
+
+class Converter final : public Worker {
+ public:
+  explicit Converter(Context& context)
+      : context_(context),
+        seconds_(context.metrics.AddHistogram("vmp3_conversion_seconds", "Time spent converting one job.",
+                                              {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800})
+                     .WithLabels()),
+        outcomes_(context.metrics.AddCounter("vmp3_conversions_total", "Conversions by outcome.")),
+        bytes_out_(context.metrics.AddCounter("vmp3_output_bytes_total", "MP3 bytes stored.").WithLabels()) {}
+
+  void Start() override {
+    std::filesystem::create_directories(SpoolDir());
+    int workers = context_.config.workers > 0 ? context_.config.workers
+                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < workers; ++i)
+      threads_.emplace_back([this](std::stop_token stop) { Loop(stop); });
+    spdlog::info("converter: {} worker threads", workers);
+  }
+
+  void Stop() override {
+    for (auto& t : threads_) t.request_stop();
+    context_.queue->Interrupt();
+    threads_.clear();  // joins; running conversions stop and hand their jobs back
+  }
+
+ private:
+  std::filesystem::path SpoolDir() const { return context_.config.data_dir / "spool"; }
+
+  void Loop(std::stop_token stop) {
+    int backoff_ms = 100;
+    while (!stop.stop_requested()) {
+      auto delivery = context_.queue->Take(std::chrono::seconds(1));
+      if (!delivery) {
+        spdlog::warn("converter: queue unavailable: {}", delivery.error().message);
+        std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+        backoff_ms = std::min(backoff_ms * 2, 5000);
+        continue;
+      }
+      backoff_ms = 100;
+      if (!*delivery) continue;
+      Process(**delivery, stop);
+    }
+  }
+
+  void Publish(const Job& job, const char* type, nlohmann::json data) {
+    context_.events->Publish({job.id, job.owner_id, type, std::move(data)});
+  }
+
+  Result<Job> MarkStarted(const Delivery& delivery) {
+    return context_.metadata->UpdateJob(delivery.job_id, [&](Job& job) -> Status {
+      if (IsTerminal(job.status))
+        return MakeError(ErrorCode::kConflict, "job already ended");
+      job.status = JobStatus::kConverting;
+      job.attempts = delivery.attempt;
+      job.progress = 0;
+      job.started_at = job.updated_at = context_.now_ms();
+      return {};
+    });
+  }
+
+  void Process(const Delivery& delivery, std::stop_token worker_stop) {
+    auto job = MarkStarted(delivery);
+    if (!job) {
+      // Deleted, cancelled or already finished (a redelivery): nothing to do.
+      if (job.error().code == ErrorCode::kNotFound || job.error().code == ErrorCode::kConflict) {
+        context_.queue->Ack(delivery);
+      } else {
+        context_.queue->Retry(delivery, std::chrono::seconds(2));
+      }
+      return;
+    }
+    Publish(*job, "status", JobJson(*job));
+    spdlog::info("job {}: converting (attempt {})", job->id, delivery.attempt);
+
+    auto started = std::chrono::steady_clock::now();
+    std::stop_source cancel;
+    std::stop_callback on_worker_stop(worker_stop, [&] { cancel.request_stop(); });
+    std::atomic<bool> cancelled_by_user{false};
+    auto result = Convert(*job, delivery, cancel, cancelled_by_user);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+    if (result) {
+      seconds_.Observe(seconds);
+      Finish(*job, delivery, *result);
+      return;
+    }
+    const Error& error = result.error();
+    if (error.code == ErrorCode::kCancelled && !cancelled_by_user) {
+      // Shutting down: hand the job back untouched so another converter (or we, after a
+      // restart) picks it up without counting an attempt.
+      context_.metadata->UpdateJob(job->id, [&](Job& j) -> Status {
+        if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
+        j.progress = 0;
+        return {};
+      });
+      context_.queue->Release(delivery);
+      spdlog::info("job {}: handed back to the queue (shutdown)", job->id);
+      return;
+    }
+    if (error.code == ErrorCode::kCancelled || cancelled_by_user) {
+      outcomes_.WithLabels({"outcome", "cancelled"}).Inc();
+      context_.queue->Ack(delivery);
+      spdlog::info("job {}: cancelled", job->id);
+      return;
+    }
+    if (IsTransient(error.code)) {
+      auto dead = context_.queue->Retry(delivery, std::chrono::seconds(2 << std::min(delivery.attempt, 6)));
+      if (dead && !*dead) {
+        spdlog::warn("job {}: transient failure, will retry: {}", job->id, error.message);
+        context_.metadata->UpdateJob(job->id, [&](Job& j) -> Status {
+          if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
+          return {};
+        });
+        return;
+      }
+    } else {
+      context_.queue->Ack(delivery);
+    }
+    Fail(*job, error);
+  }
+
+  Result<media::ConvertResult> Convert(const Job& job, const Delivery& delivery,
+                                       std::stop_source& cancel, std::atomic<bool>& cancelled_by_user) {
+    auto options = ParseOptions(job.options_json);
+    if (!options) return tl::unexpected(options.error());
+    options->max_input_seconds = context_.config.max_input_seconds;
+    options->max_output_bytes = context_.config.max_output_bytes;
+
+    auto input = context_.storage->Open(job.input_key);
+    if (!input) {
+      if (input.error().code == ErrorCode::kNotFound)
+        return MakeError(ErrorCode::kNotFound, "the uploaded file is gone (deleted or expired)");
+      return tl::unexpected(input.error());
+    }
+    // The MP3 muxer completes its Xing header by seeking back, which an object writer cannot
+    // do: spool to a local file (disk, not memory), then stream it into storage.
+    std::filesystem::path spool = SpoolDir() / (job.id + ".mp3");
+    auto sink = AtomicFileSink::Create(spool, /*overwrite=*/true);
+    if (!sink) return tl::unexpected(sink.error());
+
+    auto last_progress_write = std::chrono::steady_clock::now();
+    auto last_heartbeat = last_progress_write;
+    double last_published = -1;
+    media::ConvertControl control;
+    control.stop = cancel.get_token();
+    control.on_progress = [&](double fraction) {
+      auto now = std::chrono::steady_clock::now();
+      if (fraction - last_published >= 0.01 || fraction >= 1.0) {
+        last_published = fraction;
+        Publish(job, "progress", {{"id", job.id}, {"progress", fraction}});
+      }
+      if (now - last_progress_write > std::chrono::milliseconds(500)) {
+        last_progress_write = now;
+        context_.metadata->SetProgress(job.id, fraction);
+        // Cancellation by DELETE, seen from any process through the record.
+        auto current = context_.metadata->GetJob(job.id);
+        if ((!current && current.error().code == ErrorCode::kNotFound) ||
+            (current && current->status == JobStatus::kCancelled)) {
+          cancelled_by_user = true;
+          cancel.request_stop();
+        }
+      }
+      if (now - last_heartbeat > std::chrono::seconds(std::max(1, context_.config.lease_seconds / 3))) {
+        last_heartbeat = now;
+        context_.queue->Heartbeat(delivery);
+      }
+    };
+    auto result = media::Convert(**input, **sink, *options, control);
+    if (!result) return result;
+    if (auto s = (*sink)->Commit(); !s) return tl::unexpected(s.error());
+    sink->reset();
+
+    Status stored = Store(spool, "outputs/" + job.id + ".mp3");
+    std::filesystem::remove(spool);
+    if (!stored) return tl::unexpected(stored.error());
+    return result;
+  }
+
+  Status Store(const std::filesystem::path& file, const std::string& key) {
+    auto source = FileSource::Open(file);
+    if (!source) return tl::unexpected(source.error());
+    auto writer = context_.storage->Create(key);
+    if (!writer) return tl::unexpected(writer.error());
+    std::vector<std::byte> buffer(kCopyChunk);
+    for (;;) {
+      auto n = (*source)->Read(buffer);
+      if (!n) return tl::unexpected(n.error());
+      if (*n == 0) break;
+      if (auto s = (*writer)->Write(std::span(buffer.data(), *n)); !s) return s;
+    }
+    auto info = (*writer)->Commit();
+    if (!info) return tl::unexpected(info.error());
+    bytes_out_.Inc(static_cast<double>(info->size));
+    return {};
+  }
+
+  static Result<media::ConvertOptions> ParseOptions(const std::string& json_text) {
+    media::ConvertOptions options;
+    auto json = nlohmann::json::parse(json_text.empty() ? "{}" : json_text, nullptr, false);
+    if (json.is_discarded()) return options;
+    if (json.contains("quality") && json["quality"].is_string()) {
+      auto q = media::ParseVbrQuality(json["quality"].get<std::string>());
+      if (!q) return tl::unexpected(q.error());
+      options.vbr_quality = *q;
+    }
+    if (json.contains("bitrate") && json["bitrate"].is_number_integer())
+      options.cbr_kbps = json["bitrate"].get<int>();
+    return options;
+  }
+
+  void Finish(const Job& job, const Delivery& delivery, const media::ConvertResult& result) {
+    int64_t now = context_.now_ms();
+    auto updated = context_.metadata->UpdateJob(job.id, [&](Job& j) -> Status {
+      if (j.status == JobStatus::kCancelled) return MakeError(ErrorCode::kConflict, "cancelled");
+      j.status = JobStatus::kDone;
+      j.progress = 1;
+      j.output_key = "outputs/" + job.id + ".mp3";
+      j.output_size = result.output_bytes;
+      j.output_duration = result.duration_seconds;
+      j.output_bitrate_kbps = result.bit_rate_kbps;
+      j.input_duration = result.duration_seconds;
+      j.error_code.clear();
+      j.error_message.clear();
+      j.finished_at = j.updated_at = now;
+      j.expires_at = now + context_.config.retention_seconds * 1000;
+      return {};
+    });
+    if (!updated) {
+      // Deleted or cancelled meanwhile: do not leave the output behind.
+      context_.storage->Remove("outputs/" + job.id + ".mp3");
+      context_.queue->Ack(delivery);
+      return;
+    }
+    if (!context_.config.keep_inputs) context_.storage->Remove(job.input_key);
+    context_.queue->Ack(delivery);
+    outcomes_.WithLabels({"outcome", "done"}).Inc();
+    Publish(*updated, "status", JobJson(*updated));
+    spdlog::info("job {}: done ({} bytes, {:.1f} s of audio)", job.id, result.output_bytes,
+                 result.duration_seconds);
+  }
+
+  void Fail(const Job& job, const Error& error) {
+    int64_t now = context_.now_ms();
+    auto updated = context_.metadata->UpdateJob(job.id, [&](Job& j) -> Status {
+      if (IsTerminal(j.status)) return MakeError(ErrorCode::kConflict, "already ended");
+      j.status = JobStatus::kFailed;
+      j.error_code = std::string(ErrorCodeName(error.code));
+      j.error_message = error.message;
+      j.finished_at = j.updated_at = now;
+      j.expires_at = now + context_.config.retention_seconds * 1000;
+      return {};
+    });
+    if (!context_.config.keep_inputs) context_.storage->Remove(job.input_key);
+    outcomes_.WithLabels({"outcome", "failed"}).Inc();
+    if (updated) Publish(*updated, "status", JobJson(*updated));
+    spdlog::info("job {}: failed: {}", job.id, error.message);
+  }
+
+  Context& context_;
+  http::Histogram& seconds_;
+  http::CounterFamily& outcomes_;
+  http::Counter& bytes_out_;
+  std::vector<std::jthread> threads_;
+};
+
+// Removes what expired: jobs past their retention with their objects. Runs at start (so a
+// restart catches up) and then periodically.
+class Janitor final : public Worker {
+ public:
+  explicit Janitor(Context& context) : context_(context) {}
+
+  void Start() override {
+    thread_ = std::jthread([this](std::stop_token stop) {
+      std::mutex mu;
+      std::condition_variable_any cv;
+      while (!stop.stop_requested()) {
+        RunOnce();
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, stop, std::chrono::seconds(context_.config.janitor_interval_seconds),
+                    [] { return false; });
+      }
+    });
+  }
+  void Stop() override { thread_ = {}; }
+
+  void RunOnce() {
+    for (;;) {
+      auto expired = context_.metadata->ListExpired(context_.now_ms(), 100);
+      if (!expired) {
+        spdlog::warn("janitor: {}", expired.error().message);
+        return;
+      }
+      if (expired->empty()) return;
+      for (const Job& job : *expired) {
+        if (!job.input_key.empty()) context_.storage->Remove(job.input_key);
+        if (!job.output_key.empty()) context_.storage->Remove(job.output_key);
+        context_.metadata->DeleteJob(job.id);
+        spdlog::info("janitor: removed expired job {}", job.id);
+      }
+    }
+  }
+
+ private:
+  Context& context_;
+  std::jthread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<Worker> MakeConverter(Context& context) { return std::make_unique<Converter>(context); }
+std::unique_ptr<Worker> MakeJanitor(Context& context) { return std::make_unique<Janitor>(context); }
+
+}  // namespace vmp3::roles

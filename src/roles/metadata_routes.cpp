@@ -1,0 +1,161 @@
+// The metadata role: a user's jobs, their live events, and deletion.
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include <charconv>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "roles/roles.hpp"
+
+namespace vmp3::roles {
+namespace {
+
+using http::Exchange;
+using http::Response;
+
+// Events from the bus, handed from the publisher's thread to the SSE coroutine.
+struct EventInbox {
+  std::mutex mu;
+  std::deque<JobEvent> events;
+};
+
+class MetadataRoutes {
+ public:
+  explicit MetadataRoutes(Context& context) : context_(context) {}
+
+  http::Awaitable<Response> List(Exchange& ex) {
+    auto claims = Authenticate(ex, context_);
+    if (!claims) co_return Response::Problem(claims.error());
+    int limit = 20;
+    if (auto text = ex.request().QueryParam("limit")) {
+      auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
+      if (ec != std::errc() || limit < 1 || limit > 100)
+        co_return Response::Problem(Error(ErrorCode::kInvalidArgument, "limit must be 1..100"));
+    }
+    std::string cursor(ex.request().QueryParam("cursor").value_or(""));
+    auto page = co_await ex.Blocking<Result<JobPage>>(
+        [&] { return context_.metadata->ListJobs(claims->subject, limit, cursor); });
+    if (!page) co_return Response::Problem(page.error());
+    nlohmann::json jobs = nlohmann::json::array();
+    for (const Job& job : page->jobs) jobs.push_back(JobJson(job));
+    nlohmann::json out{{"jobs", jobs}};
+    out["next_cursor"] = page->next_cursor.empty() ? nlohmann::json() : nlohmann::json(page->next_cursor);
+    co_return Response::Json(200, out.dump());
+  }
+
+  http::Awaitable<Response> Get(Exchange& ex) {
+    auto claims = Authenticate(ex, context_);
+    if (!claims) co_return Response::Problem(claims.error());
+    // SQLite point reads take microseconds: no hop to the blocking pool on this hot path.
+    auto job = OwnedJob(*context_.metadata, ex.Param("id"), claims->subject);
+    if (!job) co_return Response::Problem(job.error());
+    co_return Response::Json(200, JobJson(*job).dump());
+  }
+
+  http::Awaitable<Response> Events(Exchange& ex) {
+    auto claims = Authenticate(ex, context_);
+    if (!claims) co_return Response::Problem(claims.error());
+    std::string id(ex.Param("id"));
+    auto inbox = std::make_shared<EventInbox>();
+    // Subscribe before reading the state, so no change between the two is missed.
+    auto subscription = std::shared_ptr<Subscription>(
+        context_.events->Subscribe(id, [inbox](const JobEvent& event) {
+          std::lock_guard lock(inbox->mu);
+          if (inbox->events.size() < 1024) inbox->events.push_back(event);
+        }));
+    auto job = OwnedJob(*context_.metadata, id, claims->subject);
+    if (!job) co_return Response::Problem(job.error());
+    Response r;
+    r.Header("X-Accel-Buffering", "no");  // nginx: do not buffer the stream
+    Context& context = context_;
+    r.events = [&context, subscription, inbox, initial = *job](http::EventStream& stream) -> http::Awaitable<void> {
+      auto executor = co_await boost::asio::this_coro::executor;
+      boost::asio::steady_timer timer(executor);
+      if (!co_await stream.Send("status", JobJson(initial).dump())) co_return;
+      if (IsTerminal(initial.status)) co_return;
+      auto last_ping = std::chrono::steady_clock::now();
+      auto last_check = last_ping;
+      for (;;) {
+        std::deque<JobEvent> batch;
+        {
+          std::lock_guard lock(inbox->mu);
+          batch.swap(inbox->events);
+        }
+        for (const JobEvent& event : batch) {
+          if (!co_await stream.Send(event.type, event.data.dump())) co_return;
+          if (event.type == "status" && event.data.contains("status")) {
+            auto status = ParseJobStatus(event.data["status"].get<std::string>());
+            if (status && IsTerminal(*status)) co_return;
+          }
+        }
+        if (stream.Draining()) co_return;
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_ping > std::chrono::seconds(15)) {
+          if (!co_await stream.Comment("ping")) co_return;
+          last_ping = now;
+        }
+        // A safety net for events lost between processes: re-read the job now and then.
+        if (now - last_check > std::chrono::seconds(5)) {
+          last_check = now;
+          auto job = context.metadata->GetJob(initial.id);
+          if (!job) co_return;
+          if (IsTerminal(job->status)) {
+            co_await stream.Send("status", JobJson(*job).dump());
+            co_return;
+          }
+        }
+        timer.expires_after(std::chrono::milliseconds(100));
+        co_await timer.async_wait(boost::asio::use_awaitable);
+      }
+    };
+    co_return r;
+  }
+
+  http::Awaitable<Response> Delete(Exchange& ex) {
+    auto claims = Authenticate(ex, context_);
+    if (!claims) co_return Response::Problem(claims.error());
+    std::string id(ex.Param("id"));
+    Status deleted = co_await ex.Blocking<Status>([&]() -> Status {
+      auto job = OwnedJob(*context_.metadata, id, claims->subject);
+      if (!job) return tl::unexpected(job.error());
+      // Mark it cancelled first: a converter working on it sees this and stops.
+      auto cancelled = context_.metadata->UpdateJob(id, [&](Job& j) -> Status {
+        if (!IsTerminal(j.status)) {
+          j.status = JobStatus::kCancelled;
+          j.finished_at = j.updated_at = context_.now_ms();
+        }
+        return {};
+      });
+      if (cancelled && job->status != cancelled->status) {
+        context_.events->Publish({id, claims->subject, "status", JobJson(*cancelled)});
+      }
+      if (!job->input_key.empty()) context_.storage->Remove(job->input_key);
+      if (!job->output_key.empty()) context_.storage->Remove(job->output_key);
+      return context_.metadata->DeleteJob(id);
+    });
+    if (!deleted) co_return Response::Problem(deleted.error());
+    co_return Response::NoContent();
+  }
+
+ private:
+  Context& context_;
+};
+
+}  // namespace
+
+void AddMetadataRoutes(http::Router& router, Context& context) {
+  auto routes = std::make_shared<MetadataRoutes>(context);
+  router.Add({"GET", "/v1/jobs", [routes](Exchange& ex) { return routes->List(ex); }, 0,
+              "The caller's jobs, newest first (limit, cursor)"});
+  router.Add({"GET", "/v1/jobs/{id}", [routes](Exchange& ex) { return routes->Get(ex); }, 0,
+              "A job's status, progress, error, input and output"});
+  router.Add({"GET", "/v1/jobs/{id}/events", [routes](Exchange& ex) { return routes->Events(ex); }, 0,
+              "Server-Sent Events: progress and status until the job ends"});
+  router.Add({"DELETE", "/v1/jobs/{id}", [routes](Exchange& ex) { return routes->Delete(ex); }, 0,
+              "Cancel a job and delete its files and record"});
+}
+
+}  // namespace vmp3::roles

@@ -1,0 +1,140 @@
+// Health, readiness, metrics and the API description: served by every HTTP process.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "roles/roles.hpp"
+
+namespace vmp3::roles {
+namespace {
+
+using http::Exchange;
+using http::Response;
+
+// The OpenAPI 3.1 document of exactly the routes this process serves.
+nlohmann::json OpenApi(const http::Router& router) {
+  nlohmann::json paths = nlohmann::json::object();
+  for (const http::Route& route : router.routes()) {
+    std::string method = route.method;
+    std::transform(method.begin(), method.end(), method.begin(), ::tolower);
+    nlohmann::json op{{"summary", route.summary}, {"responses", {{"default", {{"description", "See docs/api.md; errors are application/problem+json"}}}}}};
+    nlohmann::json params = nlohmann::json::array();
+    for (size_t open = route.pattern.find('{'); open != std::string::npos;
+         open = route.pattern.find('{', open + 1)) {
+      size_t close = route.pattern.find('}', open);
+      params.push_back({{"name", route.pattern.substr(open + 1, close - open - 1)},
+                        {"in", "path"},
+                        {"required", true},
+                        {"schema", {{"type", "string"}}}});
+    }
+    if (!params.empty()) op["parameters"] = params;
+    bool is_public = route.pattern.rfind("/v1/jobs", 0) != 0 && route.pattern != "/upload" &&
+                     route.pattern != "/download";
+    if (!is_public) op["security"] = nlohmann::json::array({{{"bearer", nlohmann::json::array()}}});
+    if (route.pattern == "/v1/auth/login" || route.pattern == "/login")
+      op["security"] = nlohmann::json::array({{{"basic", nlohmann::json::array()}}});
+    paths[route.pattern][method] = op;
+  }
+  return {{"openapi", "3.1.0"},
+          {"info", {{"title", "vmp3"}, {"version", "1"}, {"description", "Turns uploaded videos into MP3s."}}},
+          {"components",
+           {{"securitySchemes",
+             {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}},
+              {"basic", {{"type", "http"}, {"scheme", "basic"}}}}}}},
+          {"paths", paths}};
+}
+
+std::string Escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string DocsPage(const http::Router& router) {
+  std::string rows;
+  for (const http::Route& route : router.routes()) {
+    rows += fmt::format("<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>\n",
+                        route.method, Escape(route.pattern), Escape(route.summary));
+  }
+  return fmt::format(R"(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>vmp3 API</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111}}
+table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}}
+code{{background:#f3f3f3;padding:0 .2rem}}</style></head>
+<body><h1>vmp3 API, version 1</h1>
+<p>Errors are <code>application/problem+json</code>. Job routes need <code>Authorization: Bearer TOKEN</code>
+from <code>POST /v1/auth/login</code> (HTTP Basic). The machine-readable description is
+<a href="/openapi.json">/openapi.json</a>.</p>
+<table><thead><tr><th>Method</th><th>Path</th><th>What</th></tr></thead><tbody>
+{}</tbody></table>
+<h2>A session with curl</h2>
+<pre>curl -s -X POST localhost:8080/v1/auth/register -H 'Content-Type: application/json' \
+     -d '{{"username":"ada","password":"correct horse battery"}}'
+TOKEN=$(curl -s -X POST -u ada:'correct horse battery' localhost:8080/v1/auth/login | jq -r .access_token)
+JOB=$(curl -s -H "Authorization: Bearer $TOKEN" -F file=@talk.mp4 localhost:8080/v1/jobs | jq -r .id)
+curl -N -H "Authorization: Bearer $TOKEN" localhost:8080/v1/jobs/$JOB/events
+curl -OJ -H "Authorization: Bearer $TOKEN" localhost:8080/v1/jobs/$JOB/mp3</pre>
+</body></html>
+)",
+                     rows);
+}
+
+}  // namespace
+
+void AddOperationalRoutes(http::Router& router, Context& context) {
+  const http::Router* routes = &router;
+  router.Add({"GET", "/healthz",
+              [](Exchange&) -> http::Awaitable<Response> {
+                co_return Response::Json(200, R"({"status":"ok"})");
+              },
+              0, "Liveness"});
+  router.Add({"GET", "/readyz",
+              [&context](Exchange& ex) -> http::Awaitable<Response> {
+                nlohmann::json checks = nlohmann::json::object();
+                bool ready = co_await ex.Blocking<bool>([&] {
+                  bool ok = true;
+                  auto check = [&](const char* name, auto& backend) {
+                    if (!backend) return;
+                    Status s = backend->Ping();
+                    checks[name] = s ? "ok" : s.error().message;
+                    ok = ok && s.has_value();
+                  };
+                  check("storage", context.storage);
+                  check("queue", context.queue);
+                  check("metadata", context.metadata);
+                  return ok;
+                });
+                nlohmann::json out{{"status", ready ? "ready" : "unavailable"}, {"checks", checks}};
+                co_return Response::Json(ready ? 200 : 503, out.dump());
+              },
+              0, "Readiness: every backend this process uses answers"});
+  router.Add({"GET", "/metrics",
+              [&context](Exchange&) -> http::Awaitable<Response> {
+                co_return Response::Text(200, context.metrics.Render(),
+                                         std::string(http::Registry::kContentType));
+              },
+              0, "Prometheus metrics"});
+  router.Add({"GET", "/openapi.json",
+              [routes](Exchange&) -> http::Awaitable<Response> {
+                co_return Response::Json(200, OpenApi(*routes).dump(2));
+              },
+              0, "This API's OpenAPI 3.1 description"});
+  router.Add({"GET", "/docs",
+              [routes](Exchange&) -> http::Awaitable<Response> {
+                co_return Response::Text(200, DocsPage(*routes), "text/html; charset=utf-8");
+              },
+              0, "A readable page of the API"});
+}
+
+}  // namespace vmp3::roles

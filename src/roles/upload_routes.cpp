@@ -1,0 +1,227 @@
+// The upload role: streams an upload into object storage, records the job, queues it.
+// Memory stays bounded: the body flows through one fixed buffer into the object writer.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "http/multipart.hpp"
+#include "media/converter.hpp"
+#include "roles/roles.hpp"
+
+namespace vmp3::roles {
+namespace {
+
+using http::Exchange;
+using http::Response;
+
+constexpr size_t kChunk = 256 * 1024;
+constexpr uint64_t kMultipartOverhead = 64 * 1024;
+
+// Conversion options from form fields or query parameters, validated like the CLI's.
+struct UploadOptions {
+  std::optional<std::string> quality;
+  std::optional<std::string> bitrate;
+
+  Result<media::ConvertOptions> ToConvertOptions() const {
+    media::ConvertOptions options;
+    if (quality && !quality->empty()) {
+      auto q = media::ParseVbrQuality(*quality);
+      if (!q) return tl::unexpected(q.error());
+      options.vbr_quality = *q;
+    }
+    if (bitrate && !bitrate->empty()) {
+      int kbps = 0;
+      auto [ptr, ec] = std::from_chars(bitrate->data(), bitrate->data() + bitrate->size(), kbps);
+      if (ec != std::errc() || ptr != bitrate->data() + bitrate->size())
+        return MakeError(ErrorCode::kInvalidArgument, fmt::format("bitrate '{}' is not a number", *bitrate));
+      options.cbr_kbps = kbps;
+    }
+    if (auto s = options.Validate(); !s) return tl::unexpected(s.error());
+    return options;
+  }
+  std::string Json() const {
+    nlohmann::json j = nlohmann::json::object();
+    if (quality && !quality->empty()) j["quality"] = *quality;
+    if (bitrate && !bitrate->empty()) j["bitrate"] = std::stoi(*bitrate);
+    return j.dump();
+  }
+};
+
+// Receives multipart events: the `file` part streams into the object writer; small fields are
+// collected as options.
+class UploadSink final : public http::MultipartHandler {
+ public:
+  UploadSink(Exchange& ex, ObjectWriter& writer) : ex_(ex), writer_(writer) {}
+
+  Status OnPartBegin(const http::PartHeaders& headers) override {
+    field_.clear();
+    current_ = headers.name;
+    in_file_ = headers.is_file() && headers.name == "file";
+    if (in_file_) {
+      if (seen_file_) return MakeError(ErrorCode::kInvalidArgument, "send exactly one 'file' part");
+      seen_file_ = true;
+      filename = headers.filename.value_or("");
+    }
+    return {};
+  }
+  Status OnPartData(std::span<const std::byte> data) override {
+    if (in_file_) {
+      bytes += data.size();
+      return writer_.Write(data);
+    }
+    if (field_.size() + data.size() > 1024)
+      return MakeError(ErrorCode::kInvalidArgument, fmt::format("form field '{}' is too long", current_));
+    field_.append(reinterpret_cast<const char*>(data.data()), data.size());
+    return {};
+  }
+  Status OnPartEnd() override {
+    if (current_ == "quality") options.quality = field_;
+    if (current_ == "bitrate") options.bitrate = field_;
+    in_file_ = false;
+    return {};
+  }
+
+  std::string filename;
+  uint64_t bytes = 0;
+  bool seen_file_ = false;
+  UploadOptions options;
+
+ private:
+  Exchange& ex_;
+  ObjectWriter& writer_;
+  std::string current_;
+  std::string field_;
+  bool in_file_ = false;
+};
+
+class UploadRoutes {
+ public:
+  explicit UploadRoutes(Context& context)
+      : context_(context),
+        uploads_(context.metrics.AddCounter("vmp3_upload_bytes_total", "Bytes uploaded into storage.")
+                     .WithLabels()) {}
+
+  struct Created {
+    Job job;
+  };
+
+  // Streams the body into storage and creates + queues the job.
+  http::Awaitable<Result<Job>> Receive(Exchange& ex, const auth::Claims& claims) {
+    const auto& req = ex.request();
+    if (!req.has_body) co_return MakeError(ErrorCode::kInvalidArgument, "the upload is empty: send a video file");
+    Job job;
+    job.id = NewId();
+    job.owner_id = claims.subject;
+    job.input_key = "inputs/" + job.id;
+    auto writer = co_await ex.Blocking<Result<std::unique_ptr<ObjectWriter>>>(
+        [&] { return context_.storage->Create(job.input_key); });
+    if (!writer) co_return tl::unexpected(writer.error());
+
+    UploadSink sink(ex, **writer);
+    std::string_view content_type = req.Header("Content-Type");
+    bool multipart = content_type.substr(0, 19) == "multipart/form-data";
+    std::optional<http::MultipartParser> parser;
+    if (multipart) {
+      auto boundary = http::BoundaryFromContentType(content_type);
+      if (!boundary) co_return tl::unexpected(boundary.error());
+      parser.emplace(*boundary, sink);
+    } else {
+      sink.filename = std::string(req.QueryParam("filename").value_or("upload"));
+      sink.seen_file_ = true;
+      if (auto q = req.QueryParam("quality")) sink.options.quality = std::string(*q);
+      if (auto b = req.QueryParam("bitrate")) sink.options.bitrate = std::string(*b);
+    }
+
+    std::vector<std::byte> buffer(kChunk);
+    uint64_t limit = context_.config.max_upload_bytes;
+    for (;;) {
+      auto n = co_await ex.ReadBody(buffer);
+      if (!n) {
+        if (n.error().code == ErrorCode::kTooLarge)
+          co_return MakeError(ErrorCode::kTooLarge, fmt::format("the upload is larger than the limit of {} bytes", limit));
+        co_return tl::unexpected(n.error());
+      }
+      if (*n == 0) break;
+      std::span<const std::byte> piece(buffer.data(), *n);
+      Status fed = co_await ex.Blocking<Status>([&]() -> Status {
+        if (parser) return parser->Feed(piece);
+        sink.bytes += piece.size();
+        return (*writer)->Write(piece);
+      });
+      if (!fed) co_return tl::unexpected(fed.error());
+      if (sink.bytes > limit)
+        co_return MakeError(ErrorCode::kTooLarge, fmt::format("the upload is larger than the limit of {} bytes", limit));
+    }
+    if (parser) {
+      if (auto s = parser->Finish(); !s) co_return tl::unexpected(s.error());
+      if (!sink.seen_file_)
+        co_return MakeError(ErrorCode::kInvalidArgument, "the form has no 'file' part: attach the video as 'file'");
+    }
+    if (sink.bytes == 0) co_return MakeError(ErrorCode::kInvalidArgument, "the uploaded file is empty");
+    auto options = sink.options.ToConvertOptions();
+    if (!options) co_return tl::unexpected(options.error());
+
+    uploads_.Inc(static_cast<double>(sink.bytes));
+    job.input_name = sink.filename.empty() ? "upload" : sink.filename;
+    job.input_size = sink.bytes;
+    job.options_json = sink.options.Json();
+    job.status = JobStatus::kQueued;
+    job.created_at = job.updated_at = context_.now_ms();
+    job.expires_at = job.created_at + context_.config.retention_seconds * 1000;
+    Status stored = co_await ex.Blocking<Status>([&]() -> Status {
+      auto committed = (*writer)->Commit();
+      if (!committed) return tl::unexpected(committed.error());
+      if (auto s = context_.metadata->CreateJob(job); !s) {
+        context_.storage->Remove(job.input_key);
+        return s;
+      }
+      // The job is acknowledged only once the queue holds it durably.
+      if (auto s = context_.queue->Publish(job.id); !s) {
+        context_.metadata->DeleteJob(job.id);
+        context_.storage->Remove(job.input_key);
+        return s;
+      }
+      return {};
+    });
+    if (!stored) co_return tl::unexpected(stored.error());
+    spdlog::info("job {} queued: {} bytes from user {}", job.id, job.input_size, claims.subject);
+    co_return job;
+  }
+
+  http::Awaitable<Response> Create(Exchange& ex) {
+    auto claims = Authenticate(ex, context_);
+    if (!claims) co_return Response::Problem(claims.error());
+    auto job = co_await Receive(ex, *claims);
+    if (!job) co_return Response::Problem(job.error());
+    Response r = Response::Json(202, JobJson(*job).dump());
+    r.Header("Location", "/v1/jobs/" + job->id);
+    co_return r;
+  }
+
+  http::Awaitable<Response> CreateSeed(Exchange& ex) {
+    auto claims = Authenticate(ex, context_);
+    if (!claims) co_return Response::Problem(claims.error());
+    auto job = co_await Receive(ex, *claims);
+    if (!job) co_return Response::Problem(job.error());
+    co_return Response::Text(200, job->id);
+  }
+
+ private:
+  Context& context_;
+  http::Counter& uploads_;
+};
+
+}  // namespace
+
+void AddUploadRoutes(http::Router& router, Context& context) {
+  auto routes = std::make_shared<UploadRoutes>(context);
+  uint64_t max_body = context.config.max_upload_bytes + kMultipartOverhead;
+  router.Add({"POST", "/v1/jobs", [routes](Exchange& ex) { return routes->Create(ex); }, max_body,
+              "Upload a video (multipart part 'file', or a raw body with ?filename=) and queue its conversion"});
+  router.Add({"POST", "/upload", [routes](Exchange& ex) { return routes->CreateSeed(ex); }, max_body,
+              "Seed-compatible upload: answers with the job id as plain text"});
+}
+
+}  // namespace vmp3::roles

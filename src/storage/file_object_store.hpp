@@ -1,0 +1,45 @@
+// ObjectStore on a local (or shared, POSIX) directory: the object "a/b" is the file <root>/a/b.
+//
+// Writers stream into <root>/.tmp/<random>.part (same filesystem, so the final rename is atomic);
+// Commit fsyncs the file, renames it over <root>/<key> and fsyncs the directory. Keys cannot
+// start a segment with '.', so .tmp never collides with an object. Temporary files a crashed
+// process left behind are removed by OpenDirectory() once they are a day old, which never disturbs a live
+// writer of another process sharing the directory.
+//
+// The etag is "<inode>-<size>-<mtime ns>" in hex, like Apache's file etags: free to compute (no
+// content hash while streaming, nothing stored beside the file) and different after every
+// commit, since a committed file is a new inode and the replaced file is still alive when the
+// new one is created. It is not a content hash.
+//
+// Limitation of files: a key and a key extending it with '/' ("a" and "a/b") cannot both exist;
+// committing the second fails with kIo. vmp3's key scheme never does this.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "storage/object_store.hpp"
+
+namespace vmp3 {
+
+class FileObjectStore final : public ObjectStore {
+ public:
+  // Creates root and root/.tmp when missing.
+  static Result<std::unique_ptr<FileObjectStore>> OpenDirectory(
+      const std::filesystem::path& root);
+
+  Result<std::unique_ptr<ObjectWriter>> Create(std::string_view key) override;
+  Result<std::unique_ptr<ObjectReader>> Open(std::string_view key) override;
+  Result<ObjectInfo> Stat(std::string_view key) override;
+  Status Remove(std::string_view key) override;
+  Status Ping() override;
+  std::string Describe() const override;
+
+ private:
+  explicit FileObjectStore(std::filesystem::path root)
+      : root_(std::move(root)), tmp_(root_ / ".tmp") {}
+  std::filesystem::path root_;
+  std::filesystem::path tmp_;
+};
+
+}  // namespace vmp3

@@ -1,0 +1,83 @@
+// Where vmp3 keeps bytes: uploaded inputs and converted outputs. The embedded implementation
+// keeps files under a directory (FileObjectStore); a distributed deployment keeps them in S3.
+// Every implementation passes tests/storage/object_store_contract_test.cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "common/io.hpp"
+
+namespace vmp3 {
+
+// Keys are ids that vmp3 makes (e.g. "inputs/<job id>"), never names a user supplied. A valid key
+// has 1 to 200 characters from [A-Za-z0-9._/-], no "..", and is made of '/'-separated non-empty
+// segments none of which starts with '.' (so no "." segments and no hidden files). kInvalidArgument
+// otherwise. Every ObjectStore method validates its key with this.
+Status ValidateObjectKey(std::string_view key);
+inline constexpr size_t kMaxObjectKeyLength = 200;
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+  // Changes whenever the object is written again, even with the same bytes. Opaque: compare for
+  // equality only; etags from different stores are not comparable.
+  std::string etag;
+  int64_t modified_unix = 0;  // seconds since the epoch
+};
+
+// Streams a new object into the store. Nothing is visible under the key until Commit() succeeds,
+// and then the whole object is, atomically replacing any previous object with that key.
+// Destroying a writer that was not committed aborts it.
+//
+// Not seekable: Seek() fails with kInvalidArgument (remote stores upload as they go).
+// Threading: one thread at a time. Must not outlive the store that created it.
+class ObjectWriter : public ByteSink {
+ public:
+  Status Seek(uint64_t) final {
+    return MakeError(ErrorCode::kInvalidArgument, "an object writer cannot seek");
+  }
+  bool Seekable() const final { return false; }
+
+  // Makes the written bytes visible under the key. A failed Commit leaves nothing visible (any
+  // previous object stays) and aborts the writer. After Commit, Write and Commit fail with
+  // kConflict.
+  virtual Result<ObjectInfo> Commit() = 0;
+  // Discards what was written. Idempotent; does nothing after a successful Commit. Afterwards
+  // Write and Commit fail with kConflict.
+  virtual void Abort() = 0;
+};
+
+// Reads one version of an object: the one current when it was opened. If the object is replaced
+// or removed while reading, a reader either keeps reading that version (files) or fails with an
+// error (remote stores); it never mixes versions. Seekable; seeking past the end makes Read
+// return 0. Threading: one thread at a time. Must not outlive the store that created it.
+class ObjectReader : public ByteSource {
+ public:
+  // The version being read.
+  virtual const ObjectInfo& Info() const = 0;
+};
+
+// Thread-safe: every method may be called from any thread concurrently.
+// Errors: kInvalidArgument for a bad key, kNotFound for a missing object, kUnavailable or kIo
+// when the backend cannot be reached or fails.
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // Starts a new object. Nothing is visible until the writer's Commit().
+  virtual Result<std::unique_ptr<ObjectWriter>> Create(std::string_view key) = 0;
+  virtual Result<std::unique_ptr<ObjectReader>> Open(std::string_view key) = 0;
+  virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
+  // Removing a missing object succeeds.
+  virtual Status Remove(std::string_view key) = 0;
+  // Checks that the backend is reachable and writable (for readiness probes).
+  virtual Status Ping() = 0;
+  // Where objects are, for logs; never contains a secret.
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace vmp3
