@@ -396,9 +396,10 @@ class TtyReporter final : public Reporter {
     auto [columns, rows] = TerminalSize();
     std::string frame;
     if (live_lines_ > 0) frame += fmt::format("\r\x1b[{}A", live_lines_);
-    for (const std::string& line : finished_lines_) {
-      frame += "\x1b[2K" + TruncateToColumns(line, columns - 1) + "\n";
-    }
+    // Result lines are printed once and scroll away, so they may wrap (the outcome is at their
+    // end); clear the old live block first so a wrapped line cannot leave pieces of a bar.
+    if (!finished_lines_.empty()) frame += "\x1b[J";
+    for (const std::string& line : finished_lines_) frame += line + "\n";
     finished_lines_.clear();
 
     std::vector<size_t> running;
@@ -428,10 +429,12 @@ class TtyReporter final : public Reporter {
  private:
   static std::pair<size_t, size_t> TerminalSize() {
     struct winsize ws {};
-    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
-      return {std::max<size_t>(ws.ws_col, 20), ws.ws_row};
+    size_t columns = 80, rows = 24;  // when the terminal does not say
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0) {
+      if (ws.ws_col > 0) columns = std::max<size_t>(ws.ws_col, 20);
+      if (ws.ws_row > 0) rows = ws.ws_row;
     }
-    return {80, 24};
+    return {columns, rows};
   }
 
   std::string BarLine(size_t i, size_t columns, size_t name_width) const {
@@ -562,7 +565,8 @@ int RunConvert() {
   }
   batch.Join();
 
-  if (g_signal != 0) return 128 + g_signal;  // 130 for SIGINT
+  if (g_signal == SIGINT) return kExitInterrupted;
+  if (g_signal != 0) return 128 + g_signal;  // the shell convention, e.g. 143 for SIGTERM
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!batch.state(i).outcome) return kExitFailure;
   }

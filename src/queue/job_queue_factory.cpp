@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "queue/rabbitmq_job_queue.hpp"
 #include "queue/sqlite_job_queue.hpp"
 
 namespace vmp3 {
@@ -20,13 +21,19 @@ Result<std::shared_ptr<JobQueue>> MakeJobQueue(std::string_view url,
                        "sqlite:///var/lib/vmp3/queue.db");
     }
     path = std::filesystem::path(rest);
+  } else if (url.starts_with("amqp://")) {
+    auto target = AmqpTarget::Parse(url);
+    if (!target) return tl::unexpected(target.error());
+    auto queue = RabbitMqJobQueue::Open(*target, options);
+    if (!queue) return tl::unexpected(queue.error());
+    return std::shared_ptr<JobQueue>(std::move(*queue));
   } else {
     size_t colon = url.find(':');
     std::string_view scheme = colon == std::string_view::npos ? url : url.substr(0, colon);
     if (scheme.size() > 16) scheme = scheme.substr(0, 16);
     return MakeError(ErrorCode::kInvalidArgument,
                      fmt::format("unsupported queue URL scheme '{}' (supported: sqlite, "
-                                 "sqlite:///path)",
+                                 "sqlite:///path, amqp://)",
                                  scheme));
   }
   auto queue = SqliteJobQueue::Open(path, options);

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# vmp3 convert vs the ffmpeg CLI, side by side on the same generated inputs.
+#
+# Usage: bench/convert_bench.sh            (full run: ~10 min of input generation the first
+#                                           time, then 3 repetitions of every command)
+#        BENCH_SMOKE=1 bench/convert_bench.sh   (10-second inputs, 1 repetition: proves it works)
+#
+# Environment:
+#   VMP3               the vmp3 binary (default: build/vmp3)
+#   FFMPEG             the ffmpeg binary (default: ffmpeg on PATH)
+#   BENCH_REPS         repetitions of each command (default 3; 1 in smoke mode)
+#   BENCH_CACHE        where generated inputs are kept and reused (default build/bench-inputs,
+#                      build/bench-inputs-smoke in smoke mode)
+#   BENCH_RESULTS_DIR  where the Markdown table is written (default bench/results; the cache
+#                      directory in smoke mode, so smoke numbers never land in the repository)
+#
+# Each command runs under GNU time (wall, user, sys, peak RSS); the table shows medians and the
+# ratio to ffmpeg's re-encode of the same input. Repetitions are interleaved (vmp3, ffmpeg, vmp3,
+# ...) so drift in machine load spreads over both tools. Nothing here asserts on timings.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SMOKE=${BENCH_SMOKE:-0}
+VMP3=${VMP3:-$ROOT/build/vmp3}
+FFMPEG=${FFMPEG:-ffmpeg}
+TIME=/usr/bin/time
+
+if [[ $SMOKE == 1 ]]; then
+  REPS=${BENCH_REPS:-1}
+  CACHE=${BENCH_CACHE:-$ROOT/build/bench-inputs-smoke}
+  RESULTS_DIR=${BENCH_RESULTS_DIR:-$CACHE}
+  SHORT=10 LONG=10
+else
+  REPS=${BENCH_REPS:-3}
+  CACHE=${BENCH_CACHE:-$ROOT/build/bench-inputs}
+  RESULTS_DIR=${BENCH_RESULTS_DIR:-$ROOT/bench/results}
+  SHORT=600 LONG=3600
+fi
+
+die() { echo "convert_bench: $*" >&2; exit 1; }
+[[ -x $VMP3 ]] || die "$VMP3 not found or not executable (build it: cmake --build build --target vmp3_cli)"
+command -v "$FFMPEG" >/dev/null || die "ffmpeg not found (set FFMPEG)"
+if ! [[ -x $TIME ]] || ! $TIME -f '%e' true 2>/dev/null; then
+  die "GNU time is needed at $TIME (apt-get install time)"
+fi
+[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPS must be a positive integer"
+
+mkdir -p "$CACHE" "$RESULTS_DIR"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmp3-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+LOG=$WORK/commands.log
+
+# ---- Inputs ------------------------------------------------------------------------------------
+
+# Two tones per channel, slowly modulated, plus noise: enough structure that the encoder has
+# real work to do (silence or a pure tone would flatter any MP3 encoder).
+AUDIO_EXPR='0.25*sin(2*PI*440*t)*(0.6+0.4*sin(2*PI*0.5*t))+0.15*sin(2*PI*1250*t)+0.08*(2*random(0)-1)'
+AUDIO_EXPR+='|0.25*sin(2*PI*554*t)+0.15*sin(2*PI*1660*t)*(0.6+0.4*sin(2*PI*0.3*t))+0.08*(2*random(1)-1)'
+
+# generate NAME SECONDS SIZE VIDEO_ARGS AUDIO_ARGS: makes $CACHE/NAME unless it is already there.
+generate() {
+  local name=$1 seconds=$2 size=$3 vargs=$4 aargs=$5
+  local out=$CACHE/$name
+  if [[ -s $out ]]; then
+    echo "reusing $out" >&2
+    return
+  fi
+  echo "generating $out (${seconds}s, $size) ..." >&2
+  local tmp=$CACHE/.$name.partial.${name##*.}
+  # shellcheck disable=SC2086  # vargs/aargs are word lists on purpose
+  "$FFMPEG" -nostdin -y -hide_banner -loglevel error \
+    -f lavfi -i "testsrc2=size=$size:rate=25" \
+    -f lavfi -i "aevalsrc=exprs=$AUDIO_EXPR:sample_rate=48000:channel_layout=stereo" \
+    -t "$seconds" -map 0:v -map 1:a $vargs $aargs "$tmp"
+  mv "$tmp" "$out"
+}
+
+MP4_SHORT=h264-aac-720p-${SHORT}s.mp4
+MP4_LONG=h264-aac-360p-${LONG}s.mp4
+AVI_SHORT=mpeg4-mp3-720p-${SHORT}s.avi
+H264="-c:v libx264 -preset ultrafast -pix_fmt yuv420p"
+generate "$MP4_SHORT" "$SHORT" 1280x720 "$H264" "-c:a aac -b:a 128k"
+generate "$MP4_LONG" "$LONG" 640x360 "$H264" "-c:a aac -b:a 128k"
+generate "$AVI_SHORT" "$SHORT" 1280x720 "-c:v mpeg4 -q:v 5" "-c:a libmp3lame -b:a 192k"
+
+# ---- Measuring ---------------------------------------------------------------------------------
+
+# run ID COMMAND...: runs once under GNU time and appends wall, cpu (user+sys) and peak RSS (KB)
+# to $WORK/ID.{wall,cpu,rss}. A failing command fails the whole run: a number from a command
+# that did not do its work would be a lie.
+run() {
+  local id=$1
+  shift
+  echo "+ $*" >>"$LOG"
+  if ! $TIME -f '%e %U %S %M' -o "$WORK/$id.time" "$@" >>"$LOG" 2>&1; then
+    tail -n 20 "$LOG" >&2
+    die "command failed: $*"
+  fi
+  local wall user sys rss
+  read -r wall user sys rss <"$WORK/$id.time"
+  echo "$wall" >>"$WORK/$id.wall"
+  awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f\n", u + s }' >>"$WORK/$id.cpu"
+  echo "$rss" >>"$WORK/$id.rss"
+}
+
+median() {  # median of the numbers in file $1
+  sort -g "$1" | awk '{ v[NR] = $1 }
+    END { if (NR == 0) { print "nan"; exit }
+          if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }  # KB -> MB (RSS)
+file_mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf (b < 1e7 ? "%.2f" : "%.0f"), b / 1e6 }'; }
+
+# The cases of one input, in table order: ID|LABEL|COMMAND (the command is eval'ed with $IN and
+# $OUT set; OUT is per case so outputs can be compared afterwards).
+declare -a ROWS=()
+declare -A WALL=()  # median wall time by case ID
+
+bench_input() {
+  local file=$1 title=$2
+  shift 2
+  # shellcheck disable=SC2034  # IN and OUT are used by the eval'ed commands
+  local cases=("$@") IN=$CACHE/$file
+  echo "benchmarking $file ($REPS repetition(s)) ..." >&2
+  for ((rep = 1; rep <= REPS; rep++)); do
+    for c in "${cases[@]}"; do
+      local id=${c%%|*} rest=${c#*|}
+      local cmd=${rest#*|}
+      # shellcheck disable=SC2034
+      local OUT=$WORK/$id.mp3
+      eval "run $id $cmd"
+    done
+  done
+  # The reference for ratios: ffmpeg re-encoding this input.
+  local ref_id
+  for c in "${cases[@]}"; do [[ ${c%%|*} == *_ffmpeg_lame ]] && ref_id=${c%%|*}; done
+  local ref_wall ref_cpu ref_rss
+  ref_wall=$(median "$WORK/$ref_id.wall")
+  ref_cpu=$(median "$WORK/$ref_id.cpu")
+  ref_rss=$(median "$WORK/$ref_id.rss")
+  for c in "${cases[@]}"; do
+    local id=${c%%|*} rest=${c#*|}
+    local label=${rest%%|*}
+    local wall cpu rss
+    wall=$(median "$WORK/$id.wall")
+    cpu=$(median "$WORK/$id.cpu")
+    rss=$(median "$WORK/$id.rss")
+    WALL[$id]=$wall
+    ROWS+=("| $title | $label | $wall | $cpu | $(mb "$rss") | $(file_mb "$WORK/$id.mp3") | $(ratio "$wall" "$ref_wall") | $(ratio "$cpu" "$ref_cpu") | $(ratio "$rss" "$ref_rss") |")
+  done
+}
+
+# shellcheck disable=SC2016  # expanded later, by eval in bench_input
+FF_LAME='"$FFMPEG" -nostdin -y -i "$IN" -vn -c:a libmp3lame -q:a 2 "$OUT"'
+# shellcheck disable=SC2016
+VMP3_CONVERT='"$VMP3" convert "$IN" -o "$OUT" --overwrite'
+
+describe() {  # "720p H.264/AAC MP4, 10 min, 480 MB"
+  echo "$1, $(awk -v s="$2" 'BEGIN { if (s >= 60) printf "%d min", s / 60; else printf "%d s", s }'), $(file_mb "$CACHE/$3") MB"
+}
+
+bench_input "$MP4_SHORT" "$(describe "720p H.264/AAC MP4" "$SHORT" "$MP4_SHORT")" \
+  "mp4s_vmp3|vmp3 convert (re-encode V2)|$VMP3_CONVERT" \
+  "mp4s_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME"
+bench_input "$MP4_LONG" "$(describe "360p H.264/AAC MP4" "$LONG" "$MP4_LONG")" \
+  "mp4l_vmp3|vmp3 convert (re-encode V2)|$VMP3_CONVERT" \
+  "mp4l_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME"
+bench_input "$AVI_SHORT" "$(describe "720p MPEG-4/MP3 AVI" "$SHORT" "$AVI_SHORT")" \
+  "avi_vmp3_copy|vmp3 convert (copy)|$VMP3_CONVERT" \
+  "avi_vmp3_reencode|vmp3 convert --reencode (V2)|$VMP3_CONVERT --reencode" \
+  "avi_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME" \
+  "avi_ffmpeg_copy|ffmpeg -c:a copy|\"\$FFMPEG\" -nostdin -y -i \"\$IN\" -vn -c:a copy \"\$OUT\""
+
+# ---- Report ------------------------------------------------------------------------------------
+
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+mem_gb=$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
+copy_speedup=$(ratio "${WALL[avi_vmp3_reencode]}" "${WALL[avi_vmp3_copy]}")
+copy_vs_ffmpeg=$(ratio "${WALL[avi_vmp3_copy]}" "${WALL[avi_ffmpeg_copy]}")
+stamp=$(date +%Y-%m-%d)
+suffix=""
+[[ $SMOKE == 1 ]] && suffix="-smoke"
+report=$RESULTS_DIR/convert-$stamp$suffix.md
+
+{
+  echo "## Conversion: vmp3 vs ffmpeg CLI ($stamp${suffix:+, smoke run})"
+  echo
+  echo "- Machine: $cpu_model, $(nproc) CPUs, $mem_gb GB RAM, $(uname -sr)"
+  echo "- $("$VMP3" --version); $("$FFMPEG" -version | head -n 1 | cut -d' ' -f1-3)"
+  echo "- Median of $REPS run(s) each, measured with GNU time; CPU = user + sys; ratios are"
+  echo "  against \`ffmpeg -nostdin -y -i IN -vn -c:a libmp3lame -q:a 2 OUT\` on the same input"
+  echo "  (below 1.00 means vmp3 is faster / uses less)."
+  echo
+  echo "| Input | Command | Wall s | CPU s | Peak RSS MB | Output MB | Wall ratio | CPU ratio | RSS ratio |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${ROWS[@]}"
+  echo
+  echo "- Copy vs re-encode (vmp3, AVI): copying is ${copy_speedup}x faster (wall)."
+  echo "- vmp3 copy vs ffmpeg \`-c:a copy\` (AVI): wall ratio $copy_vs_ffmpeg."
+} >"$report"
+
+cat "$report"
+echo >&2
+echo "written to $report" >&2
