@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "metadata/redis_metadata_store.hpp"
 #include "metadata/sqlite_metadata_store.hpp"
 
 namespace vmp3 {
@@ -19,18 +20,39 @@ Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
                        "sqlite:///var/lib/vmp3/vmp3.db");
     }
     path = std::filesystem::path(rest);
+  } else if (url.starts_with("redis://")) {
+    auto target = RedisTarget::Parse(url);
+    if (!target) return tl::unexpected(target.error());
+    auto store = RedisMetadataStore::Open(*target);
+    if (!store) return tl::unexpected(store.error());
+    return std::shared_ptr<MetadataStore>(std::move(*store));
   } else {
     size_t colon = url.find(':');
     std::string_view scheme = colon == std::string_view::npos ? url : url.substr(0, colon);
     if (scheme.size() > 16) scheme = scheme.substr(0, 16);
     return MakeError(ErrorCode::kInvalidArgument,
                      fmt::format("unsupported metadata URL scheme '{}' (supported: sqlite, "
-                                 "sqlite:///path)",
+                                 "sqlite:///path, redis://)",
                                  scheme));
   }
   auto store = SqliteMetadataStore::Open(path);
   if (!store) return tl::unexpected(store.error());
   return std::shared_ptr<MetadataStore>(std::move(*store));
+}
+
+}  // namespace vmp3
+
+namespace vmp3 {
+
+Result<std::shared_ptr<JobEventBus>> MakeJobEventBus(std::string_view metadata_url) {
+  if (metadata_url.starts_with("redis://")) {
+    auto target = RedisTarget::Parse(metadata_url);
+    if (!target) return tl::unexpected(target.error());
+    auto bus = RedisJobEventBus::Open(*target);
+    if (!bus) return tl::unexpected(bus.error());
+    return std::shared_ptr<JobEventBus>(std::move(*bus));
+  }
+  return std::shared_ptr<JobEventBus>(std::make_shared<InProcessJobEventBus>());
 }
 
 }  // namespace vmp3

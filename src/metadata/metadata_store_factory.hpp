@@ -5,6 +5,7 @@
 #include <memory>
 #include <string_view>
 
+#include "metadata/job_events.hpp"
 #include "metadata/metadata_store.hpp"
 
 namespace vmp3 {
@@ -16,5 +17,9 @@ namespace vmp3 {
 // URL's scheme, since a URL may carry credentials.
 Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
                                                          const std::filesystem::path& data_dir);
+
+// The event bus that goes with a metadata URL: Redis pub/sub for redis://, so every process
+// sees every converter's events; in-process otherwise.
+Result<std::shared_ptr<JobEventBus>> MakeJobEventBus(std::string_view metadata_url);
 
 }  // namespace vmp3

@@ -28,11 +28,17 @@ struct Module {
   void (*add_routes)(http::Router&, roles::Context&);
 };
 
+// The upload role also serves the web page, since the page is how people upload.
+void AddUploadAndWebRoutes(http::Router& router, roles::Context& context) {
+  roles::AddUploadRoutes(router, context);
+  roles::AddWebRoutes(router, context);
+}
+
 const std::vector<Module>& Modules() {
   static const std::vector<Module> modules = {
       {"auth", {}, false, false, true, roles::AddAuthRoutes},
       {"metadata", {}, true, false, true, roles::AddMetadataRoutes},
-      {"upload", {}, true, true, true, roles::AddUploadRoutes},
+      {"upload", {}, true, true, true, AddUploadAndWebRoutes},
       {"download", {}, true, false, true, roles::AddDownloadRoutes},
       {"converter", {}, true, true, true, nullptr},
       {"all", {"auth", "metadata", "upload", "download", "converter"}, false, false, false, nullptr},
@@ -156,7 +162,9 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
     if (!metadata) return tl::unexpected(metadata.error());
     ctx.metadata = *metadata;
   }
-  ctx.events = std::make_shared<InProcessJobEventBus>();
+  auto events = MakeJobEventBus(config.metadata);
+  if (!events) return tl::unexpected(events.error());
+  ctx.events = *events;
 
   // Keys: the auth role signs (and so holds the private key); every other role only verifies.
   std::vector<auth::PublicKey> verify_keys;

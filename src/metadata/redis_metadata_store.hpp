@@ -1,0 +1,111 @@
+// MetadataStore on Redis (hiredis), for the distributed mode, and a JobEventBus on Redis pub/sub
+// so every process's /events stream sees every converter's progress.
+//
+// Keys (PREFIX defaults to "vmp3"; a URL's ?prefix= changes it, e.g. per test):
+//   PREFIX:user:ID            JSON of the user
+//   PREFIX:username:LOWER     user id (SET NX: names are unique case-insensitively)
+//   PREFIX:job:ID             JSON of the job
+//   PREFIX:job:ID:progress    latest progress while running (cheap, frequent writes)
+//   PREFIX:owner:ID           ZSET, all scores 0, members "<created_ms:013>:<job id>": newest
+//                             first by ZREVRANGEBYLEX; the cursor is the last member returned
+//   PREFIX:expiry             ZSET job id by expires_at (the janitor's index)
+//   PREFIX:status:NAME        SET of job ids per status (counts for /metrics)
+// Jobs also get a Redis TTL one day past their expiry, a safety net should the janitor be down;
+// the janitor normally removes them first, together with their objects.
+// UpdateJob is WATCH/MULTI/EXEC optimistic concurrency, retried on conflict.
+//
+// Redis must persist for production use: run it with appendonly yes (AOF); the test scripts do.
+// Threading: a small pool of connections; each call takes one. Broken connections are dropped and
+// reopened on the next call; calls fail with kUnavailable while Redis is down.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "metadata/job_events.hpp"
+#include "metadata/metadata_store.hpp"
+
+struct redisContext;
+
+namespace vmp3 {
+
+struct RedisTarget {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int db = 0;
+  std::string password;
+  std::string prefix = "vmp3";
+
+  // redis://[:password@]host:port/DB?prefix=NAME
+  static Result<RedisTarget> Parse(std::string_view url);
+};
+
+// One pooled connection, returned to the pool on destruction unless broken.
+class RedisPool {
+ public:
+  explicit RedisPool(RedisTarget target) : target_(std::move(target)) {}
+  ~RedisPool();
+  struct Lease;
+  Result<std::unique_ptr<Lease>> Acquire();
+  const RedisTarget& target() const { return target_; }
+  // Opens a new connection outside the pool (for SUBSCRIBE).
+  Result<redisContext*> Connect() const;
+
+ private:
+  friend struct Lease;
+  void Return(redisContext* c);
+  RedisTarget target_;
+  std::mutex mu_;
+  std::vector<redisContext*> idle_;
+};
+
+class RedisMetadataStore final : public MetadataStore {
+ public:
+  static Result<std::unique_ptr<RedisMetadataStore>> Open(const RedisTarget& target);
+  ~RedisMetadataStore() override;
+
+  Status CreateUser(const User& user) override;
+  Result<User> FindUserByName(std::string_view username) override;
+  Result<User> GetUser(std::string_view id) override;
+  Status CreateJob(const Job& job) override;
+  Result<Job> GetJob(std::string_view id) override;
+  Result<Job> UpdateJob(std::string_view id, const std::function<Status(Job&)>& mutate) override;
+  Status SetProgress(std::string_view id, double progress) override;
+  Result<JobPage> ListJobs(std::string_view owner_id, int limit, std::string_view cursor) override;
+  Status DeleteJob(std::string_view id) override;
+  Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) override;
+  Result<std::vector<Job>> ListByStatus(JobStatus status, int limit) override;
+  Result<std::map<JobStatus, uint64_t>> CountByStatus() override;
+  Status Ping() override;
+  std::string Describe() const override;
+
+ private:
+  explicit RedisMetadataStore(RedisTarget target);
+  std::string Key(std::string_view a, std::string_view b = {}) const;
+  RedisPool pool_;
+};
+
+// Publishes events to Redis and delivers every process's events to local subscribers.
+class RedisJobEventBus final : public JobEventBus {
+ public:
+  static Result<std::unique_ptr<RedisJobEventBus>> Open(const RedisTarget& target);
+  ~RedisJobEventBus() override;
+  void Publish(const JobEvent& event) override;
+  std::unique_ptr<Subscription> Subscribe(std::string job_id,
+                                          std::function<void(const JobEvent&)> callback) override;
+
+ private:
+  explicit RedisJobEventBus(RedisTarget target);
+  void Listen(std::stop_token stop);
+  RedisPool pool_;
+  std::string channel_;
+  InProcessJobEventBus local_;
+  std::atomic<int> listener_fd_{-1};
+  std::jthread listener_;
+};
+
+}  // namespace vmp3
