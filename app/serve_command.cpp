@@ -41,6 +41,7 @@ std::vector<OptionRow> OptionTable() {
       {"--token-ttl", "VMP3_TOKEN_TTL", "Lifetime of issued tokens, seconds", &c.token_ttl_seconds},
       {"--jwt-key", "VMP3_JWT_KEY", "Private signing key file (auth role; created if missing; default DATA_DIR/jwt-ed25519.key)", &c.jwt_key},
       {"--jwt-public-key", "VMP3_JWT_PUBLIC_KEY", "Public key file that verifies tokens (roles without auth)", &c.jwt_public_key},
+      {"--auth-url", "VMP3_AUTH_URL", "Roles without auth: base URL of the auth role, whose JWKS verifies tokens", &c.auth_url},
       {"--job-attempts", "VMP3_JOB_ATTEMPTS", "Deliveries of a job before it is given up", &c.job_attempts},
       {"--lease", "VMP3_LEASE", "Seconds a silent converter keeps a job before it is redelivered", &c.lease_seconds},
       {"--drain", "VMP3_DRAIN", "Seconds to finish in-flight requests on SIGTERM", &c.drain_seconds},

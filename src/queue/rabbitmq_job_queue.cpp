@@ -333,21 +333,28 @@ Status RabbitMqJobQueue::Publish(std::string_view job_id) {
   return Republish(target_.prefix + ".jobs", job_id, 0, std::nullopt);
 }
 
-Status RabbitMqJobQueue::PublishEvent(std::string_view routing_key, std::string_view json) {
+void RabbitMqJobQueue::PublishLifecycle(std::string_view event, std::string_view json) {
   std::lock_guard lock(publish_mu_);
-  if (!publisher_ || publisher_->broken()) return MakeError(ErrorCode::kUnavailable, "RabbitMQ is unavailable");
+  if (!publisher_ || publisher_->broken()) return;  // best effort: never blocks a job on it
   amqp_basic_properties_t props{};
   props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
   props.delivery_mode = 2;
   props.content_type = amqp_cstring_bytes("application/json");
   std::string exchange = target_.prefix + ".events";
-  int rc = amqp_basic_publish(publisher_->state(), kChannel, Bytes(exchange), Bytes(routing_key), 0,
-                              0, &props, Bytes(json));
-  if (rc != AMQP_STATUS_OK) {
+  if (amqp_basic_publish(publisher_->state(), kChannel, Bytes(exchange), Bytes(event), 0, 0, &props,
+                         Bytes(json)) != AMQP_STATUS_OK) {
     publisher_->MarkBroken();
-    return MakeError(ErrorCode::kUnavailable, "RabbitMQ: event publish failed");
+    return;
   }
-  return {};
+  // The channel is in confirm mode: consume this publish's confirm so later waits stay in step.
+  amqp_frame_t frame;
+  timeval timeout = TimeVal(std::chrono::seconds(5));
+  while (amqp_simple_wait_frame_noblock(publisher_->state(), &frame, &timeout) == AMQP_STATUS_OK) {
+    if (frame.frame_type == AMQP_FRAME_METHOD &&
+        (frame.payload.method.id == AMQP_BASIC_ACK_METHOD || frame.payload.method.id == AMQP_BASIC_NACK_METHOD))
+      return;
+  }
+  publisher_->MarkBroken();
 }
 
 Result<RabbitMqJobQueue::Consumer*> RabbitMqJobQueue::ConsumerForThisThread() {

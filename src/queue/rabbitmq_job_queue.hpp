@@ -63,8 +63,8 @@ class RabbitMqJobQueue final : public JobQueue {
   Status Ping() override;
   std::string Describe() const override;
 
-  // Publishes a lifecycle event (routing key e.g. "job.done") with a JSON body; confirmed.
-  Status PublishEvent(std::string_view routing_key, std::string_view json);
+  // Publishes to the PREFIX.events topic exchange, routing key = the event name.
+  void PublishLifecycle(std::string_view event, std::string_view json) override;
 
  private:
   class Connection;

@@ -67,6 +67,13 @@ class Converter final : public Worker {
   }
 
   void Publish(const Job& job, const char* type, nlohmann::json data) {
+    if (std::string_view(type) == "status") {
+      static constexpr std::pair<JobStatus, const char*> kLifecycle[] = {
+          {JobStatus::kConverting, "job.started"}, {JobStatus::kDone, "job.done"},
+          {JobStatus::kFailed, "job.failed"}, {JobStatus::kCancelled, "job.cancelled"}};
+      for (auto [status, name] : kLifecycle)
+        if (job.status == status) context_.queue->PublishLifecycle(name, data.dump());
+    }
     context_.events->Publish({job.id, job.owner_id, type, std::move(data)});
   }
 

@@ -186,6 +186,7 @@ class UploadRoutes {
       return {};
     });
     if (!stored) co_return tl::unexpected(stored.error());
+    context_.queue->PublishLifecycle("job.queued", JobJson(job).dump());
     spdlog::info("job {} queued: {} bytes from user {}", job.id, job.input_size, claims.subject);
     co_return job;
   }

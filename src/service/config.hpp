@@ -27,6 +27,7 @@ struct ServeConfig {
   int64_t token_ttl_seconds = 3600;                // lifetime of issued tokens
   std::filesystem::path jwt_key;                   // private key file; default data_dir/jwt-ed25519.key
   std::filesystem::path jwt_public_key;            // verify-only roles: the public key file
+  std::string auth_url;                            // verify-only roles: fetch the JWKS from here
   int job_attempts = 3;                            // deliveries before a job is dead-lettered
   int lease_seconds = 60;                          // a converter that is silent this long lost its job
   int drain_seconds = 15;                          // graceful shutdown bound

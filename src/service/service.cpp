@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/http_get.hpp"
 #include "http/server.hpp"
 #include "metadata/metadata_store_factory.hpp"
 #include "queue/job_queue_factory.hpp"
@@ -180,9 +181,26 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
     auto key = auth::PublicKey::FromFile(config.jwt_public_key);
     if (!key) return tl::unexpected(key.error());
     verify_keys.push_back(*key);
+  } else if (!config.auth_url.empty()) {
+    // The auth role may still be starting: retry for a while before giving up.
+    std::string url = config.auth_url;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    url += "/.well-known/jwks.json";
+    Result<std::string> jwks = MakeError(ErrorCode::kUnavailable, "not fetched");
+    for (int attempt = 0; attempt < 60; ++attempt) {
+      jwks = HttpGet(url, std::chrono::seconds(5));
+      if (jwks) break;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    if (!jwks) return tl::unexpected(jwks.error());
+    auto keys = auth::PublicKey::FromJwks(*jwks);
+    if (!keys) return tl::unexpected(keys.error());
+    if (keys->empty()) return MakeError(ErrorCode::kInvalidArgument, fmt::format("{} has no usable key", url));
+    verify_keys = std::move(*keys);
   } else {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "without the auth role, give --jwt-public-key so tokens can be verified");
+                     "without the auth role, give --jwt-public-key or --auth-url so tokens can be "
+                     "verified");
   }
   ctx.verifier = std::make_unique<auth::TokenVerifier>(std::move(verify_keys), verifier_options);
 
