@@ -75,6 +75,7 @@ class Conversion {
   Status EncodeFromFifo(bool final);
   Status SendToEncoder(AVFrame* frame);
   Status WritePacket(AVPacket* pkt);
+  Status WriteLastPacket();
   Status FinishOutput();
   void ReportProgress(const AVPacket& pkt);
   Error OutputError(int averr, std::string_view what) const;
@@ -89,7 +90,7 @@ class Conversion {
   AVStream* audio_in_ = nullptr;
   AVStream* cover_in_ = nullptr;
   double duration_ = 0;  // seconds, 0 when unknown
-  double last_progress_ = -1;
+  double last_progress_ = 0;
 
   std::unique_ptr<AvioWriter> writer_;
   OutputFormatPtr output_;
@@ -102,6 +103,8 @@ class Conversion {
   FramePtr decoded_;
   FramePtr to_encode_;
   PacketPtr packet_;
+  PacketPtr pending_;           // the newest encoded packet, held back to mark end padding
+  int64_t written_packets_ = 0;
 
   // Sample accounting for exact output length.
   int in_rate_ = 0;
@@ -255,11 +258,14 @@ Status Conversion::OpenOutput(const AVCodecParameters& audio_par) {
 void Conversion::ReportProgress(const AVPacket& pkt) {
   if (!control_.on_progress || duration_ <= 0 || pkt.pts == AV_NOPTS_VALUE) return;
   int64_t start = audio_in_->start_time == AV_NOPTS_VALUE ? 0 : audio_in_->start_time;
-  double done = Seconds(pkt.pts - start, audio_in_->time_base) / duration_;
-  done = std::clamp(done, 0.0, 1.0);
-  if (done - last_progress_ >= 0.005) {
-    last_progress_ = done;
-    control_.on_progress(done);
+  int64_t end = pkt.pts + std::max<int64_t>(pkt.duration, 0);
+  double done = std::clamp(Seconds(end - start, audio_in_->time_base) / duration_, 0.0, 1.0);
+  // A packet can hold more than 1% of a short input (a FLAC frame is ~0.1 s): report each whole
+  // percent passed, so callers see at least one call per 1%.
+  while (done - last_progress_ >= 0.01) {
+    last_progress_ = std::floor(last_progress_ * 100 + 1 + 1e-9) / 100;
+    if (last_progress_ > done) last_progress_ = done;
+    control_.on_progress(last_progress_);
   }
 }
 
@@ -419,6 +425,7 @@ Status Conversion::RunEncode() {
   }
   if (auto s = EncodeFromFifo(/*final=*/true); !s) return s;
   if (auto s = SendToEncoder(nullptr); !s) return s;
+  if (auto s = WriteLastPacket(); !s) return s;
   result_.samples = sent_samples_;
   result_.duration_seconds = static_cast<double>(sent_samples_) / encoder_->sample_rate;
   return FinishOutput();
@@ -582,10 +589,39 @@ Status Conversion::SendToEncoder(AVFrame* frame) {
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return {};
     if (err < 0) return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
     av_packet_rescale_ts(packet_.get(), encoder_->time_base, audio_out_->time_base);
-    Status s = WritePacket(packet_.get());
-    av_packet_unref(packet_.get());
-    if (!s) return s;
+    if (pending_) {
+      Status s = WritePacket(pending_.get());
+      av_packet_unref(pending_.get());
+      if (!s) return s;
+      ++written_packets_;
+    } else {
+      pending_.reset(av_packet_alloc());
+      if (!pending_) return MakeError(ErrorCode::kInternal, "out of memory");
+    }
+    av_packet_move_ref(pending_.get(), packet_.get());
   }
+}
+
+Status Conversion::WriteLastPacket() {
+  if (!pending_) return {};
+  // The muxer's LAME header takes the end padding from the last packet's skip-samples side data.
+  // LAME's own account of it is off for some lengths (its flush can add a frame), so state it
+  // exactly: every frame's samples minus the encoder delay, the decoder delay and the payload.
+  constexpr int64_t kDecoderDelay = 528 + 1;
+  int64_t frames = written_packets_ + 1;
+  int64_t encoder_delay = encoder_->initial_padding - kDecoderDelay;
+  int64_t end_padding = frames * encoder_->frame_size - encoder_delay - sent_samples_ - kDecoderDelay;
+  if (end_padding >= 0) {
+    size_t size = 0;
+    uint8_t* side = av_packet_get_side_data(pending_.get(), AV_PKT_DATA_SKIP_SAMPLES, &size);
+    if (!side || size < 10) side = av_packet_new_side_data(pending_.get(), AV_PKT_DATA_SKIP_SAMPLES, 10);
+    if (!side) return MakeError(ErrorCode::kInternal, "out of memory");
+    AV_WL32(side, 0);
+    AV_WL32(side + 4, static_cast<uint32_t>(end_padding));
+  }
+  Status s = WritePacket(pending_.get());
+  pending_.reset();
+  return s;
 }
 
 }  // namespace

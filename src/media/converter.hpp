@@ -27,7 +27,7 @@ struct ConvertOptions {
   std::optional<int> stream_index;
   // LAME VBR quality 0 (best) .. 9; used when cbr_kbps is not set. Default V2 (~190 kbps).
   std::optional<int> vbr_quality;
-  // Constant bit rate in kbps (32..320, a rate MP3 can carry); overrides VBR.
+  // Constant bit rate in kbps (32..320, a rate MP3 can carry); excludes vbr_quality.
   std::optional<int> cbr_kbps;
   // Output sample rate; default: the source's if MP3 can carry it, else the nearest that can.
   std::optional<int> sample_rate;
@@ -65,8 +65,8 @@ struct ConvertResult {
 void to_json(nlohmann::json& j, const ConvertResult& r);
 
 struct ConvertControl {
-  // Called with the fraction of the input's duration done, at least every 1%, from the
-  // converting thread. Keep it cheap.
+  // Called with the fraction of the input's duration done, at least once per whole percent
+  // (non-decreasing; 1.0 at the end), from the converting thread. Keep it cheap.
   std::function<void(double)> on_progress;
   // When a stop is requested, Convert returns kCancelled promptly and writes nothing more.
   std::stop_token stop;
