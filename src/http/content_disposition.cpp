@@ -78,8 +78,18 @@ bool IsAttrChar(char c) {
   // "`" / "|" / "~"
   if (IsAsciiAlnum(c)) return true;
   switch (c) {
-    case '!': case '#': case '$': case '&': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '&':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -101,10 +111,6 @@ std::string Mp3NameFor(std::string_view original_filename) {
   if (size_t sep = last.find_last_of("/\\"); sep != std::string_view::npos) {
     last.remove_prefix(sep + 1);
   }
-  if (last.size() >= 2 && last[1] == ':' &&
-      ((last[0] >= 'a' && last[0] <= 'z') || (last[0] >= 'A' && last[0] <= 'Z'))) {
-    last.remove_prefix(2);  // "C:name" is relative to a drive's current directory
-  }
   std::string name;
   name.reserve(last.size());
   ForEachChar(last, [&](std::string_view ch) {
@@ -117,6 +123,12 @@ std::string Mp3NameFor(std::string_view original_filename) {
     return s;
   };
   std::string_view stem = trim(name);
+  // "C:name" is relative to a drive's current directory. Repeated so that the result is a fixed
+  // point: Mp3NameFor(Mp3NameFor(x)) == Mp3NameFor(x).
+  while (stem.size() >= 2 && stem[1] == ':' &&
+         ((stem[0] >= 'a' && stem[0] <= 'z') || (stem[0] >= 'A' && stem[0] <= 'Z'))) {
+    stem = trim(stem.substr(2));
+  }
   if (size_t dot = stem.rfind('.'); dot != std::string_view::npos && dot > 0) {
     std::string_view extension = stem.substr(dot + 1);
     bool looks_like_extension = !extension.empty() && extension.size() <= 8;

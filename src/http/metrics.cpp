@@ -112,8 +112,7 @@ Histogram::Histogram(std::vector<double> bounds)
 
 void Histogram::Observe(double value) {
   if (std::isnan(value)) return;
-  const size_t bucket =
-      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+  const size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(value, std::memory_order_relaxed);
 }
@@ -244,10 +243,9 @@ HistogramFamily& Registry::AddHistogram(std::string_view name, std::string_view 
 }
 
 void Registry::AddCallbackGauge(std::string_view name, std::string_view help,
-                                std::function<double()> fn,
-                                std::initializer_list<Label> labels) {
-  AddGauge(name, help).SetCallback(std::span<const Label>(labels.begin(), labels.size()),
-                                   std::move(fn));
+                                std::function<double()> fn, std::initializer_list<Label> labels) {
+  AddGauge(name, help)
+      .SetCallback(std::span<const Label>(labels.begin(), labels.size()), std::move(fn));
 }
 
 std::string Registry::Render() const {

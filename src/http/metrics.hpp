@@ -156,7 +156,8 @@ class MetricFamily : public Family {
 
 class CounterFamily final : public MetricFamily<Counter> {
  public:
-  CounterFamily(std::string name, std::string help) : MetricFamily(std::move(name), std::move(help)) {}
+  CounterFamily(std::string name, std::string help)
+      : MetricFamily(std::move(name), std::move(help)) {}
   std::string_view type() const override { return "counter"; }
   void Render(std::string& out) const override;
 
@@ -166,7 +167,8 @@ class CounterFamily final : public MetricFamily<Counter> {
 
 class GaugeFamily final : public MetricFamily<Gauge> {
  public:
-  GaugeFamily(std::string name, std::string help) : MetricFamily(std::move(name), std::move(help)) {}
+  GaugeFamily(std::string name, std::string help)
+      : MetricFamily(std::move(name), std::move(help)) {}
   std::string_view type() const override { return "gauge"; }
   void Render(std::string& out) const override;
 

@@ -332,8 +332,7 @@ Result<size_t> MultipartParser::ScanForDelimiter(std::span<const std::byte> data
   // held back from earlier chunks (a prefix of the delimiter), then the start of this chunk.
   const size_t emit = held + i - m;
   const size_t from_held = std::min(held, emit);
-  if (auto ok = EmitData(std::as_bytes(std::span<const char>(delimiter_.data(), from_held)));
-      !ok) {
+  if (auto ok = EmitData(std::as_bytes(std::span<const char>(delimiter_.data(), from_held))); !ok) {
     return tl::unexpected(ok.error());
   }
   if (emit > held) {
@@ -390,7 +389,8 @@ Result<size_t> MultipartParser::ConsumeHeaders(std::span<const std::byte> data) 
   field_name_ = headers->name;
   state_ = State::kBody;
   matched_ = 0;
-  if (auto ok = handler_.OnPartBegin(*headers); !ok) return tl::unexpected(Fail(ok.error()).error());
+  if (auto ok = handler_.OnPartBegin(*headers); !ok)
+    return tl::unexpected(Fail(ok.error()).error());
   return consumed;
 }
 
@@ -430,9 +430,9 @@ Status MultipartParser::Feed(std::span<const std::byte> chunk) {
                             "malformed multipart body: a boundary line does not end with CRLF"));
         }
         if (parts_ >= limits_.max_parts) {
-          return Fail(Error(ErrorCode::kTooLarge, "the form has more than " +
-                                                      std::to_string(limits_.max_parts) +
-                                                      " parts"));
+          return Fail(
+              Error(ErrorCode::kTooLarge,
+                    "the form has more than " + std::to_string(limits_.max_parts) + " parts"));
         }
         state_ = State::kHeaders;
         break;

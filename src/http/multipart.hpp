@@ -7,7 +7,8 @@
 //
 // Input rules:
 //  * The body is `preamble CRLF? --boundary ... (CRLF --boundary ...)* CRLF --boundary-- epilogue`;
-//    preamble and epilogue are ignored. Transport padding (spaces, tabs) after a boundary is allowed.
+//    preamble and epilogue are ignored. Transport padding (spaces, tabs) after a boundary is
+//    allowed.
 //  * Every part must carry `Content-Disposition: form-data; name="..."` (RFC 7578 §4.2).
 //    `filename` and the RFC 5987/8187 `filename*=UTF-8''...` (preferred when both are present)
 //    mark a file part. In quoted values a backslash escapes only `"` and `\`; any other backslash

@@ -29,6 +29,14 @@ std::optional<uint64_t> ParseNumber(std::string_view s) {
   return value;
 }
 
+// a < b for two digit strings of any length (so that saturated values still compare right).
+bool DecimalLess(std::string_view a, std::string_view b) {
+  while (a.size() > 1 && a.front() == '0') a.remove_prefix(1);
+  while (b.size() > 1 && b.front() == '0') b.remove_prefix(1);
+  if (a.size() != b.size()) return a.size() < b.size();
+  return a < b;
+}
+
 bool IsBytesUnit(std::string_view unit) {
   static constexpr std::string_view kBytes = "bytes";
   if (unit.size() != kBytes.size()) return false;
@@ -87,7 +95,7 @@ RangeDecision ParseRange(std::string_view range_header, uint64_t size) {
   std::optional<uint64_t> last;
   if (!last_text.empty()) {
     last = ParseNumber(last_text);
-    if (!last || *last < *first) return whole;  // invalid range-spec
+    if (!last || DecimalLess(last_text, first_text)) return whole;  // invalid range-spec
   }
   if (*first >= size) return unsatisfiable;
   const uint64_t end = (last && *last < size - 1) ? *last : size - 1;
@@ -95,8 +103,7 @@ RangeDecision ParseRange(std::string_view range_header, uint64_t size) {
 }
 
 std::string ContentRange(uint64_t first, uint64_t last, uint64_t size) {
-  return "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
-         std::to_string(size);
+  return "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size);
 }
 
 std::string UnsatisfiedContentRange(uint64_t size) { return "bytes */" + std::to_string(size); }

@@ -1,6 +1,8 @@
 // The auth role: accounts and tokens. The only role that holds the signing key.
 #include <sodium.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "auth/login_throttle.hpp"
@@ -82,8 +84,9 @@ class AuthRoutes {
     co_return Response::Json(201, out.dump());
   }
 
-  // Verifies Basic credentials and issues a token; shared by /v1/auth/login and /login.
-  http::Awaitable<Result<std::string>> Login(Exchange& ex) {
+  // Verifies Basic credentials and issues a token; shared by /v1/auth/login and /login. When
+  // the attempt is throttled, sets `retry_after` to the seconds until the lock ends.
+  http::Awaitable<Result<std::string>> Login(Exchange& ex, int64_t& retry_after) {
     auto credentials = BasicCredentials(ex.request().Header("Authorization"));
     if (!credentials) {
       co_return MakeError(ErrorCode::kUnauthenticated,
@@ -94,6 +97,8 @@ class AuthRoutes {
     std::string user_key = "user:" + username;
     std::string address_key = "addr:" + ex.request().remote_address;
     if (!throttle_.Allowed(user_key, now) || !throttle_.Allowed(address_key, now)) {
+      retry_after = std::max(throttle_.RetryAfterSeconds(user_key, now),
+                             throttle_.RetryAfterSeconds(address_key, now));
       co_return MakeError(ErrorCode::kRateLimited,
                           "too many failed sign-in attempts; wait a few minutes and try again");
     }
@@ -120,13 +125,18 @@ class AuthRoutes {
     co_return context_.signing_key->Sign(claims);
   }
 
+  // 401 says which scheme to use (RFC 9110 §11.6.1); 429 says when to come back (RFC 6585).
+  static Response LoginFailure(const Error& error, int64_t retry_after) {
+    Response r = Response::Problem(error);
+    if (r.status == 401) r.Header("WWW-Authenticate", R"(Basic realm="vmp3", charset="UTF-8")");
+    if (r.status == 429 && retry_after > 0) r.Header("Retry-After", std::to_string(retry_after));
+    return r;
+  }
+
   http::Awaitable<Response> LoginJson(Exchange& ex) {
-    auto token = co_await Login(ex);
-    if (!token) {
-      Response r = Response::Problem(token.error());
-      if (r.status == 401) r.Header("WWW-Authenticate", R"(Basic realm="vmp3", charset="UTF-8")");
-      co_return r;
-    }
+    int64_t retry_after = 0;
+    auto token = co_await Login(ex, retry_after);
+    if (!token) co_return LoginFailure(token.error(), retry_after);
     nlohmann::json out{{"access_token", *token},
                        {"token_type", "Bearer"},
                        {"expires_in", context_.config.token_ttl_seconds}};
@@ -136,8 +146,9 @@ class AuthRoutes {
   }
 
   http::Awaitable<Response> LoginSeed(Exchange& ex) {
-    auto token = co_await Login(ex);
-    if (!token) co_return Response::Problem(token.error());
+    int64_t retry_after = 0;
+    auto token = co_await Login(ex, retry_after);
+    if (!token) co_return LoginFailure(token.error(), retry_after);
     Response r = Response::Text(200, *token);
     r.Header("Cache-Control", "no-store");
     co_return r;

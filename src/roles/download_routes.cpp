@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "http/content_disposition.hpp"
+#include "http/problem.hpp"
 #include "http/range.hpp"
 #include "roles/roles.hpp"
 
@@ -24,6 +25,15 @@ class DownloadRoutes {
       Error e(seed ? ErrorCode::kNotFound : ErrorCode::kConflict,
               fmt::format("the MP3 is not ready: the job is {}", JobStatusName(job->status)));
       co_return Response::Problem(e);
+    }
+    // Large deployments let clients fetch from object storage directly.
+    auto redirect = context_.storage->RedirectUrl(job->output_key, std::chrono::minutes(10));
+    if (redirect && !redirect->empty()) {
+      Response moved;
+      moved.status = 302;
+      moved.Header("Location", *redirect);
+      moved.Header("Cache-Control", "no-store");
+      co_return moved;
     }
     auto reader = co_await ex.Blocking<Result<std::unique_ptr<ObjectReader>>>(
         [&] { return context_.storage->Open(job->output_key); });
@@ -48,9 +58,11 @@ class DownloadRoutes {
       range = http::ParseRange(range_header, info.size);
     switch (range.kind) {
       case http::RangeDecision::Kind::kUnsatisfiable: {
-        Response bad = Response::Problem(
-            Error(ErrorCode::kInvalidArgument, fmt::format("range not satisfiable: the MP3 has {} bytes", info.size)));
+        Error error(ErrorCode::kInvalidArgument,
+                    fmt::format("range not satisfiable: the MP3 has {} bytes", info.size));
+        Response bad = Response::Problem(error);
         bad.status = 416;
+        bad.body = http::ProblemJson(error, bad.status);  // the body's status must agree
         bad.Header("Content-Range", http::UnsatisfiedContentRange(info.size));
         co_return bad;
       }

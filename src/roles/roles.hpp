@@ -19,6 +19,8 @@ void AddMetadataRoutes(http::Router& router, Context& context);
 void AddDownloadRoutes(http::Router& router, Context& context);
 // GET /healthz, /readyz, /metrics, /openapi.json, /docs — on every HTTP process.
 void AddOperationalRoutes(http::Router& router, Context& context);
+// GET / and GET /assets/{name}: the web page embedded at build time (web/assets.hpp).
+void AddWebRoutes(http::Router& router, Context& context);
 
 // Background workers. Start() returns at once; Stop() finishes or hands back running work.
 class Worker {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -78,6 +79,12 @@ class ObjectStore {
   virtual Status Ping() = 0;
   // Where objects are, for logs; never contains a secret.
   virtual std::string Describe() const = 0;
+  // A URL that lets anyone holding it GET the object until `expires` from now, when this store
+  // can make one and was configured to (S3 with ?presign=true); otherwise empty. The download
+  // role then redirects clients there instead of streaming the bytes itself.
+  virtual Result<std::string> RedirectUrl(std::string_view /*key*/, std::chrono::seconds /*expires*/) {
+    return std::string();
+  }
 };
 
 }  // namespace vmp3

@@ -3,11 +3,22 @@
 #include <fmt/format.h>
 
 #include "storage/file_object_store.hpp"
+#include "storage/s3_object_store.hpp"
 
 namespace vmp3 {
 
 Result<std::shared_ptr<ObjectStore>> MakeObjectStore(std::string_view url,
                                                      const std::filesystem::path& data_dir) {
+  if (url.starts_with("s3:")) {
+    auto config = ParseS3Url(url);
+    if (!config) return tl::unexpected(config.error());
+    auto credentials = S3CredentialsFromEnvironment();
+    if (!credentials) return tl::unexpected(credentials.error());
+    config->credentials = std::move(*credentials);
+    auto store = S3ObjectStore::FromConfig(std::move(*config));
+    if (!store) return tl::unexpected(store.error());
+    return std::shared_ptr<ObjectStore>(std::move(*store));
+  }
   std::filesystem::path root;
   if (url.empty() || url == "file") {
     root = data_dir / "objects";
@@ -24,7 +35,7 @@ Result<std::shared_ptr<ObjectStore>> MakeObjectStore(std::string_view url,
     if (scheme.size() > 16) scheme = scheme.substr(0, 16);
     return MakeError(ErrorCode::kInvalidArgument,
                      fmt::format("unsupported storage URL scheme '{}' (supported: file, "
-                                 "file:///path)",
+                                 "file:///path, s3://bucket?endpoint=...)",
                                  scheme));
   }
   auto store = FileObjectStore::OpenDirectory(root);

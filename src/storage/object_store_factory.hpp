@@ -12,8 +12,11 @@ namespace vmp3 {
 // url:
 //   "file" or ""        files under data_dir/objects
 //   "file:///abs/path"  files under /abs/path
-// Any other URL fails with kInvalidArgument (S3 comes later). Error messages name only the URL's
-// scheme, since a URL may carry credentials.
+//   "s3://bucket[/prefix]?endpoint=...&region=..."  S3 (see storage/s3_object_store.hpp), with
+//                       credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+//                       AWS_SESSION_TOKEN; nothing is contacted until the store is used
+// Any other URL fails with kInvalidArgument. Error messages never repeat the URL, since a URL may
+// carry credentials.
 Result<std::shared_ptr<ObjectStore>> MakeObjectStore(std::string_view url,
                                                      const std::filesystem::path& data_dir);
 

@@ -1,0 +1,76 @@
+// The web page: GET / and GET /assets/{name}, served from the files of web/ that the build
+// embedded into the library (web/assets.hpp). Registered by the upload role (service.cpp).
+#include <string>
+#include <string_view>
+
+#include "roles/roles.hpp"
+#include "web/assets.hpp"
+
+namespace vmp3::roles {
+namespace {
+
+using http::Exchange;
+using http::Response;
+
+// The page runs only its own script files and styles and talks only to this origin: no inline
+// script or style, no plugins, no framing. blob: images are object URLs the page makes itself.
+constexpr std::string_view kContentSecurityPolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'";
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// If-None-Match uses the weak comparison (RFC 9110, 13.1.2): W/"x" matches "x".
+bool NoneMatchHits(std::string_view header, std::string_view etag) {
+  while (!header.empty()) {
+    size_t comma = header.find(',');
+    std::string_view tag = Trim(header.substr(0, comma));
+    if (tag == "*") return true;
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (tag == etag) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+Response Serve(const Exchange& ex, const web::Asset* asset) {
+  if (!asset) return Response::Problem(Error(ErrorCode::kNotFound, "no such file"));
+  Response r;
+  r.Header("ETag", std::string(asset->etag));
+  // Asset names carry no content hash, so a cached copy must be revalidated (a cheap 304)
+  // before each use; otherwise an upgrade could pair a new page with an old script.
+  r.Header("Cache-Control", "no-cache");
+  r.Header("Content-Security-Policy", std::string(kContentSecurityPolicy));
+  r.Header("X-Content-Type-Options", "nosniff");
+  r.Header("Referrer-Policy", "no-referrer");
+  if (NoneMatchHits(ex.request().Header("If-None-Match"), asset->etag)) {
+    r.status = 304;
+    return r;
+  }
+  r.Header("Content-Type", std::string(asset->content_type));
+  r.body.assign(reinterpret_cast<const char*>(asset->bytes.data()), asset->bytes.size());
+  return r;
+}
+
+}  // namespace
+
+void AddWebRoutes(http::Router& router, Context&) {
+  router.Add({"GET", "/",
+              [](Exchange& ex) -> http::Awaitable<Response> {
+                co_return Serve(ex, web::FindAsset("index.html"));
+              },
+              0, "The web page: sign in, upload videos, follow conversions, download MP3s"});
+  router.Add({"GET", "/assets/{name}",
+              [](Exchange& ex) -> http::Awaitable<Response> {
+                co_return Serve(ex, web::FindAsset(ex.Param("name")));
+              },
+              0, "Scripts, styles and images of the web page"});
+}
+
+}  // namespace vmp3::roles

@@ -1,0 +1,252 @@
+#include "common/io.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "support/fixtures.hpp"
+
+namespace vmp3 {
+namespace {
+
+namespace fs = std::filesystem;
+using test::TempDir;
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteFile(const fs::path& p, std::string_view bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::span<const std::byte> Bytes(std::string_view s) {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+std::vector<std::string> DirEntries(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  return names;
+}
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 251) & 0xff);
+  return s;
+}
+
+// Reads everything through `buffer_size`-byte reads.
+std::string Drain(ByteSource& src, size_t buffer_size) {
+  std::string out;
+  std::vector<std::byte> buf(buffer_size);
+  for (;;) {
+    auto n = src.Read(buf);
+    EXPECT_TRUE(n) << n.error().message;
+    if (!n || *n == 0) return out;
+    out.append(reinterpret_cast<const char*>(buf.data()), *n);
+  }
+}
+
+// --- FileSource ----------------------------------------------------------------------------------
+
+TEST(FileSourceTest, ReadsTheWholeFileAndReportsItsSize) {
+  const fs::path p = TempDir() / "data.bin";
+  const std::string content = Pattern(100'003);
+  WriteFile(p, content);
+  auto src = FileSource::Open(p);
+  ASSERT_TRUE(src) << src.error().message;
+  EXPECT_TRUE((*src)->Seekable());
+  ASSERT_TRUE((*src)->Size());
+  EXPECT_EQ(*(*src)->Size(), content.size());
+  EXPECT_EQ((*src)->Describe(), "data.bin");
+  EXPECT_EQ(Drain(**src, 4096), content);
+  // At the end, reads keep returning 0.
+  std::array<std::byte, 16> buf{};
+  auto n = (*src)->Read(buf);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0u);
+}
+
+TEST(FileSourceTest, SeeksToAbsoluteOffsets) {
+  const fs::path p = TempDir() / "data.bin";
+  const std::string content = Pattern(10'000);
+  WriteFile(p, content);
+  auto src = FileSource::Open(p);
+  ASSERT_TRUE(src) << src.error().message;
+  std::array<std::byte, 100> buf{};
+  for (uint64_t offset : {5000u, 0u, 9950u, 1234u}) {
+    SCOPED_TRACE(offset);
+    ASSERT_TRUE((*src)->Seek(offset));
+    auto n = (*src)->Read(buf);
+    ASSERT_TRUE(n);
+    const size_t expected = std::min<size_t>(buf.size(), content.size() - offset);
+    ASSERT_EQ(*n, expected);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), *n),
+              content.substr(offset, expected));
+  }
+  ASSERT_TRUE((*src)->Seek(20'000));  // past the end: reads see the end
+  auto n = (*src)->Read(buf);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0u);
+}
+
+TEST(FileSourceTest, EmptyFileHasSizeZero) {
+  const fs::path p = TempDir() / "empty";
+  WriteFile(p, "");
+  auto src = FileSource::Open(p);
+  ASSERT_TRUE(src) << src.error().message;
+  EXPECT_EQ((*src)->Size(), std::optional<uint64_t>(0));
+  EXPECT_EQ(Drain(**src, 64), "");
+}
+
+TEST(FileSourceTest, MissingFileIsNotFound) {
+  auto src = FileSource::Open(TempDir() / "missing.mp4");
+  ASSERT_FALSE(src);
+  EXPECT_EQ(src.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(src.error().message.find("missing.mp4"), std::string::npos) << src.error().message;
+}
+
+TEST(FileSourceTest, DirectoryIsRefused) {
+  auto src = FileSource::Open(TempDir());
+  ASSERT_FALSE(src);
+  EXPECT_EQ(src.error().code, ErrorCode::kInvalidArgument);
+}
+
+// --- AtomicFileSink ------------------------------------------------------------------------------
+
+TEST(AtomicFileSinkTest, NothingUnderTheFinalNameUntilCommit) {
+  const fs::path dir = TempDir();
+  const fs::path dest = dir / "out.mp3";
+  const std::string content = Pattern(70'000);
+  {
+    auto sink = AtomicFileSink::Create(dest, /*overwrite=*/false);
+    ASSERT_TRUE(sink) << sink.error().message;
+    EXPECT_TRUE((*sink)->Seekable());
+    ASSERT_TRUE((*sink)->Write(Bytes(std::string_view(content).substr(0, 30'000))));
+    ASSERT_TRUE((*sink)->Write(Bytes(std::string_view(content).substr(30'000))));
+    EXPECT_EQ((*sink)->Position(), content.size());
+    EXPECT_FALSE(fs::exists(dest));
+    auto entries = DirEntries(dir);
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_EQ(entries[0].front(), '.') << "temporary file should be hidden: " << entries[0];
+
+    auto committed = (*sink)->Commit();
+    ASSERT_TRUE(committed) << committed.error().message;
+    EXPECT_TRUE(fs::exists(dest));
+    EXPECT_TRUE((*sink)->Commit()) << "a second Commit is a no-op";
+  }
+  EXPECT_EQ(ReadFile(dest), content);
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{"out.mp3"}) << "temporary file left behind";
+}
+
+TEST(AtomicFileSinkTest, DestroyingUncommittedLeavesNothing) {
+  const fs::path dir = TempDir();
+  {
+    auto sink = AtomicFileSink::Create(dir / "out.mp3", false);
+    ASSERT_TRUE(sink) << sink.error().message;
+    ASSERT_TRUE((*sink)->Write(Bytes("half-written")));
+  }
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{});
+}
+
+TEST(AtomicFileSinkTest, SeekRewritesInPlace) {
+  // The MP3 muxer goes back to fill in the Xing header; that must not truncate or append.
+  const fs::path dest = TempDir() / "out.bin";
+  {
+    auto sink = AtomicFileSink::Create(dest, false);
+    ASSERT_TRUE(sink) << sink.error().message;
+    ASSERT_TRUE((*sink)->Write(Bytes("0123456789")));
+    ASSERT_TRUE((*sink)->Seek(2));
+    EXPECT_EQ((*sink)->Position(), 2u);
+    ASSERT_TRUE((*sink)->Write(Bytes("XY")));
+    EXPECT_EQ((*sink)->Position(), 4u);
+    ASSERT_TRUE((*sink)->Seek(10));
+    ASSERT_TRUE((*sink)->Write(Bytes("!")));
+    ASSERT_TRUE((*sink)->Commit());
+  }
+  EXPECT_EQ(ReadFile(dest), "01XY456789!");
+}
+
+TEST(AtomicFileSinkTest, RefusesAnExistingDestinationWithoutOverwrite) {
+  const fs::path dir = TempDir();
+  const fs::path dest = dir / "out.mp3";
+  WriteFile(dest, "precious");
+  auto sink = AtomicFileSink::Create(dest, /*overwrite=*/false);
+  ASSERT_FALSE(sink);
+  EXPECT_EQ(sink.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(ReadFile(dest), "precious");
+  EXPECT_EQ(DirEntries(dir).size(), 1u);
+}
+
+TEST(AtomicFileSinkTest, DoesNotClobberAFileThatAppearedBeforeCommit) {
+  const fs::path dir = TempDir();
+  const fs::path dest = dir / "out.mp3";
+  auto sink = AtomicFileSink::Create(dest, /*overwrite=*/false);
+  ASSERT_TRUE(sink) << sink.error().message;
+  ASSERT_TRUE((*sink)->Write(Bytes("new")));
+  WriteFile(dest, "someone else's");
+  auto committed = (*sink)->Commit();
+  ASSERT_FALSE(committed);
+  EXPECT_EQ(committed.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(ReadFile(dest), "someone else's");
+  sink->reset();
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{"out.mp3"}) << "temporary file left behind";
+}
+
+TEST(AtomicFileSinkTest, OverwriteReplacesOnlyAtCommit) {
+  const fs::path dir = TempDir();
+  const fs::path dest = dir / "out.mp3";
+  WriteFile(dest, "old content");
+  auto sink = AtomicFileSink::Create(dest, /*overwrite=*/true);
+  ASSERT_TRUE(sink) << sink.error().message;
+  ASSERT_TRUE((*sink)->Write(Bytes("new")));
+  EXPECT_EQ(ReadFile(dest), "old content");
+  ASSERT_TRUE((*sink)->Commit());
+  EXPECT_EQ(ReadFile(dest), "new");
+  sink->reset();
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{"out.mp3"});
+}
+
+TEST(AtomicFileSinkTest, OverwriteUncommittedKeepsTheOldFile) {
+  const fs::path dir = TempDir();
+  const fs::path dest = dir / "out.mp3";
+  WriteFile(dest, "old content");
+  {
+    auto sink = AtomicFileSink::Create(dest, /*overwrite=*/true);
+    ASSERT_TRUE(sink) << sink.error().message;
+    ASSERT_TRUE((*sink)->Write(Bytes("new")));
+  }
+  EXPECT_EQ(ReadFile(dest), "old content");
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{"out.mp3"});
+}
+
+TEST(AtomicFileSinkTest, MissingDirectoryIsNotFound) {
+  auto sink = AtomicFileSink::Create(TempDir() / "no" / "such" / "out.mp3", false);
+  ASSERT_FALSE(sink);
+  EXPECT_EQ(sink.error().code, ErrorCode::kNotFound);
+}
+
+TEST(AtomicFileSinkTest, TwoSinksForOneDestinationDoNotShareATemporaryFile) {
+  const fs::path dir = TempDir();
+  const fs::path dest = dir / "out.mp3";
+  auto a = AtomicFileSink::Create(dest, true);
+  auto b = AtomicFileSink::Create(dest, true);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE((*a)->Write(Bytes("from a")));
+  ASSERT_TRUE((*b)->Write(Bytes("from b")));
+  EXPECT_EQ(DirEntries(dir).size(), 2u);
+  ASSERT_TRUE((*a)->Commit());
+  EXPECT_EQ(ReadFile(dest), "from a");
+  ASSERT_TRUE((*b)->Commit());
+  EXPECT_EQ(ReadFile(dest), "from b");
+}
+
+}  // namespace
+}  // namespace vmp3

@@ -1,0 +1,269 @@
+#include "integration/harness.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "support/fixtures.hpp"
+
+extern char** environ;
+
+namespace vmp3::itest {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+bool IsTerminal(const json& job) {
+  const std::string status = job.value("status", "");
+  return status == "done" || status == "failed" || status == "cancelled";
+}
+
+std::string ReadAll(FILE* f) {
+  std::string text;
+  std::rewind(f);
+  char buffer[8192];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), f)) > 0;) text.append(buffer, n);
+  return text;
+}
+
+// Makes `name` in the fixture cache with `ffmpeg ARGS... out` unless it is there already; the
+// name carries a version, so a changed recipe gets a new file. Safe across processes (flock).
+fs::path CachedMedia(const std::string& name, const std::vector<std::string>& args) {
+  const fs::path dir = VMP3_FIXTURE_DIR;
+  const fs::path final_path = dir / name;
+  static std::mutex mu;
+  std::lock_guard guard(mu);
+  if (fs::exists(final_path)) return final_path;
+  fs::create_directories(dir);
+  int lock = ::open((dir / ".integration.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0) throw std::runtime_error("cannot open the fixture lock in " + dir.string());
+  while (::flock(lock, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }
+  } unlock{lock};
+  if (fs::exists(final_path)) return final_path;
+  const fs::path partial = dir / (".partial-" + name);
+  std::vector<std::string> argv = {"ffmpeg",    "-nostdin", "-hide_banner",
+                                   "-loglevel", "error",    "-y"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back(partial.string());
+  ProcessResult ran = RunProcess(argv, 300s);
+  if (ran.exit_code != 0) {
+    throw std::runtime_error(
+        fmt::format("ffmpeg failed making {} (exit {}): {}", name, ran.exit_code, ran.err));
+  }
+  fs::rename(partial, final_path);
+  return final_path;
+}
+
+std::vector<std::string> StereoTones(int left, int right, int rate, double seconds) {
+  return {"-f", "lavfi",
+          "-i", fmt::format("sine=frequency={}:sample_rate={}:duration={}", left, rate, seconds),
+          "-f", "lavfi",
+          "-i", fmt::format("sine=frequency={}:sample_rate={}:duration={}", right, rate, seconds)};
+}
+
+}  // namespace
+
+std::string UniqueName(std::string_view prefix) {
+  static std::atomic<int> counter{0};
+  return fmt::format("{}{}x{}", prefix, counter.fetch_add(1), ::getpid());
+}
+
+Account CreateAccount(const HttpClient& client, std::string_view prefix) {
+  Account account;
+  account.username = UniqueName(prefix);
+  account.password = "correct horse battery " + account.username;
+  HttpResponse reg = client.PostJson(
+      "/v1/auth/register", {{"username", account.username}, {"password", account.password}});
+  if (reg.status != 201) throw std::runtime_error("register failed: " + reg.Describe());
+  HttpRequest login;
+  login.method = "POST";
+  login.target = "/v1/auth/login";
+  login.basic = {{account.username, account.password}};
+  HttpResponse r = client.Send(login);
+  if (r.status != 200) throw std::runtime_error("login failed: " + r.Describe());
+  account.token = r.Json().value("access_token", "");
+  if (account.token.empty()) throw std::runtime_error("login gave no token: " + r.Describe());
+  return account;
+}
+
+HttpResponse Upload(const HttpClient& client, const Account& account, const fs::path& file,
+                    std::string filename) {
+  HttpRequest r;
+  r.method = "POST";
+  r.target = "/v1/jobs";
+  r.bearer = account.token;
+  r.form.push_back(
+      FormPart::File("file", file, filename.empty() ? file.filename().string() : filename));
+  return client.Send(r);
+}
+
+json UploadJob(const HttpClient& client, const Account& account, const fs::path& file,
+               std::string filename) {
+  HttpResponse r = Upload(client, account, file, std::move(filename));
+  if (r.status != 202) throw std::runtime_error("upload failed: " + r.Describe());
+  return r.Json();
+}
+
+json WaitForJob(const HttpClient& client, const Account& account, const std::string& id,
+                const std::function<bool(const json&)>& until, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  HttpResponse last;
+  for (;;) {
+    last = client.Get("/v1/jobs/" + id, account.token);
+    if (last.status == 200) {
+      json job = last.Json();
+      if (until(job)) return job;
+    }
+    if (Clock::now() > deadline) {
+      throw std::runtime_error(fmt::format("job {} not as expected after {} ms; last answer: {}",
+                                           id, timeout.count(), last.Describe()));
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+json WaitForEnd(const HttpClient& client, const Account& account, const std::string& id,
+                std::chrono::milliseconds timeout) {
+  return WaitForJob(client, account, id, IsTerminal, timeout);
+}
+
+json WaitForStatus(const HttpClient& client, const Account& account, const std::string& id,
+                   std::string_view status, std::chrono::milliseconds timeout) {
+  return WaitForJob(
+      client, account, id, [&](const json& job) { return job.value("status", "") == status; },
+      timeout);
+}
+
+fs::path TonesVideo25s() {
+  std::vector<std::string> args = StereoTones(440, 880, 44100, kTonesVideoSeconds);
+  std::vector<std::string> rest = {
+      "-f",
+      "lavfi",
+      "-i",
+      fmt::format("testsrc2=size=160x120:rate=10:duration={}", kTonesVideoSeconds),
+      "-filter_complex",
+      "[0:a][1:a]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR[a]",
+      "-map",
+      "2:v",
+      "-map",
+      "[a]",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-pix_fmt",
+      "yuv420p",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "96k",
+      "-movflags",
+      "+faststart"};
+  args.insert(args.end(), rest.begin(), rest.end());
+  return CachedMedia("integration-tones-25s-v1.mp4", args);
+}
+
+fs::path LongAudio() {
+  std::vector<std::string> args = StereoTones(440, 660, 44100, kLongAudioSeconds);
+  std::vector<std::string> rest = {
+      "-filter_complex",
+      "[0:a][1:a]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR[a]",
+      "-map",
+      "[a]",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "48k"};
+  args.insert(args.end(), rest.begin(), rest.end());
+  return CachedMedia("integration-long-600s-v1.m4a", args);
+}
+
+fs::path NewDataDir() { return vmp3::test::TempDir() / "data"; }
+
+std::vector<std::string> ObjectFiles(const fs::path& data_dir) {
+  std::vector<std::string> files;
+  const fs::path root = data_dir / "objects";
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_regular_file()) files.push_back(fs::relative(it->path(), root).string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  ProcessResult result;
+  std::unique_ptr<FILE, int (*)(FILE*)> out(std::tmpfile(), std::fclose);
+  std::unique_ptr<FILE, int (*)(FILE*)> err(std::tmpfile(), std::fclose);
+  if (!out || !err) throw std::runtime_error("tmpfile failed");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, fileno(out.get()), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, fileno(err.get()), STDERR_FILENO);
+  std::vector<std::string> copy = argv;
+  std::vector<char*> args;
+  for (auto& a : copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0)
+    throw std::runtime_error(fmt::format("cannot run {}: {}", argv[0], std::strerror(rc)));
+  auto deadline = Clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    pid_t got = ::waitpid(pid, &status, WNOHANG);
+    if (got == pid) break;
+    if (got < 0 && errno != EINTR) throw std::runtime_error("waitpid failed");
+    if (Clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      result.err = "timed out\n";
+      break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  result.out = ReadAll(out.get());
+  result.err += ReadAll(err.get());
+  return result;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void WriteFile(const fs::path& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+}  // namespace vmp3::itest

@@ -1,0 +1,86 @@
+// What the whole-system tests share on top of ServerProcess and HttpClient: accounts, uploads,
+// waiting for jobs, the long media inputs, running other programs, looking at the data dir.
+//
+// Errors: helpers that need a precondition to hold (an account was created, an upload was
+// accepted) throw std::runtime_error with the server's answer, which GoogleTest reports as a
+// failure of the calling test. Thread-safe unless noted.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "integration/http_client.hpp"
+
+namespace vmp3::itest {
+
+using namespace std::chrono_literals;
+
+// An account on a running server, signed in.
+struct Account {
+  std::string username;
+  std::string password;
+  std::string token;  // from POST /v1/auth/login
+};
+
+// A username no other call in this process has returned: `prefix` + a counter + the pid.
+std::string UniqueName(std::string_view prefix = "user");
+
+// Registers a fresh account (expects 201) and logs it in (expects 200 with access_token).
+Account CreateAccount(const HttpClient& client, std::string_view prefix = "user");
+
+// POST /v1/jobs with `file` as the multipart part 'file' (named `filename`, default: the file's
+// own name). Returns the response; the caller checks it.
+HttpResponse Upload(const HttpClient& client, const Account& account,
+                    const std::filesystem::path& file, std::string filename = {});
+// Upload() that must be accepted (202): returns the job's JSON.
+nlohmann::json UploadJob(const HttpClient& client, const Account& account,
+                         const std::filesystem::path& file, std::string filename = {});
+
+// Polls GET /v1/jobs/{id} every 20 ms until `until(job)` holds; returns that job. Throws with
+// the last answer when `timeout` passes first.
+nlohmann::json WaitForJob(const HttpClient& client, const Account& account, const std::string& id,
+                          const std::function<bool(const nlohmann::json&)>& until,
+                          std::chrono::milliseconds timeout = 60s);
+// WaitForJob until the job is done, failed or cancelled.
+nlohmann::json WaitForEnd(const HttpClient& client, const Account& account, const std::string& id,
+                          std::chrono::milliseconds timeout = 60s);
+// WaitForJob until the job has status `status` (e.g. "converting").
+nlohmann::json WaitForStatus(const HttpClient& client, const Account& account,
+                             const std::string& id, std::string_view status,
+                             std::chrono::milliseconds timeout = 60s);
+
+// A video long enough to report progress: MP4, H.264 160x120 + AAC 44100 Hz stereo, left 440 Hz,
+// right 880 Hz, 25 s. Generated once with the ffmpeg CLI and cached beside the unit fixtures.
+std::filesystem::path TonesVideo25s();
+inline constexpr double kTonesVideoSeconds = 25;
+// Audio that takes the converter seconds: M4A, AAC 44100 Hz stereo, left 440 Hz, right 660 Hz,
+// 10 minutes. Cached like TonesVideo25s.
+std::filesystem::path LongAudio();
+inline constexpr double kLongAudioSeconds = 600;
+
+// A fresh data directory (inside a TempDir removed at process exit).
+std::filesystem::path NewDataDir();
+
+// Regular files under DATA_DIR/objects (the .tmp staging directory included), as paths relative
+// to it, sorted.
+std::vector<std::string> ObjectFiles(const std::filesystem::path& data_dir);
+
+struct ProcessResult {
+  int exit_code = -1;  // -1 when it did not exit normally (killed, timed out)
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+// Runs `argv` (argv[0] looked up in PATH) with stdin from /dev/null and waits at most `timeout`
+// (SIGKILL past it).
+ProcessResult RunProcess(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = 60s);
+
+std::string ReadFile(const std::filesystem::path& path);
+void WriteFile(const std::filesystem::path& path, std::string_view bytes);
+
+}  // namespace vmp3::itest

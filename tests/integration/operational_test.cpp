@@ -1,0 +1,213 @@
+// What operators and API clients read: health, readiness, metrics, the API description, keys.
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "integration/harness.hpp"
+#include "integration/server_process.hpp"
+#include "support/fixtures.hpp"
+
+namespace vmp3::itest {
+namespace {
+
+using nlohmann::json;
+
+class OperationalTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = ServerProcess::Start(NewDataDir());
+    client_ = std::make_unique<HttpClient>(server_->base_url());
+  }
+  static void TearDownTestSuite() {
+    client_.reset();
+    server_.reset();
+  }
+  // The value of an unlabelled sample in Prometheus text, or nullopt.
+  static std::optional<double> Sample(const std::string& text, const std::string& name) {
+    std::regex line("(^|\n)" + name + " ([-+0-9.eE]+)(\n|$)");
+    std::smatch m;
+    if (!std::regex_search(text, m, line)) return std::nullopt;
+    return std::stod(m[2]);
+  }
+  static std::unique_ptr<ServerProcess> server_;
+  static std::unique_ptr<HttpClient> client_;
+};
+std::unique_ptr<ServerProcess> OperationalTest::server_;
+std::unique_ptr<HttpClient> OperationalTest::client_;
+
+TEST_F(OperationalTest, Healthz) {
+  HttpResponse r = client_->Get("/healthz");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Json().value("status", ""), "ok");
+}
+
+TEST_F(OperationalTest, ReadyzChecksEveryBackend) {
+  HttpResponse r = client_->Get("/readyz");
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  json body = r.Json();
+  EXPECT_EQ(body.value("status", ""), "ready");
+  for (const char* backend : {"storage", "queue", "metadata"})
+    EXPECT_EQ(body["checks"].value(backend, ""), "ok") << backend << " in " << body;
+}
+
+TEST_F(OperationalTest, MetricsCountRequestsQueueAndJobs) {
+  Account account = CreateAccount(*client_, "metrics");
+  HttpResponse before = client_->Get("/metrics");
+  ASSERT_EQ(before.status, 200);
+  EXPECT_EQ(before.Header("Content-Type").value_or("").rfind("text/plain", 0), 0u);
+  const double done_before = Sample(before.body, "vmp3_jobs_done").value_or(-1);
+  EXPECT_GE(done_before, 0) << before.body;
+  json job = UploadJob(*client_, account, vmp3::test::Fixture("mp4_h264_aac"));
+  ASSERT_EQ(WaitForEnd(*client_, account, job["id"]).value("status", ""), "done");
+
+  // The converter counts its outcome just after the job's record says done: poll briefly.
+  HttpResponse after;
+  for (int i = 0; i < 100; ++i) {
+    after = client_->Get("/metrics");
+    if (after.body.find("vmp3_conversions_total{outcome=\"done\"} 1") != std::string::npos &&
+        Sample(after.body, "vmp3_queue_depth") == 0.0) {
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  const std::string& text = after.body;
+  EXPECT_NE(text.find("# TYPE vmp3_http_requests_total counter"), std::string::npos) << text;
+  EXPECT_TRUE(std::regex_search(
+      text, std::regex(R"(vmp3_http_requests_total\{[^}]*route="/v1/jobs"[^}]*\} [1-9])")))
+      << "the upload is counted under its route pattern";
+  EXPECT_TRUE(std::regex_search(
+      text, std::regex(R"(vmp3_http_requests_total\{[^}]*route="/v1/jobs/\{id\}"[^}]*\} [1-9])")))
+      << "job ids are not labels: the pattern is";
+  EXPECT_EQ(text.find(job["id"].get<std::string>()), std::string::npos)
+      << "a job id leaked into a label";
+  auto depth = Sample(text, "vmp3_queue_depth");
+  ASSERT_TRUE(depth.has_value()) << text;
+  EXPECT_EQ(*depth, 0);
+  EXPECT_EQ(Sample(text, "vmp3_jobs_done").value_or(-1), done_before + 1);
+  EXPECT_NE(text.find("vmp3_conversions_total{outcome=\"done\"}"), std::string::npos);
+}
+
+// Every route the API documents, with its methods (HEAD rides on GET).
+const std::map<std::string, std::set<std::string>>& DocumentedRoutes() {
+  static const std::map<std::string, std::set<std::string>> routes = {
+      {"/v1/auth/register", {"post"}},
+      {"/v1/auth/login", {"post"}},
+      {"/.well-known/jwks.json", {"get"}},
+      {"/v1/jobs", {"get", "post"}},
+      {"/v1/jobs/{id}", {"get", "delete"}},
+      {"/v1/jobs/{id}/events", {"get"}},
+      {"/v1/jobs/{id}/mp3", {"get"}},
+      {"/healthz", {"get"}},
+      {"/readyz", {"get"}},
+      {"/metrics", {"get"}},
+      {"/openapi.json", {"get"}},
+      {"/docs", {"get"}},
+      {"/login", {"post"}},
+      {"/upload", {"post"}},
+      {"/download", {"get"}},
+  };
+  return routes;
+}
+
+TEST_F(OperationalTest, OpenApiDescribesEveryRoute) {
+  HttpResponse r = client_->Get("/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("Content-Type").value_or("").rfind("application/json", 0), 0u);
+  json doc = r.Json();
+  EXPECT_EQ(doc.value("openapi", ""), "3.1.0");
+  ASSERT_TRUE(doc["info"].is_object());
+  EXPECT_FALSE(doc["info"].value("title", "").empty());
+  EXPECT_FALSE(doc["info"].value("version", "").empty());
+  ASSERT_TRUE(doc["paths"].is_object());
+  for (const auto& [path, methods] : DocumentedRoutes()) {
+    ASSERT_TRUE(doc["paths"].contains(path)) << path << " is missing from /openapi.json";
+    for (const auto& method : methods) {
+      EXPECT_TRUE(doc["paths"][path].contains(method)) << method << " " << path;
+      EXPECT_TRUE(doc["paths"][path][method].contains("responses")) << method << " " << path;
+    }
+  }
+  // Path parameters are declared.
+  const json& params = doc["paths"]["/v1/jobs/{id}"]["get"]["parameters"];
+  ASSERT_TRUE(params.is_array());
+  EXPECT_EQ(params[0].value("name", ""), "id");
+  EXPECT_EQ(params[0].value("in", ""), "path");
+  // Job routes say they need a bearer token; the scheme exists.
+  EXPECT_TRUE(doc["paths"]["/v1/jobs"]["get"].contains("security"));
+  EXPECT_TRUE(doc["components"]["securitySchemes"].contains("bearer"));
+
+  // Every documented operation is really served: no 404 from the router, no 405.
+  for (const auto& [path, item] : doc["paths"].items()) {
+    std::string target = std::regex_replace(path, std::regex(R"(\{[^}]+\})"), "x");
+    for (const auto& [method, op] : item.items()) {
+      std::string upper = method;
+      for (char& c : upper) c = static_cast<char>(std::toupper(c));
+      if (target.find("/events") != std::string::npos) continue;  // would stream
+      HttpRequest probe{.method = upper, .target = target};
+      probe.timeout = 10s;
+      HttpResponse answer = client_->Send(probe);
+      EXPECT_NE(answer.status, 405) << upper << " " << path;
+      EXPECT_NE(answer.status, 0) << upper << " " << path << ": " << answer.error;
+      if (answer.status == 404) {
+        EXPECT_EQ(answer.body.find("no such resource"), std::string::npos)
+            << upper << " " << path << " is documented but not routed";
+      }
+    }
+  }
+}
+
+TEST_F(OperationalTest, DocsIsAnHtmlPage) {
+  HttpResponse r = client_->Get("/docs");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("Content-Type").value_or("").rfind("text/html", 0), 0u);
+  EXPECT_NE(r.body.find("<html"), std::string::npos);
+  EXPECT_NE(r.body.find("/openapi.json"), std::string::npos);
+  EXPECT_NE(r.body.find("/v1/jobs/{id}/mp3"), std::string::npos);
+}
+
+TEST_F(OperationalTest, JwksPublishesTheEd25519KeyThatSignsTokens) {
+  HttpResponse r = client_->Get("/.well-known/jwks.json");
+  ASSERT_EQ(r.status, 200);
+  json jwks = r.Json();
+  ASSERT_TRUE(jwks["keys"].is_array());
+  ASSERT_GE(jwks["keys"].size(), 1u);
+  const json& key = jwks["keys"][0];
+  EXPECT_EQ(key.value("kty", ""), "OKP");
+  EXPECT_EQ(key.value("crv", ""), "Ed25519");
+  EXPECT_EQ(key.value("alg", "EdDSA"), "EdDSA");
+  EXPECT_FALSE(key.contains("d")) << "the private key must never be published";
+  std::string x = key.value("x", "");
+  unsigned char pk[64];
+  size_t length = 0;
+  ASSERT_EQ(sodium_base642bin(pk, sizeof(pk), x.data(), x.size(), nullptr, &length, nullptr,
+                              sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+            0)
+      << x;
+  EXPECT_EQ(length, 32u);
+
+  // A token's signature verifies with this key, and its header names the key.
+  Account account = CreateAccount(*client_, "jwks");
+  const std::string& t = account.token;
+  size_t a = t.find('.'), b = t.rfind('.');
+  unsigned char header_bytes[512], sig[128];
+  size_t header_length = 0, sig_length = 0;
+  ASSERT_EQ(sodium_base642bin(header_bytes, sizeof(header_bytes), t.data(), a, nullptr,
+                              &header_length, nullptr, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+            0);
+  json header = json::parse(std::string(reinterpret_cast<char*>(header_bytes), header_length));
+  EXPECT_EQ(header.value("alg", ""), "EdDSA");
+  EXPECT_EQ(header.value("kid", ""), key.value("kid", "?"));
+  ASSERT_EQ(sodium_base642bin(sig, sizeof(sig), t.data() + b + 1, t.size() - b - 1, nullptr,
+                              &sig_length, nullptr, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+            0);
+  ASSERT_EQ(sig_length, 64u);
+  EXPECT_EQ(
+      crypto_sign_verify_detached(sig, reinterpret_cast<const unsigned char*>(t.data()), b, pk), 0);
+}
+
+}  // namespace
+}  // namespace vmp3::itest

@@ -1,0 +1,145 @@
+// Crashes, restarts and time passing: work survives a kill -9, a SIGTERM hands it back, and
+// expired jobs are swept from the database and the disk.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+
+#include "integration/harness.hpp"
+#include "integration/server_process.hpp"
+#include "support/audio_decode.hpp"
+#include "support/fixtures.hpp"
+
+namespace vmp3::itest {
+namespace {
+
+using nlohmann::json;
+
+// Signs in again (a restarted server may run on another clock).
+std::string Login(const HttpClient& client, const Account& account) {
+  HttpRequest r{.method = "POST", .target = "/v1/auth/login"};
+  r.basic = {{account.username, account.password}};
+  HttpResponse response = client.Send(r);
+  if (response.status != 200) throw std::runtime_error("login failed: " + response.Describe());
+  return response.Json().value("access_token", "");
+}
+
+// Downloads a long job's MP3 and checks it has all of the source's audio.
+void ExpectLongMp3(const HttpClient& client, const Account& account, const json& job) {
+  HttpResponse mp3 = client.Get(job["links"].value("mp3", ""), account.token);
+  ASSERT_EQ(mp3.status, 200) << mp3.Describe();
+  EXPECT_EQ(mp3.body.size(), job["output"].value("size", uint64_t{0}));
+  auto file = vmp3::test::TempDir() / "long.mp3";
+  WriteFile(file, mp3.body);
+  mp3.body.clear();
+  auto decoded = vmp3::test::DecodeAudio(file, {.keep_pcm = false});
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->sample_rate, 44100);
+  EXPECT_EQ(decoded->channels, 2);
+  EXPECT_EQ(decoded->decode_errors, 0);
+  EXPECT_NEAR(decoded->seconds(), kLongAudioSeconds, 0.05);
+}
+
+TEST(RecoveryTest, KillDashNineDuringConversionThenRestartFinishesTheJob) {
+  const auto data_dir = NewDataDir();
+  const std::vector<std::string> args = {"--workers", "1", "--lease", "5"};
+  auto server = ServerProcess::Start(data_dir, args);
+  HttpClient client(server->base_url());
+  Account account = CreateAccount(client, "crash");
+  json job = UploadJob(client, account, LongAudio());
+  const std::string id = job["id"];
+  json converting = WaitForStatus(client, account, id, "converting");
+  ExitInfo killed = server->Kill();
+  EXPECT_FALSE(killed.exited);
+  EXPECT_EQ(killed.signal, SIGKILL);
+
+  server = ServerProcess::Start(data_dir, args);
+  HttpClient again(server->base_url());
+  // The token survives the restart: same key on disk.
+  HttpResponse after = again.Get("/v1/jobs/" + id, account.token);
+  ASSERT_EQ(after.status, 200) << after.Describe();
+  EXPECT_NE(after.Json().value("status", ""), "done") << "it was killed mid-conversion";
+  // The lease (5 s) runs out, the job is delivered again and finishes.
+  json end = WaitForEnd(again, account, id, 90s);
+  ASSERT_EQ(end.value("status", ""), "done") << end << "\n" << server->Log();
+  EXPECT_NEAR(end["output"].value("duration", 0.0), kLongAudioSeconds, 0.05);
+  ExpectLongMp3(again, account, end);
+  // Storage holds exactly the MP3: the input was removed, no partial objects linger.
+  EXPECT_EQ(ObjectFiles(data_dir), std::vector<std::string>{"outputs/" + id + ".mp3"});
+}
+
+TEST(RecoveryTest, SigtermDuringConversionDrainsAndHandsTheJobBack) {
+  const auto data_dir = NewDataDir();
+  // A long lease: if the job were not handed back on shutdown, the restarted server would have
+  // to wait a minute for it.
+  const std::vector<std::string> args = {"--workers", "1", "--lease", "60", "--drain", "5"};
+  auto server = ServerProcess::Start(data_dir, args);
+  HttpClient client(server->base_url());
+  Account account = CreateAccount(client, "term");
+  json job = UploadJob(client, account, LongAudio());
+  const std::string id = job["id"];
+  WaitForStatus(client, account, id, "converting");
+
+  // A client following the job: its stream must end when the server drains, not hang.
+  auto follower = std::async(std::launch::async, [&] {
+    return client.ReadEvents("/v1/jobs/" + id + "/events", account.token, 30s);
+  });
+  std::this_thread::sleep_for(200ms);  // let it subscribe
+  ExitInfo stopped = server->Terminate(30s);
+  EXPECT_TRUE(stopped.exited) << "killed by signal " << stopped.signal;
+  EXPECT_EQ(stopped.exit_code, 0);
+  EXPECT_FALSE(stopped.forced);
+  EXPECT_LT(stopped.seconds, 5 + 2) << "shutdown took longer than the drain bound";
+  SseResult stream = follower.get();
+  EXPECT_FALSE(stream.timed_out) << "the event stream was left hanging by the shutdown";
+  EXPECT_EQ(stream.response.status, 200);
+
+  auto started = std::chrono::steady_clock::now();
+  server = ServerProcess::Start(data_dir, args);
+  HttpClient again(server->base_url());
+  json end = WaitForEnd(again, account, id, 40s);
+  ASSERT_EQ(end.value("status", ""), "done") << end;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 40s)
+      << "the job waited for its lease: it was not handed back";
+  ExpectLongMp3(again, account, end);
+}
+
+TEST(RecoveryTest, JanitorRemovesExpiredJobsAndTheirFiles) {
+  const auto data_dir = NewDataDir();
+  auto server = ServerProcess::Start(data_dir, {"--retention", "60"});
+  HttpClient client(server->base_url());
+  Account account = CreateAccount(client, "janitor");
+  json job = UploadJob(client, account, vmp3::test::Fixture("mp4_h264_aac"));
+  const std::string id = job["id"];
+  json end = WaitForEnd(client, account, id);
+  ASSERT_EQ(end.value("status", ""), "done");
+  ASSERT_EQ(ObjectFiles(data_dir), std::vector<std::string>{"outputs/" + id + ".mp3"});
+  // Expiry is a minute after it finished.
+  EXPECT_NEAR(end.value("expires_at", 0.0) - end.value("finished_at", 0.0), 60, 1);
+  ExitInfo stopped = server->Terminate();
+  ASSERT_TRUE(stopped.exited);
+
+  // An hour later.
+  server = ServerProcess::Start(
+      data_dir, {"--retention", "60", "--clock-offset", "3600", "--janitor-interval", "1"});
+  HttpClient later(server->base_url());
+  account.token = Login(later, account);  // the old token expired an hour ago... on this clock
+  HttpResponse gone;
+  for (int i = 0; i < 100; ++i) {
+    gone = later.Get("/v1/jobs/" + id, account.token);
+    if (gone.status == 404) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(gone.status, 404) << gone.Describe();
+  EXPECT_EQ(later.Get("/v1/jobs/" + id + "/mp3", account.token).status, 404);
+  EXPECT_TRUE(ObjectFiles(data_dir).empty()) << "objects of the expired job are still on disk";
+
+  // A job made now is not swept (its minute has not passed) across several sweeps.
+  json fresh = UploadJob(later, account, vmp3::test::Fixture("mp4_h264_aac"));
+  ASSERT_EQ(WaitForEnd(later, account, fresh["id"]).value("status", ""), "done");
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_EQ(later.Get("/v1/jobs/" + fresh["id"].get<std::string>(), account.token).status, 200);
+}
+
+}  // namespace
+}  // namespace vmp3::itest

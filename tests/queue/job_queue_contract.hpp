@@ -1,0 +1,60 @@
+// The JobQueue implementations that job_queue_contract_test.cpp runs against. To put a new backend
+// under the same tests, write a harness for it and add a row to JobQueueBackends(); a backend
+// that needs a server names the environment variable holding its URL, and its tests are skipped
+// when that variable is unset.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "queue/sqlite_job_queue.hpp"
+#include "support/fixtures.hpp"
+
+namespace vmp3::test {
+
+// The state one test runs against (a fresh database file, a fresh queue name on a broker),
+// created by the harness's constructor and never shared with another test. Each Open() returns
+// another handle on the same queue: two live handles behave like two processes, and a handle
+// opened after the previous one was destroyed sees what a restarted process would.
+class JobQueueHarness {
+ public:
+  virtual ~JobQueueHarness() = default;
+  virtual Result<std::unique_ptr<JobQueue>> Open(const JobQueueOptions& options) = 0;
+};
+
+struct JobQueueBackend {
+  std::string name;          // test-name suffix: letters and digits only
+  std::string required_env;  // when set and the variable is unset, the tests are skipped
+  // Called only when the backend is available, once per test.
+  std::function<std::unique_ptr<JobQueueHarness>()> make;
+};
+
+inline void PrintTo(const JobQueueBackend& backend, std::ostream* os) { *os << backend.name; }
+
+class SqliteJobQueueHarness final : public JobQueueHarness {
+ public:
+  Result<std::unique_ptr<JobQueue>> Open(const JobQueueOptions& options) override {
+    // A short poll so that messages published through another handle are seen quickly.
+    auto queue = SqliteJobQueue::Open(path_, options,
+                                      {.poll_interval = std::chrono::milliseconds(20)});
+    if (!queue) return tl::unexpected(queue.error());
+    return std::unique_ptr<JobQueue>(std::move(*queue));
+  }
+
+ private:
+  std::filesystem::path path_ = TempDir() / "queue.db";
+};
+
+inline std::vector<JobQueueBackend> JobQueueBackends() {
+  return {
+      {"Sqlite", "", [] { return std::make_unique<SqliteJobQueueHarness>(); }},
+      // {"RabbitMq", "VMP3_TEST_RABBITMQ_URL",
+      //  [] { return std::make_unique<RabbitMqJobQueueHarness>(); }},
+  };
+}
+
+}  // namespace vmp3::test
