@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./vmp3-data
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-asan bench format format-check clean
+.PHONY: all deps test-deps build run run-distributed test test-unit test-asan bench format format-check clean
 
 all: build
 
@@ -23,10 +23,20 @@ build: deps $(BUILD_DIR)/build.ninja
 run: build
 	@scripts/run-server $(BUILD_DIR)/vmp3 $(LISTEN) $(DATA_DIR)
 
-# Every test: unit + integration on the Release build, then the unit tests under ASan + UBSan.
-test: build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 600
+# Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ, Redis and
+# Ceph RGW on loopback for the distributed-mode tests, runs unit + integration + browser tests on
+# the Release build, stops the servers, then runs the unit tests again under ASan + UBSan.
+SERVERS_DIR ?= $(BUILD_DIR)/test-servers
+test: test-deps build
+	@scripts/test-servers start $(SERVERS_DIR) >/dev/null
+	@eval "$$(scripts/test-servers env $(SERVERS_DIR))"; \
+	  ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900; rc=$$?; \
+	  scripts/test-servers stop $(SERVERS_DIR) >/dev/null 2>&1; exit $$rc
 	$(MAKE) --no-print-directory test-asan
+
+test-deps:
+	@scripts/install-deps --with-servers
+	@scripts/install-browser-test-deps
 
 test-unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit

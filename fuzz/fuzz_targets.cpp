@@ -1,4 +1,5 @@
-#include "fuzz/fuzz_targets.hpp"
+// Included from beside this file: the test binary compiles it without fuzz/ on the include path.
+#include "fuzz_targets.hpp"
 
 #include <algorithm>
 #include <cstdio>
