@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./vmp3-data
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test-deps build run run-distributed test test-unit test-asan bench format format-check clean
+.PHONY: all deps test-deps build run run-distributed test test-unit test-asan fuzz bench format format-check clean
 
 all: build
 
@@ -47,6 +47,15 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target vmp3_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD_DIR) --output-on-failure -j $(JOBS) -L unit --timeout 900
+
+# libFuzzer targets (clang): the multipart parser, Range parsing, file names. FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DVMP3_BUILD_TESTS=OFF -DVMP3_BUILD_BENCH=OFF
+	cmake --build build-fuzz -j $(JOBS) --target multipart_fuzz range_fuzz filenames_fuzz
+	for t in multipart range filenames; do \
+	  build-fuzz/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) fuzz/corpus/$$t || exit 1; done
 
 bench: build
 	bench/convert_bench.sh

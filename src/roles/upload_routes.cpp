@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <strings.h>
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "http/content_disposition.hpp"
 #include "http/multipart.hpp"
 #include "media/converter.hpp"
 #include "roles/roles.hpp"
@@ -121,7 +124,7 @@ class UploadRoutes {
 
     UploadSink sink(ex, **writer);
     std::string_view content_type = req.Header("Content-Type");
-    bool multipart = content_type.substr(0, 19) == "multipart/form-data";
+    bool multipart = content_type.size() >= 19 && strncasecmp(content_type.data(), "multipart/form-data", 19) == 0;
     std::optional<http::MultipartParser> parser;
     if (multipart) {
       auto boundary = http::BoundaryFromContentType(content_type);
@@ -164,7 +167,9 @@ class UploadRoutes {
     if (!options) co_return tl::unexpected(options.error());
 
     uploads_.Inc(static_cast<double>(sink.bytes));
-    job.input_name = sink.filename.empty() ? "upload" : sink.filename;
+    // Names are untrusted bytes; invalid UTF-8 would make every JSON rendering of the job throw.
+    job.input_name = http::DropInvalidUtf8(sink.filename);
+    if (job.input_name.empty()) job.input_name = "upload";
     job.input_size = sink.bytes;
     job.options_json = sink.options.Json();
     job.status = JobStatus::kQueued;
