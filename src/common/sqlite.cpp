@@ -1,8 +1,7 @@
 #include "common/sqlite.hpp"
 
-#include <sqlite3.h>
-
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 namespace vmp3::sqlite {
 namespace {
@@ -55,8 +54,8 @@ void Statement::BindDouble(int index, double value) {
 }
 
 void Statement::BindText(int index, std::string_view value) {
-  int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
-                               SQLITE_UTF8);
+  int rc =
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
 }
 
@@ -98,9 +97,8 @@ bool Statement::IsNull(int column) const {
 Result<std::unique_ptr<Connection>> Connection::Open(const std::filesystem::path& path,
                                                      const OpenOptions& options) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
@@ -117,8 +115,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::filesystem::path
     auto row = stmt->Step();
     if (!row) return tl::unexpected(row.error());
     if (!*row || stmt->Text(0) != "wal") {
-      return MakeError(ErrorCode::kIo, fmt::format("cannot switch database {} to WAL mode",
-                                                   path.string()));
+      return MakeError(ErrorCode::kIo,
+                       fmt::format("cannot switch database {} to WAL mode", path.string()));
     }
   }
   auto pragmas = connection->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL"

@@ -73,8 +73,7 @@ std::unique_ptr<Subscription> InProcessJobEventBus::Subscribe(
     std::lock_guard lock(registry_->mu);
     registry_->by_job[job_id].push_back(subscriber);
   }
-  return std::make_unique<Handle>(registry_, std::move(job_id),
-                                                 std::move(subscriber));
+  return std::make_unique<Handle>(registry_, std::move(job_id), std::move(subscriber));
 }
 
 }  // namespace vmp3

@@ -36,7 +36,7 @@ struct Job {
   std::string id;
   std::string owner_id;
   JobStatus status = JobStatus::kQueued;
-  double progress = 0;  // 0 to 1
+  double progress = 0;     // 0 to 1
   std::string error_code;  // ErrorCodeName() of the failure, when failed
   std::string error_message;
   std::string input_name;  // the uploaded file's name: shown to its owner, never used as a path
@@ -92,8 +92,7 @@ class MetadataStore {
   // (kInternal), must not call back into the store, and may be called more than once (stores
   // with optimistic concurrency retry it on a conflict), so it must depend only on the job it is
   // given. Returns the job as written.
-  virtual Result<Job> UpdateJob(std::string_view id,
-                                const std::function<Status(Job&)>& mutate) = 0;
+  virtual Result<Job> UpdateJob(std::string_view id, const std::function<Status(Job&)>& mutate) = 0;
   // Cheap and frequent: sets progress (clamped to 0..1; kInvalidArgument for NaN) unless the job
   // is terminal, in which case nothing changes and the result is still success. Does not touch
   // updated_at.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 namespace vmp3 {
@@ -299,7 +300,10 @@ Result<Job> RedisMetadataStore::UpdateJob(std::string_view id, const std::functi
       l.CommandArgv({"UNWATCH"});
       return tl::unexpected(s.error());
     }
-    job->id = before.id;
+    if (job->id != before.id || job->owner_id != before.owner_id) {
+      l.CommandArgv({"UNWATCH"});
+      return MakeError(ErrorCode::kInternal, "a job update may not change its id or owner");
+    }
     std::vector<std::vector<std::string>> commands = {{"MULTI"}, {"SET", key, nlohmann::json(*job).dump(), "KEEPTTL"}};
     if (job->status != before.status) {
       commands.push_back({"SREM", Key("status", JobStatusName(before.status)), job->id});
@@ -322,11 +326,23 @@ Result<Job> RedisMetadataStore::UpdateJob(std::string_view id, const std::functi
 }
 
 Status RedisMetadataStore::SetProgress(std::string_view id, double progress) {
+  if (std::isnan(progress)) return MakeError(ErrorCode::kInvalidArgument, "progress is not a number");
+  // One round trip, atomic: only a running job's progress is recorded.
+  static constexpr const char* kScript = R"lua(
+    local job = redis.call('GET', KEYS[1])
+    if not job then return -1 end
+    local status = cjson.decode(job)['status']
+    if status == 'queued' or status == 'converting' then
+      redis.call('SET', KEYS[2], ARGV[1], 'EX', 86400)
+      return 1
+    end
+    return 0)lua";
   auto lease = pool_.Acquire();
   if (!lease) return tl::unexpected(lease.error());
-  auto r = (*lease)->CommandArgv({"SET", Key("job", std::string(id) + ":progress"),
-                                  fmt::format("{:.4f}", std::clamp(progress, 0.0, 1.0)), "EX", "86400"});
+  auto r = (*lease)->CommandArgv({"EVAL", kScript, "2", Key("job", id), Key("job", std::string(id) + ":progress"),
+                                  fmt::format("{:.6f}", std::clamp(progress, 0.0, 1.0))});
   if (!r) return tl::unexpected(r.error());
+  if ((*r)->type == REDIS_REPLY_INTEGER && (*r)->integer < 0) return MakeError(ErrorCode::kNotFound, "no such job");
   return {};
 }
 
@@ -360,7 +376,7 @@ Result<JobPage> RedisMetadataStore::ListJobs(std::string_view owner_id, int limi
 
 Status RedisMetadataStore::DeleteJob(std::string_view id) {
   auto job = GetJob(id);
-  if (!job) return job.error().code == ErrorCode::kNotFound ? Status{} : Status(tl::unexpected(job.error()));
+  if (!job) return tl::unexpected(job.error());
   auto lease = pool_.Acquire();
   if (!lease) return tl::unexpected(lease.error());
   auto& l = **lease;
@@ -458,6 +474,10 @@ Result<std::unique_ptr<RedisJobEventBus>> RedisJobEventBus::Open(const RedisTarg
   if (!probe) return tl::unexpected(probe.error());
   probe->reset();
   bus->listener_ = std::jthread([b = bus.get()](std::stop_token stop) { b->Listen(stop); });
+  // Return once subscribed, so no event published after Open is missed.
+  std::unique_lock lock(bus->ready_mu_);
+  if (!bus->ready_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return bus->subscribed_; }))
+    return MakeError(ErrorCode::kUnavailable, "Redis did not confirm the events subscription");
   return bus;
 }
 
@@ -492,8 +512,14 @@ void RedisJobEventBus::Listen(std::stop_token stop) {
     timeval no_timeout{0, 0};
     redisSetTimeout(c, no_timeout);  // block for messages; the destructor shuts the socket down
     listener_fd_ = c->fd;
-    if (auto* r = static_cast<redisReply*>(redisCommand(c, "SUBSCRIBE %b", channel_.data(), channel_.size())))
-      freeReplyObject(r);
+    if (auto* r = static_cast<redisReply*>(redisCommand(c, "SUBSCRIBE %b", channel_.data(), channel_.size()))) {
+      freeReplyObject(r);  // the subscription is confirmed: events published from now on arrive
+      {
+        std::lock_guard lock(ready_mu_);
+        subscribed_ = true;
+      }
+      ready_cv_.notify_all();
+    }
     while (!stop.stop_requested()) {
       void* raw = nullptr;
       if (redisGetReply(c, &raw) != REDIS_OK) break;  // reconnect

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -105,6 +106,9 @@ class RedisJobEventBus final : public JobEventBus {
   std::string channel_;
   InProcessJobEventBus local_;
   std::atomic<int> listener_fd_{-1};
+  std::mutex ready_mu_;
+  std::condition_variable ready_cv_;
+  bool subscribed_ = false;
   std::jthread listener_;
 };
 

@@ -1,11 +1,11 @@
 #include "metadata/sqlite_metadata_store.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
-
-#include <fmt/format.h>
 
 namespace vmp3 {
 namespace {
@@ -158,11 +158,11 @@ Status SqliteMetadataStore::CreateUser(const User& user) {
                        fmt::format("the username {} is taken", user.username));
     }
   }
-  auto insert = db->Prepare(fmt::format("INSERT INTO users ({}) VALUES (?1, ?2, ?3, ?4, ?5)",
-                                        kUserColumns));
+  auto insert =
+      db->Prepare(fmt::format("INSERT INTO users ({}) VALUES (?1, ?2, ?3, ?4, ?5)", kUserColumns));
   if (!insert) return tl::unexpected(insert.error());
-  auto ran = insert->Bind(user.id, user.username, user.email, user.password_hash, user.created_at)
-                 .Run();
+  auto ran =
+      insert->Bind(user.id, user.username, user.email, user.password_hash, user.created_at).Run();
   if (!ran) {
     if (ran.error().code == ErrorCode::kAlreadyExists) {
       return MakeError(ErrorCode::kAlreadyExists, fmt::format("user {} exists", user.id));
@@ -249,9 +249,9 @@ Result<Job> SqliteMetadataStore::UpdateJob(std::string_view id,
   auto stmt = db->Prepare(
       "UPDATE jobs SET status = ?1, created_at = ?2, expires_at = ?3, doc = ?4 WHERE id = ?5");
   if (!stmt) return tl::unexpected(stmt.error());
-  auto ran = stmt->Bind(JobStatusName(job.status), job.created_at, job.expires_at,
-                        EncodeJob(job), job.id)
-                 .Run();
+  auto ran =
+      stmt->Bind(JobStatusName(job.status), job.created_at, job.expires_at, EncodeJob(job), job.id)
+          .Run();
   if (!ran) return tl::unexpected(ran.error());
   if (auto committed = tx->Commit(); !committed) return tl::unexpected(committed.error());
   return job;

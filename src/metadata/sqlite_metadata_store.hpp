@@ -38,8 +38,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<Job> GetJob(std::string_view id) override;
   Result<Job> UpdateJob(std::string_view id, const std::function<Status(Job&)>& mutate) override;
   Status SetProgress(std::string_view id, double progress) override;
-  Result<JobPage> ListJobs(std::string_view owner_id, int limit,
-                           std::string_view cursor) override;
+  Result<JobPage> ListJobs(std::string_view owner_id, int limit, std::string_view cursor) override;
   Status DeleteJob(std::string_view id) override;
   Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) override;
   Result<std::vector<Job>> ListByStatus(JobStatus status, int limit) override;

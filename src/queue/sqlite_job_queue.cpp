@@ -1,9 +1,9 @@
 #include "queue/sqlite_job_queue.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <random>
-
-#include <fmt/format.h>
 
 namespace vmp3 {
 namespace {
@@ -182,8 +182,8 @@ Result<std::optional<Delivery>> SqliteJobQueue::Take(std::chrono::milliseconds w
     if (now >= deadline) return std::nullopt;
     Clock::duration sleep = std::min<Clock::duration>(deadline - now, tuning_.poll_interval);
     if (next_visible_ms >= 0) {
-      auto due = std::chrono::milliseconds(std::max<int64_t>(
-          0, next_visible_ms - tuning_.now_ms() + 1));
+      auto due =
+          std::chrono::milliseconds(std::max<int64_t>(0, next_visible_ms - tuning_.now_ms() + 1));
       sleep = std::min<Clock::duration>(sleep, due);
     }
     std::unique_lock lock(wait_mu_);
@@ -195,8 +195,7 @@ Status SqliteJobQueue::Ack(const Delivery& delivery) {
   auto receipt = ParseReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   std::lock_guard lock(db_mu_);
-  auto stmt =
-      db_->Prepare("DELETE FROM messages WHERE seq = ?1 AND state = ?2 AND receipt = ?3");
+  auto stmt = db_->Prepare("DELETE FROM messages WHERE seq = ?1 AND state = ?2 AND receipt = ?3");
   if (!stmt) return tl::unexpected(stmt.error());
   if (auto ran = stmt->Bind(receipt->seq, kLeased, receipt->token).Run(); !ran) return ran;
   if (db_->Changes() == 0) return LeaseLost(delivery);
@@ -253,9 +252,9 @@ Status SqliteJobQueue::Heartbeat(const Delivery& delivery) {
   auto stmt = db_->Prepare(
       "UPDATE messages SET visible_at = ?1 WHERE seq = ?2 AND state = ?3 AND receipt = ?4");
   if (!stmt) return tl::unexpected(stmt.error());
-  auto ran = stmt->Bind(tuning_.now_ms() + options_.lease.count(), receipt->seq, kLeased,
-                        receipt->token)
-                 .Run();
+  auto ran =
+      stmt->Bind(tuning_.now_ms() + options_.lease.count(), receipt->seq, kLeased, receipt->token)
+          .Run();
   if (!ran) return ran;
   if (db_->Changes() == 0) return LeaseLost(delivery);
   return {};

@@ -1,6 +1,7 @@
 #include "storage/file_object_store.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <ctime>
 #include <random>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace vmp3 {
 namespace {
@@ -267,9 +266,8 @@ Status FileObjectStore::Remove(std::string_view key) {
 
 Status FileObjectStore::Ping() {
   if (::access(tmp_.c_str(), W_OK | X_OK) != 0 || ::access(root_.c_str(), W_OK | X_OK) != 0) {
-    return MakeError(ErrorCode::kUnavailable,
-                     fmt::format("object directory {} is not writable: {}", root_.string(),
-                                 std::strerror(errno)));
+    return MakeError(ErrorCode::kUnavailable, fmt::format("object directory {} is not writable: {}",
+                                                          root_.string(), std::strerror(errno)));
   }
   return {};
 }

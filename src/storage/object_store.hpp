@@ -3,8 +3,8 @@
 // Every implementation passes tests/storage/object_store_contract_test.cpp.
 #pragma once
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -82,7 +82,8 @@ class ObjectStore {
   // A URL that lets anyone holding it GET the object until `expires` from now, when this store
   // can make one and was configured to (S3 with ?presign=true); otherwise empty. The download
   // role then redirects clients there instead of streaming the bytes itself.
-  virtual Result<std::string> RedirectUrl(std::string_view /*key*/, std::chrono::seconds /*expires*/) {
+  virtual Result<std::string> RedirectUrl(std::string_view /*key*/,
+                                          std::chrono::seconds /*expires*/) {
     return std::string();
   }
 };

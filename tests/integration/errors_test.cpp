@@ -1,10 +1,12 @@
 // What goes wrong is answered precisely and cleaned up: size limits, malformed requests, bad media.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <future>
 #include <memory>
 #include <random>
+#include <thread>
 
 #include "integration/harness.hpp"
 #include "integration/server_process.hpp"
@@ -52,12 +54,15 @@ class ErrorsTest : public ::testing::Test {
       EXPECT_FALSE(problem.value("detail", "").empty()) << r.body;
     }
   }
-  // Nothing of a refused upload stays in storage (objects/ and its staging directory .tmp/).
-  static void ExpectNoInputsLeft() {
-    for (const std::string& f : ObjectFiles(server_->data_dir())) {
-      EXPECT_TRUE(f.rfind("outputs/", 0) == 0) << "left over: objects/" << f;
-    }
+  // Files in storage other than finished MP3s: inputs and staged (.tmp/) writes.
+  static std::vector<std::string> NonOutputFiles() {
+    std::vector<std::string> found;
+    for (const std::string& f : ObjectFiles(server_->data_dir()))
+      if (f.rfind("outputs/", 0) != 0) found.push_back(f);
+    return found;
   }
+  // Nothing of a refused upload stays in storage (objects/ and its staging directory .tmp/).
+  static void ExpectNoInputsLeft() { EXPECT_EQ(NonOutputFiles(), std::vector<std::string>{}); }
   // The server still takes a normal upload, and converts it.
   static void ExpectStillServing() {
     HttpResponse ok = Upload(*client_, *account_, vmp3::test::Fixture("mp4_h264_aac"));
@@ -108,6 +113,23 @@ TEST_F(ErrorsTest, TooLargeChunked) {
   ExpectProblem(client_->Send(form), 413, "too_large");
   ExpectNoInputsLeft();
   ExpectStillServing();
+}
+
+TEST_F(ErrorsTest, AbandonedUploadLeavesNothing) {
+  // Headers promise 900 kB; 100 kB arrive; then the client hangs up.
+  std::string request = fmt::format(
+      "POST /v1/jobs?filename=gone.mp4 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n"
+      "Content-Length: 900000\r\n\r\n",
+      account_->token);
+  request += std::string(100000, 'x');
+  std::string answer = RawExchange(server_->port(), request, 300ms);
+  EXPECT_TRUE(answer.empty()) << "answered before the body arrived: " << answer;
+  for (int i = 0; i < 100 && !NonOutputFiles().empty(); ++i) std::this_thread::sleep_for(20ms);
+  ExpectNoInputsLeft();
+  HttpResponse list = client_->Get("/v1/jobs?limit=100", account_->token);
+  ASSERT_EQ(list.status, 200);
+  for (const json& job : list.Json()["jobs"])
+    EXPECT_NE(job["input"].value("filename", ""), "gone.mp4") << "an abandoned upload made a job";
 }
 
 TEST_F(ErrorsTest, ExactlyTheLimitIsAccepted) {

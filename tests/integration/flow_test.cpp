@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "integration/harness.hpp"
 #include "integration/server_process.hpp"
@@ -154,6 +155,47 @@ TEST_F(FlowTest, RegisterLoginUploadFollowDownloadAndListen) {
   EXPECT_NEAR(duration, out->seconds(), 0.01);
   EXPECT_NEAR(vmp3::test::DominantFrequency(out->pcm[0], out->sample_rate), 440, 2);
   EXPECT_NEAR(vmp3::test::DominantFrequency(out->pcm[1], out->sample_rate), 880, 2);
+}
+
+// DELETE while converting: subscribers see "cancelled", the converter stops, nothing is left.
+TEST_F(FlowTest, DeletingAConvertingJobEndsItsStreamAndLeavesNothing) {
+  const HttpClient& client = *client_;
+  Account me = CreateAccount(client);
+  json job = UploadJob(client, me, LongAudio());
+  const std::string id = job["id"];
+  bool deleted = false;
+  SseResult stream =
+      client.ReadEvents("/v1/jobs/" + id + "/events", me.token, 60s, [&](const SseEvent& e) {
+        if (!deleted && e.event == "progress") {
+          deleted = true;
+          HttpResponse d = client.Delete("/v1/jobs/" + id, me.token);
+          EXPECT_EQ(d.status, 204) << d.Describe();
+        }
+        return true;
+      });
+  ASSERT_TRUE(deleted) << "no progress event before the end";
+  EXPECT_TRUE(stream.ended_by_server);
+  ASSERT_FALSE(stream.events.empty());
+  EXPECT_EQ(stream.events.back().event, "status");
+  EXPECT_EQ(json::parse(stream.events.back().data).value("status", ""), "cancelled");
+  EXPECT_EQ(client.Get("/v1/jobs/" + id, me.token).status, 404);
+  EXPECT_EQ(client.Delete("/v1/jobs/" + id, me.token).status, 404) << "deleted twice";
+
+  // The converter notices within its progress interval and drops its partial output.
+  auto leftovers = [&] {
+    std::vector<std::string> found;
+    for (const auto& f : ObjectFiles(server_->data_dir()))
+      if (f.find(id) != std::string::npos || f.rfind(".tmp/", 0) == 0) found.push_back(f);
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(server_->data_dir() / "spool", ec))
+      found.push_back("spool/" + e.path().filename().string());
+    return found;
+  };
+  for (int i = 0; i < 100 && !leftovers().empty(); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(leftovers(), std::vector<std::string>{});
+  // The converter is free again: a new job finishes.
+  json next = UploadJob(client, me, vmp3::test::Fixture("mp4_h264_aac"));
+  EXPECT_EQ(WaitForEnd(client, me, next["id"], 30s).value("status", ""), "done");
 }
 
 // The same flow for a short upload with no subscriber: GET polling sees it end done.

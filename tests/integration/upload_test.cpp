@@ -127,6 +127,63 @@ TEST_F(UploadTest, ChunkedMultipartWithExpectContinue) {
   ExpectMp3OfFixture(job["id"]);
 }
 
+// File names are untrusted bytes: whatever arrives, the job is created once, shows a valid UTF-8
+// name, and the download name has no path, no control characters and no injected header.
+TEST_F(UploadTest, UntrustedFilenames) {
+  struct Case {
+    std::string query;     // percent-encoded, for ?filename=
+    std::string expected;  // the download name (filename*=UTF-8'' form, still encoded)
+  };
+  const std::vector<Case> cases = {
+      {"..%2F..%2Fetc%2Fpasswd.mp4", "passwd.mp3"},
+      {"C%3A%5Cclips%5Choliday.mov", "holiday.mp3"},
+      {"%FF%FEbad%C0%AF.mp4", "bad.mp3"},  // invalid UTF-8 (and an overlong '/')
+      {"line%0D%0AX-Injected%3A%201.mp4", ""},
+      {"%E2%80%AEevil%E2%80%ADgpj.mp4", ""},  // bidirectional overrides
+  };
+  for (const Case& c : cases) {
+    HttpRequest r;
+    r.method = "POST";
+    r.target = "/v1/jobs?filename=" + c.query;
+    r.bearer = account_->token;
+    r.body_file = vmp3::test::Fixture("mp4_h264_aac");
+    HttpResponse response = client_->Send(r);
+    ASSERT_EQ(response.status, 202) << c.query << ": " << response.Describe();
+    json job = response.Json();  // throws when the JSON is not valid UTF-8
+    HttpResponse head = client_->Send({.method = "GET",
+                                       .target = "/v1/jobs/" + job["id"].get<std::string>(),
+                                       .bearer = account_->token});
+    ASSERT_EQ(head.status, 200) << c.query;
+    json end = WaitForEnd(*client_, *account_, job["id"]);
+    ASSERT_EQ(end.value("status", ""), "done") << c.query << ": " << end;
+    HttpResponse mp3 = client_->Send({.method = "HEAD",
+                                      .target = "/v1/jobs/" + job["id"].get<std::string>() + "/mp3",
+                                      .bearer = account_->token});
+    ASSERT_EQ(mp3.status, 200) << c.query;
+    EXPECT_FALSE(mp3.Header("X-Injected").has_value()) << c.query;
+    std::string disposition = mp3.Header("Content-Disposition").value_or("");
+    EXPECT_EQ(disposition.find_first_of("/\\\r\n"), std::string::npos) << disposition;
+    if (!c.expected.empty()) {
+      EXPECT_NE(disposition.find("filename*=UTF-8''" + c.expected), std::string::npos)
+          << c.query << " -> " << disposition;
+    }
+    EXPECT_EQ(disposition.find("%E2%80%AE"), std::string::npos) << disposition;
+  }
+  // The same through a multipart filename.
+  HttpRequest form;
+  form.method = "POST";
+  form.target = "/v1/jobs";
+  form.bearer = account_->token;
+  form.form = {FormPart::File("file", vmp3::test::Fixture("mp4_h264_aac"),
+                              "\xff\xfe"
+                              "clip.mp4")};
+  HttpResponse response = client_->Send(form);
+  ASSERT_EQ(response.status, 202) << response.Describe();
+  EXPECT_EQ(response.Json()["input"].value("filename", ""), "clip.mp4");
+  // Listing every job still renders.
+  EXPECT_EQ(client_->Get("/v1/jobs?limit=100", account_->token).status, 200);
+}
+
 TEST_F(UploadTest, ConversionOptionsAreValidatedBeforeTheJobIsCreated) {
   HttpRequest r;
   r.method = "POST";

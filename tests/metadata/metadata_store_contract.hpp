@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "metadata/job_events.hpp"
+#include "metadata/redis_metadata_store.hpp"
 #include "metadata/sqlite_metadata_store.hpp"
 #include "support/fixtures.hpp"
 
@@ -46,10 +47,26 @@ class SqliteMetadataStoreHarness final : public MetadataStoreHarness {
   std::filesystem::path path_ = TempDir() / "vmp3.db";
 };
 
+// A fresh key prefix on the Redis server of VMP3_TEST_REDIS_URL for each test.
+class RedisMetadataHarness final : public MetadataStoreHarness {
+ public:
+  Result<std::unique_ptr<MetadataStore>> Open() override {
+    auto target = RedisTarget::Parse(std::getenv("VMP3_TEST_REDIS_URL"));
+    if (!target) return tl::unexpected(target.error());
+    target->prefix = prefix_;
+    auto store = RedisMetadataStore::Open(*target);
+    if (!store) return tl::unexpected(store.error());
+    return std::unique_ptr<MetadataStore>(std::move(*store));
+  }
+
+ private:
+  std::string prefix_ = "test-" + TempDir().filename().string();
+};
+
 inline std::vector<MetadataStoreBackend> MetadataStoreBackends() {
   return {
       {"Sqlite", "", [] { return std::make_unique<SqliteMetadataStoreHarness>(); }},
-      // {"Redis", "VMP3_TEST_REDIS_URL", [] { return std::make_unique<RedisMetadataHarness>(); }},
+      {"Redis", "VMP3_TEST_REDIS_URL", [] { return std::make_unique<RedisMetadataHarness>(); }},
   };
 }
 
@@ -65,7 +82,14 @@ inline void PrintTo(const JobEventBusBackend& backend, std::ostream* os) { *os <
 inline std::vector<JobEventBusBackend> JobEventBusBackends() {
   return {
       {"InProcess", "", [] { return std::make_unique<InProcessJobEventBus>(); }},
-      // {"Redis", "VMP3_TEST_REDIS_URL", [] { return MakeRedisBusForTest(); }},
+      {"Redis", "VMP3_TEST_REDIS_URL",
+       []() -> std::unique_ptr<JobEventBus> {
+         auto target = RedisTarget::Parse(std::getenv("VMP3_TEST_REDIS_URL"));
+         if (!target) return nullptr;
+         target->prefix = "test-" + TempDir().filename().string();
+         auto bus = RedisJobEventBus::Open(*target);
+         return bus ? std::move(*bus) : nullptr;
+       }},
   };
 }
 

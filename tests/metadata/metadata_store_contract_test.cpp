@@ -1,5 +1,8 @@
 // The behaviour every MetadataStore and JobEventBus must have, run against each backend in
 // metadata_store_contract.hpp.
+#include "metadata/metadata_store_contract.hpp"
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,10 +16,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
-
-#include "metadata/metadata_store_contract.hpp"
 
 namespace vmp3::test {
 namespace {
@@ -537,10 +536,8 @@ TEST_P(JobEventBusContract, DeliversTheSubscribedJobsEventsInOrder) {
   auto subscription = bus_->Subscribe("j-1", watched.Callback());
   bus_->Publish(Progress("j-2", 0.1));
   bus_->Publish(Progress("j-1", 0.2));
-  bus_->Publish(JobEvent{.job_id = "j-1",
-                         .owner_id = "u-1",
-                         .type = "status",
-                         .data = {{"status", "done"}}});
+  bus_->Publish(
+      JobEvent{.job_id = "j-1", .owner_id = "u-1", .type = "status", .data = {{"status", "done"}}});
   ASSERT_TRUE(watched.WaitFor(2));
   auto events = watched.Events();
   ASSERT_EQ(events.size(), 2u) << "only j-1's events";
@@ -624,8 +621,7 @@ TEST_P(JobEventBusContract, SubscriptionMayOutliveTheBus) {
   SUCCEED();
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, JobEventBusContract,
-                         ::testing::ValuesIn(JobEventBusBackends()),
+INSTANTIATE_TEST_SUITE_P(Backends, JobEventBusContract, ::testing::ValuesIn(JobEventBusBackends()),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "queue/rabbitmq_job_queue.hpp"
 #include "queue/sqlite_job_queue.hpp"
 #include "support/fixtures.hpp"
 
@@ -24,6 +25,9 @@ class JobQueueHarness {
  public:
   virtual ~JobQueueHarness() = default;
   virtual Result<std::unique_ptr<JobQueue>> Open(const JobQueueOptions& options) = 0;
+  // False when a lease is not a timer but the taker's connection (RabbitMQ): a live taker never
+  // loses its job, and a dead one (its handle destroyed) loses it at once.
+  virtual bool TimedLeases() const { return true; }
 };
 
 struct JobQueueBackend {
@@ -39,8 +43,8 @@ class SqliteJobQueueHarness final : public JobQueueHarness {
  public:
   Result<std::unique_ptr<JobQueue>> Open(const JobQueueOptions& options) override {
     // A short poll so that messages published through another handle are seen quickly.
-    auto queue = SqliteJobQueue::Open(path_, options,
-                                      {.poll_interval = std::chrono::milliseconds(20)});
+    auto queue =
+        SqliteJobQueue::Open(path_, options, {.poll_interval = std::chrono::milliseconds(20)});
     if (!queue) return tl::unexpected(queue.error());
     return std::unique_ptr<JobQueue>(std::move(*queue));
   }
@@ -49,11 +53,27 @@ class SqliteJobQueueHarness final : public JobQueueHarness {
   std::filesystem::path path_ = TempDir() / "queue.db";
 };
 
+// Fresh exchanges and queues (a random name prefix) on the broker of VMP3_TEST_AMQP_URL.
+class RabbitMqJobQueueHarness final : public JobQueueHarness {
+ public:
+  Result<std::unique_ptr<JobQueue>> Open(const JobQueueOptions& options) override {
+    auto target = AmqpTarget::Parse(std::getenv("VMP3_TEST_AMQP_URL"));
+    if (!target) return tl::unexpected(target.error());
+    target->prefix = prefix_;
+    auto queue = RabbitMqJobQueue::Open(*target, options);
+    if (!queue) return tl::unexpected(queue.error());
+    return std::unique_ptr<JobQueue>(std::move(*queue));
+  }
+  bool TimedLeases() const override { return false; }
+
+ private:
+  std::string prefix_ = "test-" + TempDir().filename().string();
+};
+
 inline std::vector<JobQueueBackend> JobQueueBackends() {
   return {
       {"Sqlite", "", [] { return std::make_unique<SqliteJobQueueHarness>(); }},
-      // {"RabbitMq", "VMP3_TEST_RABBITMQ_URL",
-      //  [] { return std::make_unique<RabbitMqJobQueueHarness>(); }},
+      {"RabbitMq", "VMP3_TEST_AMQP_URL", [] { return std::make_unique<RabbitMqJobQueueHarness>(); }},
   };
 }
 

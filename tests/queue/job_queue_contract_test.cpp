@@ -1,5 +1,7 @@
 // The behaviour every JobQueue must have, run against each backend in job_queue_contract.hpp.
 // Lease tests use real short leases (a few hundred ms), since a broker's clock cannot be faked.
+#include "queue/job_queue_contract.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,8 +12,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "queue/job_queue_contract.hpp"
 
 namespace vmp3::test {
 namespace {
@@ -195,6 +195,7 @@ TEST_P(JobQueueContract, ConcurrentTakersNeverShareAJob) {
 }
 
 TEST_P(JobQueueContract, ExpiredLeaseRedeliversWithTheNextAttempt) {
+  if (!harness_->TimedLeases()) GTEST_SKIP() << "leases are connections here: see TakerThatDiesLosesItsJob";
   auto q = Open(ShortLease(300ms));
   ASSERT_TRUE(q);
   ASSERT_TRUE(q->Publish("crashy"));
@@ -212,6 +213,7 @@ TEST_P(JobQueueContract, ExpiredLeaseRedeliversWithTheNextAttempt) {
 }
 
 TEST_P(JobQueueContract, StaleDeliveryLosesItsLease) {
+  if (!harness_->TimedLeases()) GTEST_SKIP() << "leases are connections here: see TakerThatDiesLosesItsJob";
   auto q = Open(ShortLease(200ms));
   ASSERT_TRUE(q);
   ASSERT_TRUE(q->Publish("slow"));
@@ -296,6 +298,7 @@ TEST_P(JobQueueContract, RetryOnTheLastAttemptDeadLetters) {
 }
 
 TEST_P(JobQueueContract, LeaseExpiryOnTheLastAttemptDeadLetters) {
+  if (!harness_->TimedLeases()) GTEST_SKIP() << "leases are connections here: see TakerThatDiesLosesItsJob";
   auto q = Open(ShortLease(200ms, 2));
   ASSERT_TRUE(q);
   ASSERT_TRUE(q->Publish("hangs"));
@@ -369,6 +372,24 @@ TEST_P(JobQueueContract, InterruptWakesTakeAndStopsFurtherTakes) {
   EXPECT_EQ(d->job_id, "after");
 }
 
+TEST_P(JobQueueContract, TakerThatDiesLosesItsJob) {
+  {
+    auto taker = Open(ShortLease(300ms, 2));
+    ASSERT_TRUE(taker);
+    ASSERT_TRUE(taker->Publish("dies"));
+    auto d = Take(*taker, 5s);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->attempt, 1);
+  }  // the taker's process is gone
+  auto q = Open(ShortLease(300ms, 2));
+  ASSERT_TRUE(q);
+  auto again = Take(*q, 5s);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->job_id, "dies");
+  EXPECT_EQ(again->attempt, 2);
+  EXPECT_TRUE(q->Ack(*again));
+}
+
 TEST_P(JobQueueContract, JobsSurviveARestart) {
   {
     auto q = Open(ShortLease(300ms));
@@ -384,9 +405,12 @@ TEST_P(JobQueueContract, JobsSurviveARestart) {
   EXPECT_EQ(Depth(*q), 2u);
   auto ready = Take(*q, 5s);
   ASSERT_TRUE(ready);
-  EXPECT_EQ(ready->job_id, "ready");
   auto redelivered = Take(*q, 5s);
   ASSERT_TRUE(redelivered);
+  // A broker may hand the returned job back before or after the other one.
+  if (ready->job_id == "leased") std::swap(ready, redelivered);
+  EXPECT_EQ(ready->job_id, "ready");
+  EXPECT_EQ(ready->attempt, 1);
   EXPECT_EQ(redelivered->job_id, "leased");
   EXPECT_EQ(redelivered->attempt, 2);
   EXPECT_TRUE(q->Ack(*ready));

@@ -1,5 +1,7 @@
 // The behaviour every ObjectStore must have, run against each backend in
 // object_store_contract.hpp.
+#include "storage/object_store_contract.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -8,8 +10,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "storage/object_store_contract.hpp"
 
 namespace vmp3::test {
 namespace {
@@ -258,10 +258,10 @@ TEST_P(ObjectStoreContract, AbortedOverwriteKeepsTheOldObject) {
 }
 
 TEST_P(ObjectStoreContract, RejectsMalformedKeys) {
-  const std::string bad_keys[] = {"",          "/abs",  "trailing/", "a//b",     "..",
-                                  "../escape", "a/../b", "a/./b",    ".hidden",  "a/.b",
-                                  "space key", "back\\slash", "tab\tkey", "caf\xc3\xa9",
-                                  "a?b",       "a%2fb", "x..y", std::string(201, 'k')};
+  const std::string bad_keys[] = {
+      "",         "/abs",        "trailing/", "a//b",  "..",        "../escape",
+      "a/../b",   "a/./b",       ".hidden",   "a/.b",  "space key", "back\\slash",
+      "tab\tkey", "caf\xc3\xa9", "a?b",       "a%2fb", "x..y",      std::string(201, 'k')};
   for (const std::string& key : bad_keys) {
     SCOPED_TRACE("key \"" + key + "\"");
     EXPECT_EQ(store_->Create(key).error().code, ErrorCode::kInvalidArgument);
@@ -273,8 +273,8 @@ TEST_P(ObjectStoreContract, RejectsMalformedKeys) {
 
 TEST_P(ObjectStoreContract, AcceptsEveryAllowedKeyCharacter) {
   const std::string good_keys[] = {
-      "a", "inputs/0123456789abcdef", "outputs/Job_1-x.mp3", "a.b.c", "x.y/z-", "k/e/y/s",
-      std::string(200, 'k')};
+      "a",       "inputs/0123456789abcdef", "outputs/Job_1-x.mp3", "a.b.c", "x.y/z-",
+      "k/e/y/s", std::string(200, 'k')};
   for (const std::string& key : good_keys) {
     SCOPED_TRACE("key \"" + key + "\"");
     Put(key, key);

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# vmp3 serve benchmarks. Nothing here asserts on timings: it measures and writes a Markdown table.
+#
+# Usage: bench/service_bench.sh embedded      one process, embedded backends (files + SQLite)
+#        bench/service_bench.sh distributed   RabbitMQ + Redis + Ceph RGW, one process per role
+#
+#   embedded:    end-to-end (upload -> done -> download) of the 10-minute input vs `vmp3 convert`;
+#                server peak RSS while receiving one 1 GiB upload and 8 at once;
+#                GET /v1/jobs/{id} under wrk (64 connections): requests/s and latency percentiles.
+#   distributed: end-to-end vs `vmp3 convert`; 200 short jobs through 1 vs 2 converter processes;
+#                peak RSS of every role during a 1 GiB upload into S3.
+# Environment: VMP3 (default build/vmp3), BENCH_CACHE (default build/bench-inputs, shared with
+# convert_bench.sh), BENCH_REPS (default 3), BENCH_RESULTS_DIR (default bench/results).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MODE=${1:-embedded}
+VMP3=${VMP3:-$ROOT/build/vmp3}
+CACHE=${BENCH_CACHE:-$ROOT/build/bench-inputs}
+REPS=${BENCH_REPS:-3}
+RESULTS_DIR=${BENCH_RESULTS_DIR:-$ROOT/bench/results}
+INPUT=$CACHE/h264-aac-720p-600s.mp4
+BIG=$CACHE/random-1GiB.bin
+CLIP=$CACHE/clip-10s.mp4
+mkdir -p "$CACHE" "$RESULTS_DIR"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmp3-sbench.XXXXXX")
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [[ $MODE == distributed ]] && "$ROOT/scripts/test-servers" stop "$WORK/servers" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+die() { echo "service_bench: $*" >&2; exit 1; }
+
+[[ -x $VMP3 ]] || die "$VMP3 is missing: make build"
+[[ -f $INPUT ]] || BENCH_REPS=1 "$ROOT/bench/convert_bench.sh" >/dev/null 2>&1 || true
+[[ -f $INPUT ]] || die "$INPUT is missing: run bench/convert_bench.sh first"
+[[ -f $BIG ]] || head -c $((1 << 30)) /dev/urandom >"$BIG"
+[[ -f $CLIP ]] || ffmpeg -nostdin -v error -f lavfi -i "sine=f=440:d=10" -f lavfi -i "testsrc2=s=320x240:d=10" \
+  -c:a aac -c:v libx264 -preset ultrafast -shortest "$CLIP"
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+now() { date +%s.%N; }
+peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+# start_server NAME ARGS...: starts `vmp3 serve` on a free port; sets PORT and PID.
+start_server() {
+  local name=$1
+  shift
+  "$VMP3" serve --listen 127.0.0.1:0 --log-level warn "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PID=$!
+  PIDS+=("$PID")
+  for _ in $(seq 1 300); do
+    PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$WORK/$name.out")
+    [[ -n $PORT ]] && return 0
+    sleep 0.1
+  done
+  die "$name did not start: $(cat "$WORK/$name.err")"
+}
+stop_server() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
+
+token_for() {  # BASE -> prints a token for a fresh user
+  local base=$1 user=bench$RANDOM$RANDOM
+  curl -fsS -X POST "$base/v1/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$user\",\"password\":\"benchmark-password\"}" >/dev/null
+  curl -fsS -X POST -u "$user:benchmark-password" "$base/login"
+}
+upload() {  # BASE TOKEN FILE -> job id (streams the file from disk)
+  curl -fsS -X POST -T "$3" -H "Authorization: Bearer $2" -H 'Content-Type: application/octet-stream' \
+    "$1/v1/jobs?filename=$(basename "$3")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+wait_done() {  # BASE TOKEN JOB
+  for _ in $(seq 1 36000); do
+    status=$(curl -fsS -H "Authorization: Bearer $2" "$1/v1/jobs/$3" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    case $status in done) return 0 ;; failed | cancelled) die "job $3 $status" ;; esac
+    sleep 0.05
+  done
+  die "job $3 did not finish"
+}
+end_to_end() {  # BASE TOKEN -> seconds for upload + conversion + download
+  local t0 job
+  t0=$(now)
+  job=$(upload "$1" "$2" "$INPUT")
+  wait_done "$1" "$2" "$job"
+  curl -fsS -H "Authorization: Bearer $2" -o "$WORK/e2e.mp3" "$1/v1/jobs/$job/mp3"
+  echo "$(now) - $t0" | bc -l
+}
+convert_seconds() {
+  local t0
+  t0=$(now)
+  "$VMP3" convert "$INPUT" -o "$WORK/convert.mp3" --overwrite >/dev/null 2>&1
+  echo "$(now) - $t0" | bc -l
+}
+
+stamp=$(date -u +%Y-%m-%dT%H:%MZ)
+out=$RESULTS_DIR/service-$MODE-$(date -u +%Y%m%d-%H%M).md
+{
+  echo "## Service benchmarks, $MODE ($stamp, $(nproc) cores)"
+  echo
+  echo "Input: $(basename "$INPUT") ($(du -m "$INPUT" | cut -f1) MB); $REPS repetitions, medians."
+  echo
+} >"$out"
+
+if [[ $MODE == embedded ]]; then
+  start_server e2e --data-dir "$WORK/e2e" --workers 2
+  BASE=http://127.0.0.1:$PORT
+  TOKEN=$(token_for "$BASE")
+  e2e=() conv=()
+  for _ in $(seq 1 "$REPS"); do
+    e2e+=("$(end_to_end "$BASE" "$TOKEN")")
+    conv+=("$(convert_seconds)")
+  done
+  e2e_med=$(printf '%s\n' "${e2e[@]}" | median)
+  conv_med=$(printf '%s\n' "${conv[@]}" | median)
+
+  # wrk on GET /v1/jobs/{id} with a valid token.
+  job=$(upload "$BASE" "$TOKEN" "$CLIP")
+  wait_done "$BASE" "$TOKEN" "$job"
+  wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $TOKEN" "$BASE/v1/jobs/$job" >"$WORK/wrk.txt"
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk.txt")
+  stop_server "$PID"
+
+  # Memory while receiving: a fresh server each time, converters off so only receiving counts.
+  start_server one --data-dir "$WORK/one" --workers 1 --max-upload-bytes $((2 << 30))
+  BASE=http://127.0.0.1:$PORT
+  TOKEN=$(token_for "$BASE")
+  idle_rss=$(peak_rss_mb "$PID")
+  upload "$BASE" "$TOKEN" "$BIG" >/dev/null
+  one_rss=$(peak_rss_mb "$PID")
+  stop_server "$PID"
+  start_server eight --data-dir "$WORK/eight" --workers 1 --max-upload-bytes $((2 << 30))
+  BASE=http://127.0.0.1:$PORT
+  TOKEN=$(token_for "$BASE")
+  uploads=()
+  for _ in $(seq 1 8); do
+    upload "$BASE" "$TOKEN" "$BIG" >/dev/null &
+    uploads+=($!)
+  done
+  for pid in "${uploads[@]}"; do wait "$pid"; done
+  eight_rss=$(peak_rss_mb "$PID")
+  stop_server "$PID"
+
+  {
+    echo "| measure | result | target |"
+    echo "|---|---|---|"
+    printf '| end-to-end upload → done → download | %.2f s (vmp3 convert: %.2f s), ratio **%.2f** | ≤ 1.15 |\n' \
+      "$e2e_med" "$conv_med" "$(echo "$e2e_med / $conv_med" | bc -l)"
+    echo "| server peak RSS, idle after start | ${idle_rss} MB | |"
+    echo "| server peak RSS receiving one 1 GiB upload | **${one_rss} MB** | ≤ 64 MB |"
+    echo "| server peak RSS receiving 8 × 1 GiB at once | **${eight_rss} MB** | ≤ 128 MB |"
+    echo "| GET /v1/jobs/{id}, wrk 64 connections, 10 s | **${rps} req/s**, p50 ${p50}, p99 ${p99} | ≥ 15,000 req/s, p99 ≤ 20 ms |"
+  } >>"$out"
+else
+  "$ROOT/scripts/test-servers" start "$WORK/servers" >/dev/null
+  eval "$("$ROOT/scripts/test-servers" env "$WORK/servers")"
+  backends=(--storage "$VMP3_TEST_S3_URL" --queue "$VMP3_TEST_AMQP_URL?prefix=bench$RANDOM"
+            --metadata "$VMP3_TEST_REDIS_URL" --data-dir "$WORK/dist")
+  start_server auth --roles auth "${backends[@]}"
+  AUTH=http://127.0.0.1:$PORT AUTH_PID=$PID
+  verify=(--auth-url "$AUTH")
+  start_server api --roles upload,metadata,download "${backends[@]}" "${verify[@]}"
+  BASE=http://127.0.0.1:$PORT API_PID=$PID
+  TOKEN=$(token_for "$AUTH")
+  start_server conv1 --roles converter --workers 2 "${backends[@]}" "${verify[@]}"
+  CONV1=$PID
+  e2e=() conv=()
+  for _ in $(seq 1 "$REPS"); do
+    e2e+=("$(end_to_end "$BASE" "$TOKEN")")
+    conv+=("$(convert_seconds)")
+  done
+  e2e_med=$(printf '%s\n' "${e2e[@]}" | median)
+  conv_med=$(printf '%s\n' "${conv[@]}" | median)
+
+  batch() {  # N -> seconds to get N 10 s clips done
+    local t0 ids=()
+    t0=$(now)
+    for _ in $(seq 1 "$1"); do ids+=("$(upload "$BASE" "$TOKEN" "$CLIP")"); done
+    for id in "${ids[@]}"; do wait_done "$BASE" "$TOKEN" "$id"; done
+    echo "$(now) - $t0" | bc -l
+  }
+  one=$(batch 200)
+  start_server conv2 --roles converter --workers 2 "${backends[@]}" "${verify[@]}"
+  CONV2=$PID
+  two=$(batch 200)
+
+  upload "$BASE" "$TOKEN" "$BIG" >/dev/null || true
+  {
+    echo "| measure | result | target |"
+    echo "|---|---|---|"
+    printf '| end-to-end upload → done → download | %.2f s (vmp3 convert: %.2f s), ratio **%.2f** | ≤ 1.3 |\n' \
+      "$e2e_med" "$conv_med" "$(echo "$e2e_med / $conv_med" | bc -l)"
+    printf '| 200 × 10 s clips, 1 converter process (2 threads) | %.1f s, **%.1f jobs/s** | |\n' "$one" "$(echo "200 / $one" | bc -l)"
+    printf '| 200 × 10 s clips, 2 converter processes | %.1f s, **%.1f jobs/s**, speed-up %.2f× | |\n' \
+      "$two" "$(echo "200 / $two" | bc -l)" "$(echo "$one / $two" | bc -l)"
+    echo "| peak RSS during a 1 GiB upload into S3: auth / upload+metadata+download / converter 1 / converter 2 | $(peak_rss_mb "$AUTH_PID") / **$(peak_rss_mb "$API_PID")** / $(peak_rss_mb "$CONV1") / $(peak_rss_mb "$CONV2") MB | ≤ 64 MB each |"
+  } >>"$out"
+fi
+cat "$out"
