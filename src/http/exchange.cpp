@@ -44,6 +44,9 @@ Response Response::Problem(const Error& error, std::string_view instance) {
   r.status = HttpStatusFor(error.code);
   r.body = ProblemJson(error, r.status, instance);
   r.Header("Content-Type", std::string(kProblemContentType));
+  // RFC 9110 §11.6.1: a 401 names the scheme to use. Bearer tokens, except where a route
+  // replaces it (the login routes ask for Basic).
+  if (r.status == 401) r.Header("WWW-Authenticate", R"(Bearer realm="vmp3")");
   return r;
 }
 

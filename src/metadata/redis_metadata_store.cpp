@@ -2,20 +2,22 @@
 
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
-#include <sys/socket.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <random>
 
 namespace vmp3 {
 namespace {
 
-constexpr int64_t kTtlGraceSeconds = 24 * 3600;
-constexpr int kUpdateRetries = 50;
+// Enough for 8 writers hammering one job; each conflict backs off up to 6.4 ms.
+constexpr int kTransactionAttempts = 100;
 
 struct ReplyDeleter {
   void operator()(redisReply* r) const {
@@ -23,6 +25,7 @@ struct ReplyDeleter {
   }
 };
 using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+using Command = std::vector<std::string>;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -33,6 +36,11 @@ std::string Lower(std::string_view s) {
 Error Unavailable(const redisContext* c) {
   return Error(ErrorCode::kUnavailable,
                fmt::format("Redis is unavailable: {}", c && c->err ? c->errstr : "no reply"));
+}
+
+std::optional<std::string> StringOf(const redisReply* reply) {
+  if (reply->type != REDIS_REPLY_STRING) return std::nullopt;
+  return std::string(reply->str, reply->len);
 }
 
 }  // namespace
@@ -50,13 +58,15 @@ Result<RedisTarget> RedisTarget::Parse(std::string_view url) {
   if (slash != std::string_view::npos && slash + 1 < url.size()) {
     auto db = url.substr(slash + 1);
     auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), t.db);
-    if (ec != std::errc() || t.db < 0) return MakeError(ErrorCode::kInvalidArgument, "bad Redis database number");
+    if (ec != std::errc() || t.db < 0)
+      return MakeError(ErrorCode::kInvalidArgument, "bad Redis database number");
   }
   size_t at = authority.rfind('@');
   if (at != std::string_view::npos) {
     auto userinfo = authority.substr(0, at);
     size_t colon = userinfo.find(':');
-    t.password = std::string(colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1));
+    t.password =
+        std::string(colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1));
     authority = authority.substr(at + 1);
   }
   size_t colon = authority.rfind(':');
@@ -84,35 +94,43 @@ struct RedisPool::Lease {
       pool->Return(c);
     }
   }
-  // Runs a command; kUnavailable when Redis fails (and the connection is dropped).
-  template <typename... Args>
-  Result<ReplyPtr> Command(const char* format, Args... args) {
-    ReplyPtr reply(static_cast<redisReply*>(redisCommand(c, format, args...)));
-    if (!reply) {
-      broken = true;
-      return tl::unexpected(Unavailable(c));
+  // Sends the commands in one write and reads every reply. kUnavailable when Redis fails (the
+  // connection is then dropped) or answers a command with an error.
+  Result<std::vector<ReplyPtr>> Pipeline(const std::vector<Command>& commands) {
+    for (const Command& command : commands) {
+      std::vector<const char*> argv;
+      std::vector<size_t> lens;
+      for (const std::string& arg : command) {
+        argv.push_back(arg.data());
+        lens.push_back(arg.size());
+      }
+      if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
+          REDIS_OK) {
+        broken = true;
+        return tl::unexpected(Unavailable(c));
+      }
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-      return MakeError(ErrorCode::kUnavailable, fmt::format("Redis error: {}", std::string(reply->str, reply->len)));
+    std::vector<ReplyPtr> replies;
+    for (size_t i = 0; i < commands.size(); ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+        broken = true;
+        return tl::unexpected(Unavailable(c));
+      }
+      replies.emplace_back(static_cast<redisReply*>(raw));
     }
-    return reply;
+    for (const ReplyPtr& reply : replies) {
+      if (reply->type == REDIS_REPLY_ERROR) {
+        return MakeError(ErrorCode::kUnavailable,
+                         fmt::format("Redis error: {}", std::string(reply->str, reply->len)));
+      }
+    }
+    return replies;
   }
-  Result<ReplyPtr> CommandArgv(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    ReplyPtr reply(static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data())));
-    if (!reply) {
-      broken = true;
-      return tl::unexpected(Unavailable(c));
-    }
-    if (reply->type == REDIS_REPLY_ERROR)
-      return MakeError(ErrorCode::kUnavailable, fmt::format("Redis error: {}", std::string(reply->str, reply->len)));
-    return reply;
+  Result<ReplyPtr> Run(const Command& command) {
+    auto replies = Pipeline({command});
+    if (!replies) return tl::unexpected(replies.error());
+    return std::move(replies->front());
   }
 };
 
@@ -124,8 +142,9 @@ Result<redisContext*> RedisPool::Connect() const {
   timeval connect_timeout{2, 0};
   redisContext* c = redisConnectWithTimeout(target_.host.c_str(), target_.port, connect_timeout);
   if (!c || c->err) {
-    Error e(ErrorCode::kUnavailable, fmt::format("Redis at {}:{} is unavailable{}", target_.host,
-                                                 target_.port, c ? fmt::format(": {}", c->errstr) : ""));
+    Error e(ErrorCode::kUnavailable,
+            fmt::format("Redis at {}:{} is unavailable{}", target_.host, target_.port,
+                        c ? fmt::format(": {}", c->errstr) : ""));
     if (c) redisFree(c);
     return tl::unexpected(e);
   }
@@ -142,9 +161,11 @@ Result<redisContext*> RedisPool::Connect() const {
     redisFree(c);
     return MakeError(ErrorCode::kPermissionDenied, "Redis refused the password");
   }
-  if (target_.db != 0 && !check(static_cast<redisReply*>(redisCommand(c, "SELECT %d", target_.db)))) {
+  if (target_.db != 0 &&
+      !check(static_cast<redisReply*>(redisCommand(c, "SELECT %d", target_.db)))) {
     redisFree(c);
-    return MakeError(ErrorCode::kInvalidArgument, fmt::format("Redis has no database {}", target_.db));
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("Redis has no database {}", target_.db));
   }
   return c;
 }
@@ -184,270 +205,349 @@ Result<std::unique_ptr<RedisMetadataStore>> RedisMetadataStore::Open(const Redis
   return store;
 }
 
-std::string RedisMetadataStore::Key(std::string_view a, std::string_view b) const {
-  return b.empty() ? fmt::format("{}:{}", pool_.target().prefix, a)
-                   : fmt::format("{}:{}:{}", pool_.target().prefix, a, b);
+namespace {
+
+std::string EncodeJson(const nlohmann::json& json) {
+  // Replace rather than throw on invalid UTF-8 (an uploaded file's name can hold anything).
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+template <typename T>
+Result<T> DecodeJson(const std::string& doc) {
+  try {
+    return nlohmann::json::parse(doc).get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    return MakeError(ErrorCode::kInternal, fmt::format("a stored record is corrupt: {}", e.what()));
+  }
+}
+
+// A job from the values of JobKeys(): nullopt when there is no such job.
+Result<std::optional<Job>> JobFrom(const std::optional<std::string>& doc,
+                                   const std::optional<std::string>& progress) {
+  if (!doc) return std::nullopt;
+  auto job = DecodeJson<Job>(*doc);
+  if (!job) return tl::unexpected(job.error());
+  if (progress)
+    std::from_chars(progress->data(), progress->data() + progress->size(), job->progress);
+  return *job;
+}
+
+tl::unexpected<Error> JobNotFound(std::string_view id) {
+  return MakeError(ErrorCode::kNotFound, fmt::format("job {} does not exist", id));
+}
+
+Status CheckLimit(int limit) {
+  if (limit < 1) return MakeError(ErrorCode::kInvalidArgument, "a list limit must be at least 1");
+  return {};
+}
+
+// Fixed-width created_at, so that byte order is (created_at, id) order.
+std::string OwnerMember(const Job& job) { return fmt::format("{:013}:{}", job.created_at, job.id); }
+
+bool IsOwnerMember(std::string_view text) {
+  size_t colon = text.find(':');
+  if (colon == std::string_view::npos || colon + 1 == text.size()) return false;
+  int64_t created_at = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + colon, created_at);
+  return ec == std::errc() && end == text.data() + colon;
+}
+
+}  // namespace
+
+std::string RedisMetadataStore::Key(std::string_view kind, std::string_view name) const {
+  return name.empty() ? fmt::format("{}:{}", pool_.target().prefix, kind)
+                      : fmt::format("{}:{}:{}", pool_.target().prefix, kind, name);
+}
+
+std::vector<std::string> RedisMetadataStore::JobKeys(std::string_view id) const {
+  return {Key("job", id), Key("progress", id)};
+}
+
+Status RedisMetadataStore::Transact(
+    const std::vector<std::string>& keys,
+    const std::function<Result<std::vector<Command>>(const Values&)>& plan) {
+  thread_local std::minstd_rand random(std::random_device{}());
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  RedisPool::Lease& l = **lease;
+  Command watch = {"WATCH"};
+  Command mget = {"MGET"};
+  watch.insert(watch.end(), keys.begin(), keys.end());
+  mget.insert(mget.end(), keys.begin(), keys.end());
+  for (int attempt = 0; attempt < kTransactionAttempts; ++attempt) {
+    auto read = l.Pipeline({watch, mget});
+    if (!read) {
+      l.broken = true;  // it may still be watching
+      return tl::unexpected(read.error());
+    }
+    Values values;
+    for (size_t i = 0; i < (*read)[1]->elements; ++i)
+      values.push_back(StringOf((*read)[1]->element[i]));
+    auto commands = plan(values);
+    if (!commands) {
+      if (!l.Run({"UNWATCH"})) l.broken = true;
+      return tl::unexpected(commands.error());
+    }
+    commands->insert(commands->begin(), {"MULTI"});
+    commands->push_back({"EXEC"});
+    auto written = l.Pipeline(*commands);
+    if (!written) {
+      l.broken = true;
+      return tl::unexpected(written.error());
+    }
+    // EXEC answers nil when a watched key changed: nothing was written.
+    const redisReply* exec = written->back().get();
+    if (exec->type != REDIS_REPLY_NIL) {
+      for (size_t i = 0; i < exec->elements; ++i) {
+        if (exec->element[i]->type == REDIS_REPLY_ERROR) {
+          return MakeError(ErrorCode::kUnavailable,
+                           fmt::format("Redis error: {}", exec->element[i]->str));
+        }
+      }
+      return {};
+    }
+    int max_wait_us = 100 << std::min(attempt, 6);
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::uniform_int_distribution(0, max_wait_us)(random)));
+  }
+  return MakeError(ErrorCode::kUnavailable, "too many concurrent writers; try again");
+}
+
+std::vector<RedisMetadataStore::Command> RedisMetadataStore::WriteJob(const Job* before,
+                                                                      const Job* after) const {
+  const std::string& id = after ? after->id : before->id;
+  std::vector<Command> commands = {{"DEL", Key("progress", id)}};  // folded in, or gone
+  if (before) {
+    commands.push_back({"ZREM", Key("owner", before->owner_id), OwnerMember(*before)});
+    commands.push_back({"ZREM", Key("status", JobStatusName(before->status)), id});
+    commands.push_back({"ZREM", Key("expiry"), id});
+  }
+  if (!after) {
+    commands.push_back({"DEL", Key("job", id)});
+    return commands;
+  }
+  commands.push_back({"SET", Key("job", id), EncodeJson(*after)});
+  commands.push_back({"ZADD", Key("owner", after->owner_id), "0", OwnerMember(*after)});
+  commands.push_back(
+      {"ZADD", Key("status", JobStatusName(after->status)), std::to_string(after->created_at), id});
+  if (after->expires_at > 0)
+    commands.push_back({"ZADD", Key("expiry"), std::to_string(after->expires_at), id});
+  return commands;
+}
+
+Result<std::vector<Job>> RedisMetadataStore::LoadJobs(const std::vector<std::string>& ids) {
+  if (ids.empty()) return std::vector<Job>{};
+  Command mget = {"MGET"};
+  for (const std::string& id : ids) mget.push_back(Key("job", id));
+  for (const std::string& id : ids) mget.push_back(Key("progress", id));
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  auto reply = (*lease)->Run(mget);
+  if (!reply) return tl::unexpected(reply.error());
+  std::vector<Job> jobs;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto job = JobFrom(StringOf((*reply)->element[i]), StringOf((*reply)->element[ids.size() + i]));
+    if (!job) return tl::unexpected(job.error());
+    if (*job) jobs.push_back(std::move(**job));  // else deleted since its index entry was read
+  }
+  return jobs;
 }
 
 Status RedisMetadataStore::CreateUser(const User& user) {
-  auto lease = pool_.Acquire();
-  if (!lease) return tl::unexpected(lease.error());
-  auto& l = **lease;
-  auto claimed = l.CommandArgv({"SET", Key("username", Lower(user.username)), user.id, "NX"});
-  if (!claimed) return tl::unexpected(claimed.error());
-  if ((*claimed)->type == REDIS_REPLY_NIL)
-    return MakeError(ErrorCode::kAlreadyExists, fmt::format("username '{}' is taken", user.username));
-  auto stored = l.CommandArgv({"SET", Key("user", user.id), nlohmann::json(user).dump()});
-  if (!stored) return tl::unexpected(stored.error());
-  return {};
+  if (user.id.empty() || user.username.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "a user needs an id and a username");
+  }
+  return Transact(
+      {Key("user", user.id), Key("username", Lower(user.username))},
+      [&](const Values& values) -> Result<std::vector<Command>> {
+        if (values[0]) {
+          return MakeError(ErrorCode::kAlreadyExists, fmt::format("user {} exists", user.id));
+        }
+        if (values[1]) {
+          return MakeError(ErrorCode::kAlreadyExists,
+                           fmt::format("the username {} is taken", user.username));
+        }
+        return std::vector<Command>{{"SET", Key("user", user.id), EncodeJson(user)},
+                                    {"SET", Key("username", Lower(user.username)), user.id}};
+      });
 }
 
 Result<User> RedisMetadataStore::GetUser(std::string_view id) {
   auto lease = pool_.Acquire();
   if (!lease) return tl::unexpected(lease.error());
-  auto reply = (*lease)->CommandArgv({"GET", Key("user", id)});
+  auto reply = (*lease)->Run({"GET", Key("user", id)});
   if (!reply) return tl::unexpected(reply.error());
-  if ((*reply)->type != REDIS_REPLY_STRING) return MakeError(ErrorCode::kNotFound, "no such user");
-  auto json = nlohmann::json::parse(std::string((*reply)->str, (*reply)->len), nullptr, false);
-  if (json.is_discarded()) return MakeError(ErrorCode::kInternal, "corrupt user record");
-  try {
-    return json.get<User>();
-  } catch (const std::exception&) {
-    return MakeError(ErrorCode::kInternal, "corrupt user record");
-  }
+  auto doc = StringOf(reply->get());
+  if (!doc) return MakeError(ErrorCode::kNotFound, fmt::format("user {} does not exist", id));
+  return DecodeJson<User>(*doc);
 }
 
 Result<User> RedisMetadataStore::FindUserByName(std::string_view username) {
-  std::string id;
+  std::optional<std::string> id;
   {
     auto lease = pool_.Acquire();
     if (!lease) return tl::unexpected(lease.error());
-    auto reply = (*lease)->CommandArgv({"GET", Key("username", Lower(username))});
+    auto reply = (*lease)->Run({"GET", Key("username", Lower(username))});
     if (!reply) return tl::unexpected(reply.error());
-    if ((*reply)->type != REDIS_REPLY_STRING) return MakeError(ErrorCode::kNotFound, "no such user");
-    id.assign((*reply)->str, (*reply)->len);
+    id = StringOf(reply->get());
   }
-  return GetUser(id);
+  if (!id) return MakeError(ErrorCode::kNotFound, fmt::format("no user is named {}", username));
+  return GetUser(*id);
 }
-
-namespace {
-
-Result<Job> ParseJob(const redisReply* reply) {
-  if (!reply || reply->type != REDIS_REPLY_STRING) return MakeError(ErrorCode::kNotFound, "no such job");
-  auto json = nlohmann::json::parse(std::string(reply->str, reply->len), nullptr, false);
-  if (json.is_discarded()) return MakeError(ErrorCode::kInternal, "corrupt job record");
-  try {
-    return json.get<Job>();
-  } catch (const std::exception&) {
-    return MakeError(ErrorCode::kInternal, "corrupt job record");
-  }
-}
-
-std::string OwnerMember(const Job& job) { return fmt::format("{:013}:{}", job.created_at, job.id); }
-
-}  // namespace
 
 Status RedisMetadataStore::CreateJob(const Job& job) {
-  auto lease = pool_.Acquire();
-  if (!lease) return tl::unexpected(lease.error());
-  auto& l = **lease;
-  auto set = l.CommandArgv({"SET", Key("job", job.id), nlohmann::json(job).dump(), "NX"});
-  if (!set) return tl::unexpected(set.error());
-  if ((*set)->type == REDIS_REPLY_NIL) return MakeError(ErrorCode::kAlreadyExists, "job id exists");
-  std::vector<std::vector<std::string>> commands = {
-      {"ZADD", Key("owner", job.owner_id), "0", OwnerMember(job)},
-      {"SADD", Key("status", JobStatusName(job.status)), job.id},
-  };
-  if (job.expires_at > 0) {
-    commands.push_back({"ZADD", Key("expiry"), std::to_string(job.expires_at), job.id});
-    commands.push_back({"PEXPIREAT", Key("job", job.id), std::to_string(job.expires_at + kTtlGraceSeconds * 1000)});
+  if (job.id.empty() || job.owner_id.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "a job needs an id and an owner");
   }
-  for (const auto& c : commands)
-    if (auto r = l.CommandArgv(c); !r) return tl::unexpected(r.error());
-  return {};
+  return Transact(JobKeys(job.id), [&](const Values& values) -> Result<std::vector<Command>> {
+    if (values[0])
+      return MakeError(ErrorCode::kAlreadyExists, fmt::format("job {} exists", job.id));
+    return WriteJob(nullptr, &job);
+  });
 }
 
 Result<Job> RedisMetadataStore::GetJob(std::string_view id) {
   auto lease = pool_.Acquire();
   if (!lease) return tl::unexpected(lease.error());
-  auto reply = (*lease)->CommandArgv({"MGET", Key("job", id), Key("job", std::string(id) + ":progress")});
+  Command mget = {"MGET"};
+  for (std::string& key : JobKeys(id)) mget.push_back(std::move(key));
+  auto reply = (*lease)->Run(mget);
   if (!reply) return tl::unexpected(reply.error());
-  if ((*reply)->elements != 2) return MakeError(ErrorCode::kInternal, "unexpected Redis reply");
-  auto job = ParseJob((*reply)->element[0]);
-  if (!job) return job;
-  const redisReply* progress = (*reply)->element[1];
-  if (!IsTerminal(job->status) && progress->type == REDIS_REPLY_STRING)
-    job->progress = std::strtod(std::string(progress->str, progress->len).c_str(), nullptr);
+  auto job = JobFrom(StringOf((*reply)->element[0]), StringOf((*reply)->element[1]));
+  if (!job) return tl::unexpected(job.error());
+  if (!*job) return JobNotFound(id);
+  return std::move(**job);
+}
+
+Result<Job> RedisMetadataStore::UpdateJob(std::string_view id,
+                                          const std::function<Status(Job&)>& mutate) {
+  Job job;
+  auto written = Transact(JobKeys(id), [&](const Values& values) -> Result<std::vector<Command>> {
+    auto current = JobFrom(values[0], values[1]);
+    if (!current) return tl::unexpected(current.error());
+    if (!*current) return JobNotFound(id);
+    job = **current;
+    if (auto mutated = mutate(job); !mutated) return tl::unexpected(mutated.error());
+    if (job.id != (*current)->id || job.owner_id != (*current)->owner_id) {
+      return MakeError(ErrorCode::kInternal,
+                       fmt::format("an update of job {} tried to change its id or owner", id));
+    }
+    return WriteJob(&**current, &job);
+  });
+  if (!written) return tl::unexpected(written.error());
   return job;
 }
 
-Result<Job> RedisMetadataStore::UpdateJob(std::string_view id, const std::function<Status(Job&)>& mutate) {
-  auto lease = pool_.Acquire();
-  if (!lease) return tl::unexpected(lease.error());
-  auto& l = **lease;
-  std::string key = Key("job", id);
-  for (int attempt = 0; attempt < kUpdateRetries; ++attempt) {
-    if (auto w = l.CommandArgv({"WATCH", key}); !w) return tl::unexpected(w.error());
-    auto current = l.CommandArgv({"GET", key});
-    if (!current) return tl::unexpected(current.error());
-    auto job = ParseJob(current->get());
-    if (!job) {
-      l.CommandArgv({"UNWATCH"});
-      return job;
-    }
-    Job before = *job;
-    if (auto s = mutate(*job); !s) {
-      l.CommandArgv({"UNWATCH"});
-      return tl::unexpected(s.error());
-    }
-    if (job->id != before.id || job->owner_id != before.owner_id) {
-      l.CommandArgv({"UNWATCH"});
-      return MakeError(ErrorCode::kInternal, "a job update may not change its id or owner");
-    }
-    std::vector<std::vector<std::string>> commands = {{"MULTI"}, {"SET", key, nlohmann::json(*job).dump(), "KEEPTTL"}};
-    if (job->status != before.status) {
-      commands.push_back({"SREM", Key("status", JobStatusName(before.status)), job->id});
-      commands.push_back({"SADD", Key("status", JobStatusName(job->status)), job->id});
-    }
-    if (job->expires_at != before.expires_at && job->expires_at > 0) {
-      commands.push_back({"ZADD", Key("expiry"), std::to_string(job->expires_at), job->id});
-      commands.push_back({"PEXPIREAT", key, std::to_string(job->expires_at + kTtlGraceSeconds * 1000)});
-    }
-    if (IsTerminal(job->status)) commands.push_back({"DEL", Key("job", job->id + ":progress")});
-    commands.push_back({"EXEC"});
-    Result<ReplyPtr> exec;
-    for (const auto& c : commands) {
-      exec = l.CommandArgv(c);
-      if (!exec) return tl::unexpected(exec.error());
-    }
-    if ((*exec)->type != REDIS_REPLY_NIL) return *job;  // committed; nil means a concurrent write
-  }
-  return MakeError(ErrorCode::kUnavailable, "the job is being updated too often; try again");
-}
-
 Status RedisMetadataStore::SetProgress(std::string_view id, double progress) {
-  if (std::isnan(progress)) return MakeError(ErrorCode::kInvalidArgument, "progress is not a number");
-  // One round trip, atomic: only a running job's progress is recorded.
+  if (std::isnan(progress)) {
+    return MakeError(ErrorCode::kInvalidArgument, "job progress must be a number");
+  }
+  // One round trip, atomic: only an unfinished job's progress is recorded.
   static constexpr const char* kScript = R"lua(
     local job = redis.call('GET', KEYS[1])
     if not job then return -1 end
     local status = cjson.decode(job)['status']
     if status == 'queued' or status == 'converting' then
-      redis.call('SET', KEYS[2], ARGV[1], 'EX', 86400)
+      redis.call('SET', KEYS[2], ARGV[1])
       return 1
     end
     return 0)lua";
+  std::vector<std::string> keys = JobKeys(id);
   auto lease = pool_.Acquire();
   if (!lease) return tl::unexpected(lease.error());
-  auto r = (*lease)->CommandArgv({"EVAL", kScript, "2", Key("job", id), Key("job", std::string(id) + ":progress"),
-                                  fmt::format("{:.6f}", std::clamp(progress, 0.0, 1.0))});
+  auto r = (*lease)->Run(
+      {"EVAL", kScript, "2", keys[0], keys[1], fmt::format("{}", std::clamp(progress, 0.0, 1.0))});
   if (!r) return tl::unexpected(r.error());
-  if ((*r)->type == REDIS_REPLY_INTEGER && (*r)->integer < 0) return MakeError(ErrorCode::kNotFound, "no such job");
+  if ((*r)->type == REDIS_REPLY_INTEGER && (*r)->integer < 0) return JobNotFound(id);
   return {};
 }
 
-Result<JobPage> RedisMetadataStore::ListJobs(std::string_view owner_id, int limit, std::string_view cursor) {
-  limit = std::clamp(limit, 1, 1000);
+Result<JobPage> RedisMetadataStore::ListJobs(std::string_view owner_id, int limit,
+                                             std::string_view cursor) {
+  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (!cursor.empty() && !IsOwnerMember(cursor)) {
+    return MakeError(ErrorCode::kInvalidArgument, "malformed job list cursor");
+  }
+  // One member more than asked tells whether another page follows.
   std::vector<std::string> members;
   {
     auto lease = pool_.Acquire();
     if (!lease) return tl::unexpected(lease.error());
     std::string max = cursor.empty() ? "+" : "(" + std::string(cursor);
-    auto r = (*lease)->CommandArgv({"ZREVRANGEBYLEX", Key("owner", owner_id), max, "-", "LIMIT", "0",
-                                    std::to_string(limit + 1)});
+    auto r = (*lease)->Run({"ZREVRANGEBYLEX", Key("owner", owner_id), max, "-", "LIMIT", "0",
+                            std::to_string(static_cast<int64_t>(limit) + 1)});
     if (!r) return tl::unexpected(r.error());
-    for (size_t i = 0; i < (*r)->elements; ++i)
-      members.emplace_back((*r)->element[i]->str, (*r)->element[i]->len);
+    for (size_t i = 0; i < (*r)->elements; ++i) members.push_back(*StringOf((*r)->element[i]));
   }
   JobPage page;
-  for (size_t i = 0; i < members.size() && static_cast<int>(page.jobs.size()) < limit; ++i) {
-    std::string id = members[i].substr(members[i].find(':') + 1);
-    auto job = GetJob(id);
-    if (!job) {
-      if (job.error().code == ErrorCode::kNotFound) continue;  // deleted meanwhile
-      return tl::unexpected(job.error());
-    }
-    page.jobs.push_back(*job);
-    if (static_cast<int>(page.jobs.size()) == limit && members.size() > static_cast<size_t>(limit))
-      page.next_cursor = members[i];
+  if (members.size() > static_cast<size_t>(limit)) {
+    members.resize(static_cast<size_t>(limit));
+    page.next_cursor = members.back();
   }
+  std::vector<std::string> ids;
+  for (const std::string& member : members) ids.push_back(member.substr(member.find(':') + 1));
+  auto jobs = LoadJobs(ids);
+  if (!jobs) return tl::unexpected(jobs.error());
+  page.jobs = std::move(*jobs);
   return page;
 }
 
 Status RedisMetadataStore::DeleteJob(std::string_view id) {
-  auto job = GetJob(id);
-  if (!job) return tl::unexpected(job.error());
-  auto lease = pool_.Acquire();
-  if (!lease) return tl::unexpected(lease.error());
-  auto& l = **lease;
-  for (const auto& c : std::vector<std::vector<std::string>>{
-           {"DEL", Key("job", id), Key("job", std::string(id) + ":progress")},
-           {"ZREM", Key("owner", job->owner_id), OwnerMember(*job)},
-           {"ZREM", Key("expiry"), std::string(id)},
-           {"SREM", Key("status", JobStatusName(job->status)), std::string(id)}}) {
-    if (auto r = l.CommandArgv(c); !r) return tl::unexpected(r.error());
-  }
-  return {};
+  return Transact(JobKeys(id), [&](const Values& values) -> Result<std::vector<Command>> {
+    auto current = JobFrom(values[0], values[1]);
+    if (!current) return tl::unexpected(current.error());
+    if (!*current) return JobNotFound(id);
+    return WriteJob(&**current, nullptr);
+  });
 }
 
 Result<std::vector<Job>> RedisMetadataStore::ListExpired(int64_t now_ms, int limit) {
+  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
   std::vector<std::string> ids;
   {
     auto lease = pool_.Acquire();
     if (!lease) return tl::unexpected(lease.error());
-    auto r = (*lease)->CommandArgv({"ZRANGEBYSCORE", Key("expiry"), "-inf", std::to_string(now_ms), "LIMIT",
-                                    "0", std::to_string(std::max(1, limit))});
+    auto r = (*lease)->Run({"ZRANGEBYSCORE", Key("expiry"), "(0", std::to_string(now_ms), "LIMIT",
+                            "0", std::to_string(limit)});
     if (!r) return tl::unexpected(r.error());
-    for (size_t i = 0; i < (*r)->elements; ++i) ids.emplace_back((*r)->element[i]->str, (*r)->element[i]->len);
+    for (size_t i = 0; i < (*r)->elements; ++i) ids.push_back(*StringOf((*r)->element[i]));
   }
-  std::vector<Job> jobs;
-  for (const auto& id : ids) {
-    auto job = GetJob(id);
-    if (job) {
-      jobs.push_back(*job);
-    } else if (job.error().code == ErrorCode::kNotFound) {
-      // Redis expired the record itself (janitor was down): drop the index entry.
-      if (auto lease = pool_.Acquire()) (*lease)->CommandArgv({"ZREM", Key("expiry"), id});
-    } else {
-      return tl::unexpected(job.error());
-    }
-  }
-  return jobs;
+  return LoadJobs(ids);
 }
 
 Result<std::vector<Job>> RedisMetadataStore::ListByStatus(JobStatus status, int limit) {
+  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
   std::vector<std::string> ids;
   {
     auto lease = pool_.Acquire();
     if (!lease) return tl::unexpected(lease.error());
-    auto r = (*lease)->CommandArgv({"SMEMBERS", Key("status", JobStatusName(status))});
+    auto r = (*lease)->Run(
+        {"ZRANGE", Key("status", JobStatusName(status)), "0", std::to_string(limit - 1)});
     if (!r) return tl::unexpected(r.error());
-    for (size_t i = 0; i < (*r)->elements && static_cast<int>(ids.size()) < limit; ++i)
-      ids.emplace_back((*r)->element[i]->str, (*r)->element[i]->len);
+    for (size_t i = 0; i < (*r)->elements; ++i) ids.push_back(*StringOf((*r)->element[i]));
   }
-  std::vector<Job> jobs;
-  for (const auto& id : ids)
-    if (auto job = GetJob(id)) jobs.push_back(*job);
-  return jobs;
+  return LoadJobs(ids);
 }
 
 Result<std::map<JobStatus, uint64_t>> RedisMetadataStore::CountByStatus() {
+  constexpr JobStatus kStatuses[] = {JobStatus::kQueued, JobStatus::kConverting, JobStatus::kDone,
+                                     JobStatus::kFailed, JobStatus::kCancelled};
+  std::vector<Command> commands;
+  for (JobStatus s : kStatuses) commands.push_back({"ZCARD", Key("status", JobStatusName(s))});
   auto lease = pool_.Acquire();
   if (!lease) return tl::unexpected(lease.error());
+  auto replies = (*lease)->Pipeline(commands);
+  if (!replies) return tl::unexpected(replies.error());
   std::map<JobStatus, uint64_t> counts;
-  for (JobStatus s : {JobStatus::kQueued, JobStatus::kConverting, JobStatus::kDone, JobStatus::kFailed,
-                      JobStatus::kCancelled}) {
-    auto r = (*lease)->CommandArgv({"SCARD", Key("status", JobStatusName(s))});
-    if (!r) return tl::unexpected(r.error());
-    counts[s] = static_cast<uint64_t>((*r)->integer);
-  }
+  for (size_t i = 0; i < std::size(kStatuses); ++i)
+    counts[kStatuses[i]] = static_cast<uint64_t>((*replies)[i]->integer);
   return counts;
 }
 
 Status RedisMetadataStore::Ping() {
   auto lease = pool_.Acquire();
   if (!lease) return tl::unexpected(lease.error());
-  auto r = (*lease)->CommandArgv({"PING"});
+  auto r = (*lease)->Run({"PING"});
   if (!r) return tl::unexpected(r.error());
   return {};
 }
@@ -482,19 +582,21 @@ Result<std::unique_ptr<RedisJobEventBus>> RedisJobEventBus::Open(const RedisTarg
 }
 
 void RedisJobEventBus::Publish(const JobEvent& event) {
-  nlohmann::json message{{"job_id", event.job_id}, {"owner_id", event.owner_id},
-                         {"type", event.type}, {"data", event.data}};
+  nlohmann::json message{{"job_id", event.job_id},
+                         {"owner_id", event.owner_id},
+                         {"type", event.type},
+                         {"data", event.data}};
   auto lease = pool_.Acquire();
   if (!lease) {
     spdlog::warn("events: {}", lease.error().message);
     return;
   }
-  if (auto r = (*lease)->CommandArgv({"PUBLISH", channel_, message.dump()}); !r)
+  if (auto r = (*lease)->Run({"PUBLISH", channel_, EncodeJson(message)}); !r)
     spdlog::warn("events: {}", r.error().message);
 }
 
-std::unique_ptr<Subscription> RedisJobEventBus::Subscribe(std::string job_id,
-                                                          std::function<void(const JobEvent&)> callback) {
+std::unique_ptr<Subscription> RedisJobEventBus::Subscribe(
+    std::string job_id, std::function<void(const JobEvent&)> callback) {
   return local_.Subscribe(std::move(job_id), std::move(callback));
 }
 
@@ -512,7 +614,8 @@ void RedisJobEventBus::Listen(std::stop_token stop) {
     timeval no_timeout{0, 0};
     redisSetTimeout(c, no_timeout);  // block for messages; the destructor shuts the socket down
     listener_fd_ = c->fd;
-    if (auto* r = static_cast<redisReply*>(redisCommand(c, "SUBSCRIBE %b", channel_.data(), channel_.size()))) {
+    if (auto* r = static_cast<redisReply*>(
+            redisCommand(c, "SUBSCRIBE %b", channel_.data(), channel_.size()))) {
       freeReplyObject(r);  // the subscription is confirmed: events published from now on arrive
       {
         std::lock_guard lock(ready_mu_);
@@ -524,8 +627,11 @@ void RedisJobEventBus::Listen(std::stop_token stop) {
       void* raw = nullptr;
       if (redisGetReply(c, &raw) != REDIS_OK) break;  // reconnect
       ReplyPtr reply(static_cast<redisReply*>(raw));
-      if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) continue;
-      auto json = nlohmann::json::parse(std::string(reply->element[2]->str, reply->element[2]->len), nullptr, false);
+      if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+          reply->element[2]->type != REDIS_REPLY_STRING)
+        continue;
+      auto json = nlohmann::json::parse(std::string(reply->element[2]->str, reply->element[2]->len),
+                                        nullptr, false);
       if (json.is_discarded() || !json.is_object()) continue;
       JobEvent event{json.value("job_id", ""), json.value("owner_id", ""), json.value("type", ""),
                      json.value("data", nlohmann::json())};

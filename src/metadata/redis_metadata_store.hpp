@@ -3,16 +3,18 @@
 //
 // Keys (PREFIX defaults to "vmp3"; a URL's ?prefix= changes it, e.g. per test):
 //   PREFIX:user:ID            JSON of the user
-//   PREFIX:username:LOWER     user id (SET NX: names are unique case-insensitively)
+//   PREFIX:username:LOWER     the user's id (names are unique ignoring ASCII case)
 //   PREFIX:job:ID             JSON of the job
-//   PREFIX:job:ID:progress    latest progress while running (cheap, frequent writes)
+//   PREFIX:progress:ID        progress set since the job was last written (cheap, frequent
+//                             writes; the next write of the job folds it into the JSON)
 //   PREFIX:owner:ID           ZSET, all scores 0, members "<created_ms:013>:<job id>": newest
 //                             first by ZREVRANGEBYLEX; the cursor is the last member returned
 //   PREFIX:expiry             ZSET job id by expires_at (the janitor's index)
-//   PREFIX:status:NAME        SET of job ids per status (counts for /metrics)
-// Jobs also get a Redis TTL one day past their expiry, a safety net should the janitor be down;
-// the janitor normally removes them first, together with their objects.
-// UpdateJob is WATCH/MULTI/EXEC optimistic concurrency, retried on conflict.
+//   PREFIX:status:NAME        ZSET job id by created_at, per status (oldest first; counts)
+// Every write of a user or job is one optimistic transaction (WATCH, read, MULTI/EXEC, retried
+// with a random backoff on a conflict) that changes the record and its index entries together.
+// Records never expire by themselves: the janitor deletes expired jobs together with their
+// objects, which a Redis TTL would leave behind.
 //
 // Redis must persist for production use: run it with appendonly yes (AOF); the test scripts do.
 // Threading: a small pool of connections; each call takes one. Broken connections are dropped and
@@ -23,6 +25,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,8 +88,22 @@ class RedisMetadataStore final : public MetadataStore {
   std::string Describe() const override;
 
  private:
+  using Command = std::vector<std::string>;
+  using Values = std::vector<std::optional<std::string>>;  // nullopt: no such key
+
   explicit RedisMetadataStore(RedisTarget target);
-  std::string Key(std::string_view a, std::string_view b = {}) const;
+  std::string Key(std::string_view kind, std::string_view name = {}) const;
+  std::vector<std::string> JobKeys(std::string_view id) const;  // record, progress
+  // WATCHes keys, reads their values and runs the commands plan returns for them in MULTI/EXEC;
+  // when another client changes a key meanwhile, starts over. plan's error is returned as is,
+  // with nothing written.
+  Status Transact(const std::vector<std::string>& keys,
+                  const std::function<Result<std::vector<Command>>(const Values&)>& plan);
+  // The commands that take a job's record and index entries from before to after (nullptr:
+  // absent).
+  std::vector<Command> WriteJob(const Job* before, const Job* after) const;
+  // The jobs of ids that still exist, in the order of ids, in one round trip.
+  Result<std::vector<Job>> LoadJobs(const std::vector<std::string>& ids);
   RedisPool pool_;
 };
 

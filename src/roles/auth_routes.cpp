@@ -128,7 +128,10 @@ class AuthRoutes {
   // 401 says which scheme to use (RFC 9110 §11.6.1); 429 says when to come back (RFC 6585).
   static Response LoginFailure(const Error& error, int64_t retry_after) {
     Response r = Response::Problem(error);
-    if (r.status == 401) r.Header("WWW-Authenticate", R"(Basic realm="vmp3", charset="UTF-8")");
+    if (r.status == 401) {
+      std::erase_if(r.headers, [](const auto& h) { return h.first == "WWW-Authenticate"; });
+      r.Header("WWW-Authenticate", R"(Basic realm="vmp3", charset="UTF-8")");
+    }
     if (r.status == 429 && retry_after > 0) r.Header("Retry-After", std::to_string(retry_after));
     return r;
   }

@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stop_token>
@@ -38,6 +40,7 @@ class Converter final : public Worker {
                                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < workers; ++i)
       threads_.emplace_back([this](std::stop_token stop) { Loop(stop); });
+    threads_.emplace_back([this](std::stop_token stop) { SweepDeadLetters(stop); });
     spdlog::info("converter: {} worker threads", workers);
   }
 
@@ -63,6 +66,29 @@ class Converter final : public Worker {
       backoff_ms = 100;
       if (!*delivery) continue;
       Process(**delivery, stop);
+    }
+  }
+
+  // A job the queue gave up on without a converter recording why (its converter died on every
+  // attempt, e.g. an input that crashes a decoder) would stay "converting" forever: record it
+  // as failed. Runs at start and every few seconds; idempotent.
+  void SweepDeadLetters(std::stop_token stop) {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    while (!stop.stop_requested()) {
+      auto dead = context_.queue->DeadLetters();
+      if (dead) {
+        for (const std::string& id : *dead) {
+          auto job = context_.metadata->GetJob(id);
+          if (!job || IsTerminal(job->status)) continue;
+          Fail(*job, Error(ErrorCode::kInternal,
+                           fmt::format("the conversion was attempted {} times and never finished; "
+                                       "the file may be damaged in a way that stops the converter",
+                                       context_.config.job_attempts)));
+        }
+      }
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, stop, std::chrono::seconds(5), [] { return false; });
     }
   }
 

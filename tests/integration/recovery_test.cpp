@@ -70,9 +70,9 @@ TEST(RecoveryTest, KillDashNineDuringConversionThenRestartFinishesTheJob) {
 
 // A job whose converter dies on every attempt (a file that crashes the decoder, an OOM kill)
 // must end "failed" once the queue gives up on it, not stay "converting" forever.
-// DISABLED until fixed: the SQLite queue dead-letters the message when the last attempt's lease
-// runs out, but nothing marks the job failed, so its record says "converting" forever.
-TEST(RecoveryTest, DISABLED_JobThatKillsItsConverterEveryTimeEndsFailed) {
+// The queue dead-letters it when the last attempt's lease runs out; the converter's dead-letter
+// sweep records the job as failed.
+TEST(RecoveryTest, JobThatKillsItsConverterEveryTimeEndsFailed) {
   const auto data_dir = NewDataDir();
   const std::vector<std::string> args = {"--workers", "1", "--lease", "5", "--job-attempts", "1"};
   auto server = ServerProcess::Start(data_dir, args);

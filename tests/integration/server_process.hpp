@@ -3,7 +3,8 @@
 // The child listens on 127.0.0.1 with an ephemeral port; its stdout and stderr go to a log file
 // beside the data directory (one file per start), which is also where the harness reads the
 // "vmp3 listening on http://HOST:PORT/" line from. The child gets PR_SET_PDEATHSIG(SIGKILL), so a
-// crashed test process never leaves a server behind.
+// crashed test process never leaves a server behind; that signal follows the thread that started
+// the server, so start servers from the test's own thread, not from short-lived helper threads.
 //
 // Errors: starting throws std::runtime_error (with the tail of the server's log) when the binary
 // exits early or does not announce itself in time; GoogleTest reports it as a test failure.
