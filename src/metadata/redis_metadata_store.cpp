@@ -473,7 +473,7 @@ Result<JobPage> RedisMetadataStore::ListJobs(std::string_view owner_id, int limi
   {
     auto lease = pool_.Acquire();
     if (!lease) return tl::unexpected(lease.error());
-    std::string max = cursor.empty() ? "+" : "(" + std::string(cursor);
+    std::string max = cursor.empty() ? "+" : fmt::format("({}", cursor);
     auto r = (*lease)->Run({"ZREVRANGEBYLEX", Key("owner", owner_id), max, "-", "LIMIT", "0",
                             std::to_string(static_cast<int64_t>(limit) + 1)});
     if (!r) return tl::unexpected(r.error());

@@ -1,3 +1,4 @@
+#include <cctype>
 #include "integration/harness.hpp"
 
 #include <fcntl.h>
@@ -201,7 +202,90 @@ fs::path LongAudio() {
 
 fs::path NewDataDir() { return vmp3::test::TempDir() / "data"; }
 
+namespace {
+
+std::string RequiredEnv(const char* name) {
+  const char* value = std::getenv(name);
+  if (!value || !*value) {
+    throw std::runtime_error(std::string(name) +
+                             " is not set: run the distributed integration tests through `make "
+                             "test`, which starts the servers");
+  }
+  return value;
+}
+
+// A prefix unique to the test (its data directory), the same across restarts of its server.
+std::string PrefixFor(const fs::path& data_dir) {
+  std::string prefix = "it-" + data_dir.parent_path().filename().string() + "-" +
+                       data_dir.filename().string();
+  for (char& c : prefix)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
+  return prefix;
+}
+
+std::string WithQuery(const std::string& url, const std::string& param) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + param;
+}
+
+// s3://bucket?endpoint=... -> bucket and endpoint.
+std::pair<std::string, std::string> S3BucketAndEndpoint() {
+  std::string url = RequiredEnv("VMP3_TEST_S3_URL");
+  std::string rest = url.substr(5);
+  std::string bucket = rest.substr(0, rest.find_first_of("/?"));
+  size_t at = rest.find("endpoint=");
+  std::string endpoint = rest.substr(at + 9, rest.find('&', at) - at - 9);
+  return {bucket, endpoint};
+}
+
+std::vector<std::string> XmlValues(const std::string& xml, const std::string& tag) {
+  std::vector<std::string> values;
+  const std::string open = "<" + tag + ">", close = "</" + tag + ">";
+  for (size_t pos = xml.find(open); pos != std::string::npos; pos = xml.find(open, pos)) {
+    pos += open.size();
+    values.push_back(xml.substr(pos, xml.find(close, pos) - pos));
+  }
+  return values;
+}
+
+std::vector<std::string> S3Objects(const fs::path& data_dir) {
+  auto [bucket, endpoint] = S3BucketAndEndpoint();
+  const std::string prefix = PrefixFor(data_dir) + "/";
+  auto list = [&](const std::string& query) {
+    ProcessResult r = RunProcess(
+        {"curl", "-sS", "--fail-with-body", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
+         RequiredEnv("AWS_ACCESS_KEY_ID") + ":" + RequiredEnv("AWS_SECRET_ACCESS_KEY"), "-H",
+         "x-amz-content-sha256: UNSIGNED-PAYLOAD", endpoint + "/" + bucket + "?" + query});
+    if (r.exit_code != 0) throw std::runtime_error("listing S3 failed: " + r.out + r.err);
+    return r.out;
+  };
+  std::vector<std::string> files;
+  for (const std::string& key : XmlValues(list("list-type=2&prefix=" + prefix), "Key"))
+    files.push_back(key.substr(prefix.size()));
+  for (const std::string& key : XmlValues(list("uploads&prefix=" + prefix), "Key"))
+    files.push_back("multipart:" + key.substr(prefix.size()));
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+bool DistributedBackends() {
+  const char* mode = std::getenv("VMP3_IT_BACKENDS");
+  return mode && std::string_view(mode) == "distributed";
+}
+
+std::vector<std::string> BackendArgs(const fs::path& data_dir) {
+  if (!DistributedBackends()) return {};
+  const std::string prefix = PrefixFor(data_dir);
+  std::string s3 = RequiredEnv("VMP3_TEST_S3_URL");
+  s3.insert(s3.find_first_of("?", 5), "/" + prefix);
+  return {"--storage", s3,
+          "--queue", WithQuery(RequiredEnv("VMP3_TEST_AMQP_URL"), "prefix=" + prefix),
+          "--metadata", WithQuery(RequiredEnv("VMP3_TEST_REDIS_URL"), "prefix=" + prefix)};
+}
+
 std::vector<std::string> ObjectFiles(const fs::path& data_dir) {
+  if (DistributedBackends()) return S3Objects(data_dir);
   std::vector<std::string> files;
   const fs::path root = data_dir / "objects";
   std::error_code ec;

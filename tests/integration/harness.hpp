@@ -66,9 +66,18 @@ inline constexpr double kLongAudioSeconds = 600;
 // A fresh data directory (inside a TempDir removed at process exit).
 std::filesystem::path NewDataDir();
 
-// Regular files under DATA_DIR/objects (the .tmp staging directory included), as paths relative
-// to it, sorted.
+// The objects the server started on `data_dir` holds, as keys, sorted. Embedded: regular files
+// under DATA_DIR/objects (the .tmp staging directory included). On real backends
+// (DistributedBackends()): the S3 objects under the server's key prefix, plus one
+// "multipart:KEY" entry per multipart upload left open (an orphan).
 std::vector<std::string> ObjectFiles(const std::filesystem::path& data_dir);
+
+// True when VMP3_IT_BACKENDS=distributed: every server the tests start runs on the real
+// RabbitMQ, Redis and S3 of VMP3_TEST_AMQP_URL, VMP3_TEST_REDIS_URL and VMP3_TEST_S3_URL (make
+// test starts them), with key/queue prefixes of its own derived from its data directory.
+bool DistributedBackends();
+// The extra `vmp3 serve` arguments for that (empty when embedded).
+std::vector<std::string> BackendArgs(const std::filesystem::path& data_dir);
 
 struct ProcessResult {
   int exit_code = -1;  // -1 when it did not exit normally (killed, timed out)

@@ -85,6 +85,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const fs::path& data_dir,
   std::vector<std::string> argv_strings = {BinaryPath().string(), "serve",      "--listen",
                                            "127.0.0.1:0",         "--data-dir", data_dir.string()};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  for (std::string& a : BackendArgs(data_dir)) argv_strings.push_back(std::move(a));
   std::vector<char*> argv;
   for (auto& a : argv_strings) argv.push_back(a.data());
   argv.push_back(nullptr);
