@@ -11,27 +11,27 @@
 namespace vmp3 {
 
 enum class ErrorCode {
-  kInvalidArgument,    // the caller asked for something malformed or out of range
-  kNotFound,           // the thing does not exist (or is not the caller's)
-  kAlreadyExists,      // a unique name is taken
-  kConflict,           // the thing is in the wrong state for the request
-  kUnauthenticated,    // no or bad credentials
-  kPermissionDenied,   // authenticated but not allowed
-  kRateLimited,        // too many attempts; retry later
-  kTooLarge,           // a size limit was passed
-  kUnavailable,        // a backend is down; retrying later may succeed
-  kCancelled,          // the operation was cancelled by request
-  kDeadlineExceeded,   // a time limit was passed
-  kIo,                 // local I/O failed
-  kInternal,           // a bug or an unexpected library failure
+  kInvalidArgument,   // the caller asked for something malformed or out of range
+  kNotFound,          // the thing does not exist (or is not the caller's)
+  kAlreadyExists,     // a unique name is taken
+  kConflict,          // the thing is in the wrong state for the request
+  kUnauthenticated,   // no or bad credentials
+  kPermissionDenied,  // authenticated but not allowed
+  kRateLimited,       // too many attempts; retry later
+  kTooLarge,          // a size limit was passed
+  kUnavailable,       // a backend is down; retrying later may succeed
+  kCancelled,         // the operation was cancelled by request
+  kDeadlineExceeded,  // a time limit was passed
+  kIo,                // local I/O failed
+  kInternal,          // a bug or an unexpected library failure
   // Media errors: the input itself is unusable. Retrying will not help.
-  kEmptyInput,         // zero bytes
-  kNotMedia,           // no demuxer recognises the bytes
-  kNoAudioStream,      // a media file without any audio stream
-  kCorruptMedia,       // truncated or damaged beyond use
-  kUnsupportedMedia,   // recognised but cannot be decoded
-  kMediaTooLong,       // input duration limit passed
-  kOutputTooLarge,     // output size limit passed
+  kEmptyInput,        // zero bytes
+  kNotMedia,          // no demuxer recognises the bytes
+  kNoAudioStream,     // a media file without any audio stream
+  kCorruptMedia,      // truncated or damaged beyond use
+  kUnsupportedMedia,  // recognised but cannot be decoded
+  kMediaTooLong,      // input duration limit passed
+  kOutputTooLarge,    // output size limit passed
 };
 
 // Stable snake_case name of a code, used in JSON (job.error.code) and logs.

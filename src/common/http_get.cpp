@@ -30,7 +30,8 @@ Result<std::string> HttpGet(const std::string& url, std::chrono::seconds timeout
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(curl);
   if (rc != CURLE_OK)
-    return MakeError(ErrorCode::kUnavailable, fmt::format("GET {} failed: {}", url, curl_easy_strerror(rc)));
+    return MakeError(ErrorCode::kUnavailable,
+                     fmt::format("GET {} failed: {}", url, curl_easy_strerror(rc)));
   if (status < 200 || status >= 300)
     return MakeError(ErrorCode::kUnavailable, fmt::format("GET {} answered {}", url, status));
   return body;

@@ -1,14 +1,13 @@
 #include "common/io.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <random>
-
-#include <fmt/format.h>
 
 namespace vmp3 {
 namespace {
@@ -64,8 +63,9 @@ Status FileSource::Seek(uint64_t offset) {
 Result<std::unique_ptr<AtomicFileSink>> AtomicFileSink::Create(
     const std::filesystem::path& destination, bool overwrite) {
   if (!overwrite && std::filesystem::exists(destination)) {
-    return MakeError(ErrorCode::kAlreadyExists,
-                     fmt::format("{} exists (use --overwrite to replace it)", destination.string()));
+    return MakeError(
+        ErrorCode::kAlreadyExists,
+        fmt::format("{} exists (use --overwrite to replace it)", destination.string()));
   }
   std::filesystem::path dir = destination.parent_path();
   if (dir.empty()) dir = ".";

@@ -80,7 +80,9 @@ class AtomicFileSink final : public ByteSink {
  private:
   AtomicFileSink(int fd, std::filesystem::path temp, std::filesystem::path destination,
                  bool overwrite)
-      : fd_(fd), temp_(std::move(temp)), destination_(std::move(destination)),
+      : fd_(fd),
+        temp_(std::move(temp)),
+        destination_(std::move(destination)),
         overwrite_(overwrite) {}
   int fd_;
   std::filesystem::path temp_;

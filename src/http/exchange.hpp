@@ -33,12 +33,12 @@ struct CaseInsensitiveLess {
 using HeaderMap = std::multimap<std::string, std::string, CaseInsensitiveLess>;
 
 struct RequestHead {
-  std::string method;                       // "GET", "POST", ...
-  std::string target;                       // as sent: path and query
-  std::string path;                         // percent-decoded path
-  std::map<std::string, std::string> query; // decoded query parameters (last one wins)
+  std::string method;                        // "GET", "POST", ...
+  std::string target;                        // as sent: path and query
+  std::string path;                          // percent-decoded path
+  std::map<std::string, std::string> query;  // decoded query parameters (last one wins)
   HeaderMap headers;
-  std::optional<uint64_t> content_length;   // absent for chunked bodies
+  std::optional<uint64_t> content_length;  // absent for chunked bodies
   bool has_body = false;
   std::string remote_address;
 
@@ -77,7 +77,8 @@ struct Response {
     return *this;
   }
   static Response Json(int status, std::string body);
-  static Response Text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  static Response Text(int status, std::string body,
+                       std::string content_type = "text/plain; charset=utf-8");
   // application/problem+json for an error, with the status mapped from its code (http/problem).
   static Response Problem(const Error& error, std::string_view instance = "");
   static Response NoContent();

@@ -54,8 +54,9 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     }
   }
   std::sort(match.allowed_methods.begin(), match.allowed_methods.end());
-  match.allowed_methods.erase(std::unique(match.allowed_methods.begin(), match.allowed_methods.end()),
-                              match.allowed_methods.end());
+  match.allowed_methods.erase(
+      std::unique(match.allowed_methods.begin(), match.allowed_methods.end()),
+      match.allowed_methods.end());
   return match;
 }
 

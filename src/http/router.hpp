@@ -14,16 +14,16 @@ namespace vmp3::http {
 
 struct Route {
   std::string method;
-  std::string pattern;     // also the metrics label
+  std::string pattern;  // also the metrics label
   Handler handler;
   uint64_t max_body = 64 * 1024;  // request bodies larger than this get 413
-  std::string summary;     // one line for the OpenAPI document
+  std::string summary;            // one line for the OpenAPI document
 };
 
 struct RouteMatch {
-  const Route* route = nullptr;                 // null when nothing matched
+  const Route* route = nullptr;  // null when nothing matched
   std::map<std::string, std::string> params;
-  std::vector<std::string> allowed_methods;     // set when the path matched but not the method
+  std::vector<std::string> allowed_methods;  // set when the path matched but not the method
 };
 
 // Built before the server starts, then read-only (safe to share between threads).

@@ -1,5 +1,9 @@
 #include "http/server.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,10 +16,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
-#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -74,7 +74,9 @@ struct Server::Impl {
   Gauge* open_connections = nullptr;
 
   Impl(ServerOptions o, const Router& r, Registry* metrics)
-      : options(std::move(o)), router(r), ioc(std::max(1, options.io_threads)),
+      : options(std::move(o)),
+        router(r),
+        ioc(std::max(1, options.io_threads)),
         blocking(static_cast<size_t>(std::max(1, options.blocking_threads))) {
     if (metrics) {
       requests = &metrics->AddCounter("vmp3_http_requests_total",
@@ -82,12 +84,12 @@ struct Server::Impl {
       latency = &metrics->AddHistogram(
           "vmp3_http_request_duration_seconds", "HTTP request latency by route.",
           {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
-      bytes_in = &metrics->AddCounter("vmp3_http_request_body_bytes_total",
-                                      "Request body bytes received.")
-                      .WithLabels();
-      bytes_out = &metrics->AddCounter("vmp3_http_response_body_bytes_total",
-                                       "Response body bytes sent.")
-                       .WithLabels();
+      bytes_in =
+          &metrics->AddCounter("vmp3_http_request_body_bytes_total", "Request body bytes received.")
+               .WithLabels();
+      bytes_out =
+          &metrics->AddCounter("vmp3_http_response_body_bytes_total", "Response body bytes sent.")
+               .WithLabels();
       open_connections =
           &metrics->AddGauge("vmp3_http_open_connections", "Open client connections.").WithLabels();
     }
@@ -106,8 +108,14 @@ class BeastExchange final : public Exchange {
                 bhttp::request_parser<bhttp::buffer_body>& parser, RequestHead head,
                 asio::thread_pool& blocking, std::chrono::seconds io_timeout, uint64_t limit,
                 Counter* bytes_in)
-      : stream_(stream), buffer_(buffer), parser_(parser), head_(std::move(head)),
-        blocking_(blocking), io_timeout_(io_timeout), limit_(limit), bytes_in_(bytes_in) {}
+      : stream_(stream),
+        buffer_(buffer),
+        parser_(parser),
+        head_(std::move(head)),
+        blocking_(blocking),
+        io_timeout_(io_timeout),
+        limit_(limit),
+        bytes_in_(bytes_in) {}
 
   const RequestHead& request() const override { return head_; }
   const std::map<std::string, std::string>& params() const override { return params_; }
@@ -142,8 +150,9 @@ class BeastExchange final : public Exchange {
       total_ += got;
       if (bytes_in_) bytes_in_->Inc(static_cast<double>(got));
       if (total_ > limit_) {
-        co_return MakeError(ErrorCode::kTooLarge,
-                            fmt::format("request body is larger than the limit of {} bytes", limit_));
+        co_return MakeError(
+            ErrorCode::kTooLarge,
+            fmt::format("request body is larger than the limit of {} bytes", limit_));
       }
       if (got > 0 || parser_.is_done()) co_return got;
     }
@@ -184,7 +193,8 @@ class BeastEventStream final : public EventStream {
     size_t start = 0;
     for (;;) {  // one data: line per line of payload
       size_t nl = data.find('\n', start);
-      text += fmt::format("data: {}\n", data.substr(start, nl == std::string_view::npos ? nl : nl - start));
+      text += fmt::format("data: {}\n",
+                          data.substr(start, nl == std::string_view::npos ? nl : nl - start));
       if (nl == std::string_view::npos) break;
       start = nl + 1;
     }
@@ -263,7 +273,8 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       if (ec == bhttp::error::header_limit) {
         bhttp::response<bhttp::string_body> res{bhttp::status::request_header_fields_too_large, 11};
         res.set(bhttp::field::content_type, "application/problem+json");
-        res.body() = R"({"type":"about:blank","title":"Request Header Fields Too Large","status":431,"detail":"request headers are larger than the server accepts"})";
+        res.body() =
+            R"({"type":"about:blank","title":"Request Header Fields Too Large","status":431,"detail":"request headers are larger than the server accepts"})";
         res.keep_alive(false);
         res.prepare_payload();
         co_await bhttp::async_write(stream, res, kTuple);
@@ -271,7 +282,8 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
                  ec != asio::error::operation_aborted && ec != asio::error::connection_reset) {
         bhttp::response<bhttp::string_body> res{bhttp::status::bad_request, 11};
         res.set(bhttp::field::content_type, "application/problem+json");
-        res.body() = R"({"type":"about:blank","title":"Bad Request","status":400,"detail":"malformed HTTP request"})";
+        res.body() =
+            R"({"type":"about:blank","title":"Bad Request","status":400,"detail":"malformed HTTP request"})";
         res.keep_alive(false);
         res.prepare_payload();
         co_await bhttp::async_write(stream, res, kTuple);
@@ -436,7 +448,7 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     if (requests) {
       requests
           ->WithLabels({"route", route_label}, {"method", head.method},
-                        {"status", std::to_string(response.status)})
+                       {"status", std::to_string(response.status)})
           .Inc();
     }
     if (latency) latency->WithLabels({"route", route_label}).Observe(seconds);

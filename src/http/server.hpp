@@ -23,12 +23,12 @@ class Registry;
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  uint16_t port = 8080;                    // 0 picks a free port (see Server::port())
+  uint16_t port = 8080;  // 0 picks a free port (see Server::port())
   int io_threads = 2;
-  int blocking_threads = 8;                // password hashing, storage and database calls
+  int blocking_threads = 8;  // password hashing, storage and database calls
   size_t max_header_bytes = 16 * 1024;
-  std::chrono::seconds idle_timeout{60};   // between requests on a keep-alive connection
-  std::chrono::seconds io_timeout{30};     // no progress reading or writing for this long
+  std::chrono::seconds idle_timeout{60};  // between requests on a keep-alive connection
+  std::chrono::seconds io_timeout{30};    // no progress reading or writing for this long
   std::chrono::seconds drain_timeout{15};
 };
 

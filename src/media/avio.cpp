@@ -29,7 +29,8 @@ AvioReader::~AvioReader() {
 
 int AvioReader::Read(void* opaque, uint8_t* buf, int size) {
   auto* self = static_cast<AvioReader*>(opaque);
-  auto n = self->source_.Read(std::span(reinterpret_cast<std::byte*>(buf), static_cast<size_t>(size)));
+  auto n =
+      self->source_.Read(std::span(reinterpret_cast<std::byte*>(buf), static_cast<size_t>(size)));
   if (!n) {
     if (!self->error_) self->error_ = n.error();
     return AVERROR(EIO);
@@ -46,13 +47,18 @@ int64_t AvioReader::Seek(void* opaque, int64_t offset, int whence) {
   if (whence == AVSEEK_SIZE) return size ? static_cast<int64_t>(*size) : AVERROR(ENOSYS);
   int64_t target = 0;
   switch (whence) {
-    case SEEK_SET: target = offset; break;
-    case SEEK_CUR: target = static_cast<int64_t>(self->position_) + offset; break;
+    case SEEK_SET:
+      target = offset;
+      break;
+    case SEEK_CUR:
+      target = static_cast<int64_t>(self->position_) + offset;
+      break;
     case SEEK_END:
       if (!size) return AVERROR(ENOSYS);
       target = static_cast<int64_t>(*size) + offset;
       break;
-    default: return AVERROR(EINVAL);
+    default:
+      return AVERROR(EINVAL);
   }
   if (target < 0) return AVERROR(EINVAL);
   if (auto s = self->source_.Seek(static_cast<uint64_t>(target)); !s) {
@@ -80,11 +86,13 @@ int AvioWriter::Write(void* opaque, uint8_t* buf, int size) {
   if (self->error_) return AVERROR(EIO);
   uint64_t end = self->position_ + static_cast<uint64_t>(size);
   if (self->max_bytes_ && end > self->max_bytes_) {
-    self->error_ = Error(ErrorCode::kOutputTooLarge,
-                         fmt::format("output would exceed the limit of {} bytes", self->max_bytes_));
+    self->error_ =
+        Error(ErrorCode::kOutputTooLarge,
+              fmt::format("output would exceed the limit of {} bytes", self->max_bytes_));
     return AVERROR(EFBIG);
   }
-  auto s = self->sink_.Write(std::span(reinterpret_cast<const std::byte*>(buf), static_cast<size_t>(size)));
+  auto s = self->sink_.Write(
+      std::span(reinterpret_cast<const std::byte*>(buf), static_cast<size_t>(size)));
   if (!s) {
     self->error_ = s.error();
     return AVERROR(EIO);
@@ -100,10 +108,17 @@ int64_t AvioWriter::Seek(void* opaque, int64_t offset, int whence) {
   if (whence == AVSEEK_SIZE) return static_cast<int64_t>(self->high_water_);
   int64_t target = 0;
   switch (whence) {
-    case SEEK_SET: target = offset; break;
-    case SEEK_CUR: target = static_cast<int64_t>(self->position_) + offset; break;
-    case SEEK_END: target = static_cast<int64_t>(self->high_water_) + offset; break;
-    default: return AVERROR(EINVAL);
+    case SEEK_SET:
+      target = offset;
+      break;
+    case SEEK_CUR:
+      target = static_cast<int64_t>(self->position_) + offset;
+      break;
+    case SEEK_END:
+      target = static_cast<int64_t>(self->high_water_) + offset;
+      break;
+    default:
+      return AVERROR(EINVAL);
   }
   if (target < 0) return AVERROR(EINVAL);
   if (auto s = self->sink_.Seek(static_cast<uint64_t>(target)); !s) {
@@ -139,8 +154,7 @@ Result<OpenedInput> OpenInput(ByteSource& source, bool audio_only, std::stop_tok
   int score = av_probe_input_buffer2(in.io->context(), &format, "", nullptr, 0, 0);
   if (score < 0 || !format) {
     if (in.io->error()) return tl::unexpected(*in.io->error());
-    if (score == AVERROR_EOF)
-      return MakeError(ErrorCode::kEmptyInput, "input is empty (0 bytes)");
+    if (score == AVERROR_EOF) return MakeError(ErrorCode::kEmptyInput, "input is empty (0 bytes)");
     return MakeError(ErrorCode::kNotMedia,
                      "input is not a media file that vmp3 can read (unrecognised format)");
   }
@@ -181,4 +195,3 @@ Result<OpenedInput> OpenInput(ByteSource& source, bool audio_only, std::stop_tok
 }
 
 }  // namespace vmp3::media
-

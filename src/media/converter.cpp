@@ -103,14 +103,14 @@ class Conversion {
   FramePtr decoded_;
   FramePtr to_encode_;
   PacketPtr packet_;
-  PacketPtr pending_;           // the newest encoded packet, held back to mark end padding
+  PacketPtr pending_;  // the newest encoded packet, held back to mark end padding
   int64_t written_packets_ = 0;
 
   // Sample accounting for exact output length.
   int in_rate_ = 0;
-  int64_t in_samples_ = 0;      // decoded samples per channel fed to the resampler
-  int64_t sent_samples_ = 0;    // samples per channel sent to the encoder
-  bool rate_changed_ = false;   // the source changed rate midway: no exact target exists
+  int64_t in_samples_ = 0;     // decoded samples per channel fed to the resampler
+  int64_t sent_samples_ = 0;   // samples per channel sent to the encoder
+  bool rate_changed_ = false;  // the source changed rate midway: no exact target exists
 
   ConvertResult result_;
 };
@@ -124,8 +124,7 @@ Result<ConvertResult> Conversion::Run() {
   packet_.reset(av_packet_alloc());
   decoded_.reset(av_frame_alloc());
   to_encode_.reset(av_frame_alloc());
-  if (!packet_ || !decoded_ || !to_encode_)
-    return MakeError(ErrorCode::kInternal, "out of memory");
+  if (!packet_ || !decoded_ || !to_encode_) return MakeError(ErrorCode::kInternal, "out of memory");
 
   bool copy = audio_in_->codecpar->codec_id == AV_CODEC_ID_MP3 && !options_.RequestsChange();
   Status status = copy ? RunCopy() : RunEncode();
@@ -145,7 +144,8 @@ Status Conversion::PickAudioStream() {
   AVFormatContext* ctx = input_.format.get();
   std::vector<int> audio;
   for (unsigned i = 0; i < ctx->nb_streams; ++i)
-    if (ctx->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) audio.push_back(static_cast<int>(i));
+    if (ctx->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO)
+      audio.push_back(static_cast<int>(i));
   if (audio.empty()) return MakeError(ErrorCode::kNoAudioStream, "input has no audio stream");
 
   int index = -1;
@@ -283,8 +283,8 @@ Status Conversion::FinishOutput() {
     return tl::unexpected(OutputError(err, "cannot finish the MP3 file"));
   result_.output_bytes = writer_->high_water();
   if (result_.duration_seconds > 0) {
-    result_.bit_rate_kbps = static_cast<int>(
-        std::lround(static_cast<double>(result_.output_bytes) * 8 / result_.duration_seconds / 1000));
+    result_.bit_rate_kbps = static_cast<int>(std::lround(static_cast<double>(result_.output_bytes) *
+                                                         8 / result_.duration_seconds / 1000));
   }
   return {};
 }
@@ -322,10 +322,10 @@ Status Conversion::RunCopy() {
       continue;
     }
     ReportProgress(*packet_);
-    int64_t frame_samples = packet_->duration > 0
-                                ? av_rescale_q(packet_->duration, audio_in_->time_base,
-                                               AVRational{1, par.sample_rate})
-                                : (par.frame_size > 0 ? par.frame_size : 1152);
+    int64_t frame_samples =
+        packet_->duration > 0
+            ? av_rescale_q(packet_->duration, audio_in_->time_base, AVRational{1, par.sample_rate})
+            : (par.frame_size > 0 ? par.frame_size : 1152);
     samples += frame_samples;
     size_t skip_size = 0;
     if (const uint8_t* skip =
@@ -344,8 +344,8 @@ Status Conversion::RunCopy() {
   if (samples == 0)
     return MakeError(ErrorCode::kCorruptMedia, "input is damaged: its audio stream has no data");
   constexpr int64_t kMp3DecoderDelay = 528 + 1;
-  result_.samples =
-      std::max<int64_t>(0, samples - (leading_skip ? leading_skip : kMp3DecoderDelay) - trailing_skip);
+  result_.samples = std::max<int64_t>(
+      0, samples - (leading_skip ? leading_skip : kMp3DecoderDelay) - trailing_skip);
   result_.duration_seconds = static_cast<double>(result_.samples) / par.sample_rate;
   return FinishOutput();
 }
@@ -356,8 +356,8 @@ Status Conversion::OpenDecoder() {
   const AVCodecParameters* par = audio_in_->codecpar;
   const AVCodec* codec = avcodec_find_decoder(par->codec_id);
   if (!codec) {
-    return MakeError(ErrorCode::kUnsupportedMedia,
-                     fmt::format("audio codec '{}' is not supported", avcodec_get_name(par->codec_id)));
+    return MakeError(ErrorCode::kUnsupportedMedia, fmt::format("audio codec '{}' is not supported",
+                                                               avcodec_get_name(par->codec_id)));
   }
   decoder_.reset(avcodec_alloc_context3(codec));
   if (!decoder_) return MakeError(ErrorCode::kInternal, "out of memory");
@@ -366,9 +366,9 @@ Status Conversion::OpenDecoder() {
   decoder_->thread_count = 1;
   int err = avcodec_open2(decoder_.get(), codec, nullptr);
   if (err < 0) {
-    return MakeError(ErrorCode::kUnsupportedMedia,
-                     fmt::format("cannot decode the '{}' audio stream ({})", codec->name,
-                                 AvErrorText(err)));
+    return MakeError(
+        ErrorCode::kUnsupportedMedia,
+        fmt::format("cannot decode the '{}' audio stream ({})", codec->name, AvErrorText(err)));
   }
   return {};
 }
@@ -419,7 +419,8 @@ Status Conversion::RunEncode() {
     tail->nb_samples = out_capacity;
     tail->format = encoder_->sample_fmt;
     av_channel_layout_copy(&tail->ch_layout, &encoder_->ch_layout);
-    if (av_frame_get_buffer(tail.get(), 0) < 0) return MakeError(ErrorCode::kInternal, "out of memory");
+    if (av_frame_get_buffer(tail.get(), 0) < 0)
+      return MakeError(ErrorCode::kInternal, "out of memory");
     int got = swr_convert(swr_.get(), tail->data, out_capacity, nullptr, 0);
     if (got > 0) av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(tail->data), got);
   }
@@ -451,7 +452,8 @@ Status Conversion::DrainDecoder() {
 
 Status Conversion::SetUpEncoder(const AVFrame& first) {
   const AVCodec* codec = avcodec_find_encoder_by_name("libmp3lame");
-  if (!codec) return MakeError(ErrorCode::kInternal, "this FFmpeg build has no LAME (libmp3lame) encoder");
+  if (!codec)
+    return MakeError(ErrorCode::kInternal, "this FFmpeg build has no LAME (libmp3lame) encoder");
   encoder_.reset(avcodec_alloc_context3(codec));
   if (!encoder_) return MakeError(ErrorCode::kInternal, "out of memory");
 
@@ -494,10 +496,9 @@ Status Conversion::ConfigureResampler(const AVFrame& frame) {
   else
     av_channel_layout_copy(&in_layout, &frame.ch_layout);
   SwrContext* raw = nullptr;
-  int err = swr_alloc_set_opts2(&raw, &encoder_->ch_layout, encoder_->sample_fmt,
-                                encoder_->sample_rate, &in_layout,
-                                static_cast<AVSampleFormat>(frame.format), frame.sample_rate, 0,
-                                nullptr);
+  int err = swr_alloc_set_opts2(
+      &raw, &encoder_->ch_layout, encoder_->sample_fmt, encoder_->sample_rate, &in_layout,
+      static_cast<AVSampleFormat>(frame.format), frame.sample_rate, 0, nullptr);
   av_channel_layout_uninit(&in_layout);
   if (err < 0 || !raw) return MakeError(ErrorCode::kInternal, "cannot set up the resampler");
   swr_.reset(raw);
@@ -542,7 +543,8 @@ Status Conversion::OnDecodedFrame(const AVFrame& frame) {
   int got = swr_convert(swr_.get(), to_encode_->data, capacity,
                         const_cast<const uint8_t**>(frame.extended_data), frame.nb_samples);
   if (got < 0) return MakeError(ErrorCode::kInternal, "resampling failed");
-  if (got > 0 && av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(to_encode_->data), got) < got)
+  if (got > 0 &&
+      av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(to_encode_->data), got) < got)
     return MakeError(ErrorCode::kInternal, "out of memory");
   return EncodeFromFifo(/*final=*/false);
 }
@@ -569,11 +571,13 @@ Status Conversion::EncodeFromFifo(bool final) {
     frame->format = encoder_->sample_fmt;
     frame->sample_rate = encoder_->sample_rate;
     av_channel_layout_copy(&frame->ch_layout, &encoder_->ch_layout);
-    if (av_frame_get_buffer(frame.get(), 0) < 0) return MakeError(ErrorCode::kInternal, "out of memory");
+    if (av_frame_get_buffer(frame.get(), 0) < 0)
+      return MakeError(ErrorCode::kInternal, "out of memory");
     int got = av_audio_fifo_read(fifo_.get(), reinterpret_cast<void**>(frame->data), n);
     if (got < n) {  // the resampler gave a few samples fewer than the exact length: pad silence
       for (int ch = 0; ch < frame->ch_layout.nb_channels; ++ch)
-        std::fill_n(reinterpret_cast<float*>(frame->extended_data[ch]) + std::max(got, 0), n - std::max(got, 0), 0.0f);
+        std::fill_n(reinterpret_cast<float*>(frame->extended_data[ch]) + std::max(got, 0),
+                    n - std::max(got, 0), 0.0f);
     }
     frame->pts = sent_samples_;
     sent_samples_ += n;
@@ -583,11 +587,13 @@ Status Conversion::EncodeFromFifo(bool final) {
 
 Status Conversion::SendToEncoder(AVFrame* frame) {
   int err = avcodec_send_frame(encoder_.get(), frame);
-  if (err < 0) return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
+  if (err < 0)
+    return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
   for (;;) {
     err = avcodec_receive_packet(encoder_.get(), packet_.get());
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return {};
-    if (err < 0) return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
+    if (err < 0)
+      return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
     av_packet_rescale_ts(packet_.get(), encoder_->time_base, audio_out_->time_base);
     if (pending_) {
       Status s = WritePacket(pending_.get());
@@ -610,11 +616,13 @@ Status Conversion::WriteLastPacket() {
   constexpr int64_t kDecoderDelay = 528 + 1;
   int64_t frames = written_packets_ + 1;
   int64_t encoder_delay = encoder_->initial_padding - kDecoderDelay;
-  int64_t end_padding = frames * encoder_->frame_size - encoder_delay - sent_samples_ - kDecoderDelay;
+  int64_t end_padding =
+      frames * encoder_->frame_size - encoder_delay - sent_samples_ - kDecoderDelay;
   if (end_padding >= 0) {
     size_t size = 0;
     uint8_t* side = av_packet_get_side_data(pending_.get(), AV_PKT_DATA_SKIP_SAMPLES, &size);
-    if (!side || size < 10) side = av_packet_new_side_data(pending_.get(), AV_PKT_DATA_SKIP_SAMPLES, 10);
+    if (!side || size < 10)
+      side = av_packet_new_side_data(pending_.get(), AV_PKT_DATA_SKIP_SAMPLES, 10);
     if (!side) return MakeError(ErrorCode::kInternal, "out of memory");
     AV_WL32(side, 0);
     AV_WL32(side + 4, static_cast<uint32_t>(end_padding));

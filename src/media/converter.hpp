@@ -11,11 +11,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stop_token>
 #include <string>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/error.hpp"
 #include "common/io.hpp"
@@ -54,11 +53,11 @@ struct ConvertResult {
   bool stream_copied = false;
   int sample_rate = 0;
   int channels = 0;
-  int64_t samples = 0;            // output samples per channel, delay and padding excluded
+  int64_t samples = 0;  // output samples per channel, delay and padding excluded
   double duration_seconds = 0;
   uint64_t output_bytes = 0;
-  int bit_rate_kbps = 0;          // average
-  int64_t damaged_packets = 0;    // skipped because they failed to decode
+  int bit_rate_kbps = 0;        // average
+  int64_t damaged_packets = 0;  // skipped because they failed to decode
   bool cover_art = false;
 };
 

@@ -7,9 +7,9 @@
 namespace vmp3::media {
 
 inline constexpr std::array<int, 9> kMp3SampleRates = {8000,  11025, 12000, 16000, 22050,
-                                                      24000, 32000, 44100, 48000};
+                                                       24000, 32000, 44100, 48000};
 inline constexpr std::array<int, 14> kMp3Bitrates = {32,  40,  48,  56,  64,  80,  96,
-                                                    112, 128, 160, 192, 224, 256, 320};
+                                                     112, 128, 160, 192, 224, 256, 320};
 
 inline bool IsMp3SampleRate(int rate) {
   return std::find(kMp3SampleRates.begin(), kMp3SampleRates.end(), rate) != kMp3SampleRates.end();

@@ -23,8 +23,8 @@ Status ConvertOptions::Validate() const {
                      fmt::format("quality V{} is out of range: use V0 (best) .. V9", *vbr_quality));
   if (cbr_kbps && !IsMp3Bitrate(*cbr_kbps))
     return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("bit rate {} kbps is not an MP3 bit rate: use one of {}", *cbr_kbps,
-                                 fmt::join(kMp3Bitrates, ", ")));
+                     fmt::format("bit rate {} kbps is not an MP3 bit rate: use one of {}",
+                                 *cbr_kbps, fmt::join(kMp3Bitrates, ", ")));
   if (vbr_quality && cbr_kbps)
     return MakeError(ErrorCode::kInvalidArgument,
                      "choose either a VBR quality or a constant bit rate, not both");
@@ -33,9 +33,9 @@ Status ConvertOptions::Validate() const {
                      fmt::format("sample rate {} Hz cannot be carried by MP3: use one of {}",
                                  *sample_rate, fmt::join(kMp3SampleRates, ", ")));
   if (cbr_kbps && sample_rate && *sample_rate < 32000 && *cbr_kbps > 160)
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("{} kbps is above the 160 kbps MP3 allows at {} Hz", *cbr_kbps,
-                                 *sample_rate));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{} kbps is above the 160 kbps MP3 allows at {} Hz", *cbr_kbps, *sample_rate));
   if (stream_index && *stream_index < 0)
     return MakeError(ErrorCode::kInvalidArgument, "stream index must be 0 or more");
   if (max_input_seconds < 0)

@@ -21,11 +21,16 @@ std::string Lower(std::string_view s) {
 
 std::string_view TypeName(AVMediaType type) {
   switch (type) {
-    case AVMEDIA_TYPE_AUDIO: return "audio";
-    case AVMEDIA_TYPE_VIDEO: return "video";
-    case AVMEDIA_TYPE_SUBTITLE: return "subtitle";
-    case AVMEDIA_TYPE_ATTACHMENT: return "attachment";
-    default: return "data";
+    case AVMEDIA_TYPE_AUDIO:
+      return "audio";
+    case AVMEDIA_TYPE_VIDEO:
+      return "video";
+    case AVMEDIA_TYPE_SUBTITLE:
+      return "subtitle";
+    case AVMEDIA_TYPE_ATTACHMENT:
+      return "attachment";
+    default:
+      return "data";
   }
 }
 
@@ -75,8 +80,11 @@ Result<MediaInfo> Probe(ByteSource& source) {
 }
 
 void to_json(nlohmann::json& j, const StreamInfo& s) {
-  j = nlohmann::json{{"index", s.index}, {"type", s.type}, {"codec", s.codec},
-                     {"default", s.is_default}, {"cover_art", s.is_cover_art}};
+  j = nlohmann::json{{"index", s.index},
+                     {"type", s.type},
+                     {"codec", s.codec},
+                     {"default", s.is_default},
+                     {"cover_art", s.is_cover_art}};
   if (s.sample_rate) j["sample_rate"] = *s.sample_rate;
   if (s.channels) j["channels"] = *s.channels;
   if (!s.channel_layout.empty()) j["channel_layout"] = s.channel_layout;

@@ -1,33 +1,56 @@
 // JobQueue on RabbitMQ (rabbitmq-c), for the distributed mode.
 //
-// Topology (declared at open, all durable; names prefixed by `prefix`, default "vmp3"):
+// Topology (declared at open, all durable; names prefixed by `prefix`, default "vmp3"). It does
+// not depend on JobQueueOptions, so processes with different options share it:
 //   exchange PREFIX.jobs (direct) ─convert─▶ quorum queue PREFIX.convert
-//       x-delivery-limit = max_attempts (a consumer that keeps dying dead-letters the job)
-//       x-dead-letter-exchange = PREFIX.dead
-//   exchange PREFIX.retry (direct) ─▶ queue PREFIX.convert.retry (per-message TTL = the delay,
-//       then dead-lettered back into PREFIX.jobs)
-//   exchange PREFIX.dead (direct) ─▶ queue PREFIX.convert.dead
+//       x-dead-letter-exchange = PREFIX.dead (for a delivery limit an operator sets by policy)
+//   classic queue PREFIX.convert.retry: each message waits there for its own TTL (the Retry
+//       delay), then is dead-lettered back into PREFIX.jobs
+//   exchange PREFIX.dead (direct) ─convert─▶ classic queue PREFIX.convert.dead
 //   exchange PREFIX.events (topic): job lifecycle events (job.queued, job.started, job.done,
-//       job.failed) for roles such as the notifier (PublishEvent).
+//       job.failed) for roles such as the notifier (PublishLifecycle).
 //
-// Semantics match the JobQueue contract: messages are persistent and published with publisher
-// confirms (Publish returns only after the broker confirmed); a delivery is acked only by Ack.
-// The attempt number is the header x-vmp3-attempt (attempts spent before this message was
-// republished) plus the broker's x-delivery-count plus one, so Retry (republish to the delay
-// queue, counted) and Release (republish at once, not counted) keep exact counts. A lease is the
-// consumer's connection: a converter that dies loses its channel and the broker redelivers.
-// Heartbeat is therefore a no-op. Depth is the ready count plus the deliveries this process holds.
+// How the contract maps onto the broker:
+// - Publish is persistent, mandatory and waits for the publisher confirm.
+// - A lease is the taker's connection. Take hands a message out unacknowledged; Ack acknowledges
+//   it. When the taker's connection ends (the process died, or it stayed silent for about the
+//   lease: the AMQP heartbeat is half the lease) the broker makes the message ready again and
+//   counts the delivery (x-delivery-count). Heartbeat sends an AMQP heartbeat. A lease never
+//   expires while its connection lives, so the contract's timed-lease cases do not apply.
+// - The attempt number is the header x-vmp3-attempt (attempts spent before the message was
+//   republished) plus x-delivery-count plus one. Retry and Release republish the job (Retry with
+//   the attempt counted, Release without) and then acknowledge the delivery, so a failure in
+//   between may deliver the job twice but never loses it. Take dead-letters a message whose
+//   attempt would pass max_attempts: its takers kept dying.
+// - A retried job waits at least its delay. The broker expires messages in queue order, so a
+//   short delay queued behind a longer one waits until that one is due (with delays of seconds
+//   to a couple of minutes, as the converter uses, this stays small); a zero delay requeues at
+//   once.
+// - Depth is the ready messages of PREFIX.convert and PREFIX.convert.retry plus the deliveries this
+//   process holds (leases held by other processes are not visible to it).
+// - DeadLetters browses PREFIX.convert.dead (at most 10000 ids): it takes every message
+//   unacknowledged and then returns them all, so two concurrent browsers each see only part.
 //
-// Threading: each thread that calls Take gets its own connection (prefetch 1); publishing uses
-// one shared connection under a mutex. Broken connections are reopened on next use.
+// Threading: each thread that calls Take gets its own consumer connection; deliveries it took
+// can be acked, retried or released from any thread. Take reads the first ready message with
+// basic.get; when there is none it consumes (prefetch 1) until a message comes, the wait ends
+// or Interrupt() is called, and cancels the consumer before returning, so a thread that is not
+// taking never holds a message it has not handed out. Publishing, Depth and DeadLetters share
+// one connection under a mutex. A broken connection is reopened on next use; the deliveries
+// taken through it are lost (kConflict) and redelivered by the broker.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "queue/job_queue.hpp"
 
@@ -47,8 +70,11 @@ struct AmqpTarget {
 
 class RabbitMqJobQueue final : public JobQueue {
  public:
+  // Connects and declares the topology. kUnavailable when the broker cannot be reached,
+  // kPermissionDenied when it refuses the login.
   static Result<std::unique_ptr<RabbitMqJobQueue>> Open(const AmqpTarget& target,
                                                         const JobQueueOptions& options);
+  // Closes the connections: deliveries still held become ready again (as after a crash).
   ~RabbitMqJobQueue() override;
 
   Status Publish(std::string_view job_id) override;
@@ -68,22 +94,53 @@ class RabbitMqJobQueue final : public JobQueue {
 
  private:
   class Connection;
+  struct Message;
   struct Consumer;
-  RabbitMqJobQueue(AmqpTarget target, JobQueueOptions options);
-  Status Republish(const std::string& exchange, std::string_view job_id, int spent_attempts,
-                   std::optional<std::chrono::milliseconds> ttl);
-  Result<Consumer*> ConsumerForThisThread();
-  Result<Consumer*> ConsumerFor(const Delivery& delivery, uint64_t* tag);
-  Status Settle(const Delivery& delivery, bool ack);
+  struct Lease;
 
-  AmqpTarget target_;
-  JobQueueOptions options_;
+  RabbitMqJobQueue(AmqpTarget target, JobQueueOptions options);
+
+  // Publishing connection, reopened when broken. Requires publish_mu_.
+  Result<Connection*> Publisher();
+  // Runs op(Connection&) on the publishing connection under publish_mu_.
+  template <typename Op>
+  auto WithPublisher(Op op) -> decltype(op(std::declval<Connection&>()));
+  // Publishes a job message with `spent_attempts` in its header (expiring after `ttl` when
+  // positive) and waits for the confirm.
+  Status PublishJob(const std::string& exchange, const std::string& routing_key,
+                    std::string_view job_id, int spent_attempts,
+                    std::chrono::milliseconds ttl = std::chrono::milliseconds(0));
+  // Publishes a job message to become ready after `delay`, or at once.
+  Status PublishDelayed(std::string_view job_id, int spent_attempts,
+                        std::chrono::milliseconds delay);
+
+  Consumer& ConsumerForThisThread();
+  // The next message for this thread's consumer, or none by `deadline` or after Interrupt().
+  Result<std::optional<Message>> Receive(Consumer& consumer,
+                                         std::chrono::steady_clock::time_point deadline);
+  // Turns a received message into a delivery, or disposes of it (dead-letters a message out of
+  // attempts, gives one back after Interrupt()) and returns none.
+  Result<std::optional<Delivery>> HandOut(Consumer& consumer, Message message);
+  // Finds the live lease of a delivery; with `claim`, takes it out of the held set so that no
+  // concurrent call can settle it too (Restore puts it back when the settling failed).
+  Result<Lease> FindLease(const Delivery& delivery, bool claim);
+  void Restore(const Lease& lease);
+  // Acknowledges a claimed lease on its connection.
+  Status AckLease(const Lease& lease);
+
+  const AmqpTarget target_;
+  const JobQueueOptions options_;
+  const std::string jobs_exchange_, dead_exchange_, events_exchange_;
+  const std::string queue_, delay_queue_, dead_queue_;
+
   std::mutex publish_mu_;
   std::unique_ptr<Connection> publisher_;
-  std::mutex consumers_mu_;
+
+  std::mutex consumers_mu_;  // guards the map; each consumer has its own mutex
   std::map<std::thread::id, std::unique_ptr<Consumer>> consumers_;
+
   std::atomic<bool> interrupted_{false};
-  std::atomic<int64_t> held_{0};
+  std::atomic<int64_t> held_{0};  // deliveries handed out and not yet settled or lost
 };
 
 }  // namespace vmp3

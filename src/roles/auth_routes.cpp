@@ -2,7 +2,6 @@
 #include <sodium.h>
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "auth/login_throttle.hpp"
@@ -34,9 +33,7 @@ std::optional<std::pair<std::string, std::string>> BasicCredentials(std::string_
 }
 
 // The same answer for an unknown user and a wrong password, so accounts cannot be enumerated.
-Error BadCredentials() {
-  return Error(ErrorCode::kUnauthenticated, "wrong username or password");
-}
+Error BadCredentials() { return Error(ErrorCode::kUnauthenticated, "wrong username or password"); }
 
 class AuthRoutes {
  public:
@@ -52,14 +49,16 @@ class AuthRoutes {
     if (!body) co_return Response::Problem(body.error());
     auto json = nlohmann::json::parse(*body, nullptr, false);
     if (json.is_discarded() || !json.is_object() || !json.contains("username") ||
-        !json["username"].is_string() || !json.contains("password") || !json["password"].is_string()) {
+        !json["username"].is_string() || !json.contains("password") ||
+        !json["password"].is_string()) {
       co_return Response::Problem(Error(ErrorCode::kInvalidArgument,
                                         R"(send JSON {"username": "...", "password": "..."})"));
     }
     User user;
     user.username = json["username"].get<std::string>();
     std::string password = json["password"].get<std::string>();
-    if (json.contains("email") && json["email"].is_string()) user.email = json["email"].get<std::string>();
+    if (json.contains("email") && json["email"].is_string())
+      user.email = json["email"].get<std::string>();
     if (auto s = auth::CheckUsername(user.username); !s) co_return Response::Problem(s.error());
     if (auto s = auth::CheckPasswordPolicy(password, user.username); !s)
       co_return Response::Problem(s.error());
@@ -109,7 +108,8 @@ class AuthRoutes {
         if (user.error().code == ErrorCode::kNotFound) return tl::unexpected(BadCredentials());
         return user;
       }
-      if (!auth::VerifyPassword(user->password_hash, password)) return tl::unexpected(BadCredentials());
+      if (!auth::VerifyPassword(user->password_hash, password))
+        return tl::unexpected(BadCredentials());
       return user;
     });
     if (!verified) {
@@ -120,8 +120,8 @@ class AuthRoutes {
       co_return tl::unexpected(verified.error());
     }
     throttle_.RecordSuccess(user_key);
-    auto claims = auth::MakeClaims(verified->id, verified->username, now,
-                                   context_.config.token_ttl_seconds);
+    auto claims =
+        auth::MakeClaims(verified->id, verified->username, now, context_.config.token_ttl_seconds);
     co_return context_.signing_key->Sign(claims);
   }
 

@@ -14,7 +14,8 @@ Result<auth::Claims> Authenticate(const http::Exchange& exchange, const Context&
     return MakeError(ErrorCode::kUnauthenticated,
                      "missing bearer token: sign in and send 'Authorization: Bearer <token>'");
   }
-  if (!context.verifier) return MakeError(ErrorCode::kUnavailable, "token verification is not configured");
+  if (!context.verifier)
+    return MakeError(ErrorCode::kUnavailable, "token verification is not configured");
   return context.verifier->Verify(header.substr(kBearer.size()));
 }
 
@@ -43,8 +44,11 @@ nlohmann::json JobJson(const Job& job) {
       {"id", job.id},
       {"status", JobStatusName(job.status)},
       {"progress", job.progress},
-      {"input", {{"filename", job.input_name}, {"size", job.input_size},
-                 {"duration", job.input_duration > 0 ? nlohmann::json(job.input_duration) : nlohmann::json()}}},
+      {"input",
+       {{"filename", job.input_name},
+        {"size", job.input_size},
+        {"duration",
+         job.input_duration > 0 ? nlohmann::json(job.input_duration) : nlohmann::json()}}},
       {"created_at", time(job.created_at)},
       {"updated_at", time(job.updated_at)},
       {"started_at", time(job.started_at)},

@@ -22,14 +22,14 @@ namespace vmp3::roles {
 
 struct Context {
   service::ServeConfig config;
-  std::shared_ptr<ObjectStore> storage;      // set when a role needs it
+  std::shared_ptr<ObjectStore> storage;  // set when a role needs it
   std::shared_ptr<JobQueue> queue;
   std::shared_ptr<MetadataStore> metadata;
   std::shared_ptr<JobEventBus> events;
   std::optional<auth::SigningKey> signing_key;  // only with the auth role
   std::unique_ptr<auth::TokenVerifier> verifier;
   http::Registry metrics;
-  std::function<int64_t()> now_ms;           // injectable clock (Unix ms)
+  std::function<int64_t()> now_ms;  // injectable clock (Unix ms)
 };
 
 // The caller's identity from `Authorization: Bearer <jwt>`; kUnauthenticated otherwise.

@@ -9,8 +9,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stop_token>
 #include <thread>
@@ -28,16 +28,19 @@ class Converter final : public Worker {
  public:
   explicit Converter(Context& context)
       : context_(context),
-        seconds_(context.metrics.AddHistogram("vmp3_conversion_seconds", "Time spent converting one job.",
-                                              {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800})
+        seconds_(context.metrics
+                     .AddHistogram("vmp3_conversion_seconds", "Time spent converting one job.",
+                                   {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800})
                      .WithLabels()),
         outcomes_(context.metrics.AddCounter("vmp3_conversions_total", "Conversions by outcome.")),
-        bytes_out_(context.metrics.AddCounter("vmp3_output_bytes_total", "MP3 bytes stored.").WithLabels()) {}
+        bytes_out_(context.metrics.AddCounter("vmp3_output_bytes_total", "MP3 bytes stored.")
+                       .WithLabels()) {}
 
   void Start() override {
     std::filesystem::create_directories(SpoolDir());
-    int workers = context_.config.workers > 0 ? context_.config.workers
-                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    int workers = context_.config.workers > 0
+                      ? context_.config.workers
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < workers; ++i)
       threads_.emplace_back([this](std::stop_token stop) { Loop(stop); });
     threads_.emplace_back([this](std::stop_token stop) { SweepDeadLetters(stop); });
@@ -95,8 +98,10 @@ class Converter final : public Worker {
   void Publish(const Job& job, const char* type, nlohmann::json data) {
     if (std::string_view(type) == "status") {
       static constexpr std::pair<JobStatus, const char*> kLifecycle[] = {
-          {JobStatus::kConverting, "job.started"}, {JobStatus::kDone, "job.done"},
-          {JobStatus::kFailed, "job.failed"}, {JobStatus::kCancelled, "job.cancelled"}};
+          {JobStatus::kConverting, "job.started"},
+          {JobStatus::kDone, "job.done"},
+          {JobStatus::kFailed, "job.failed"},
+          {JobStatus::kCancelled, "job.cancelled"}};
       for (auto [status, name] : kLifecycle)
         if (job.status == status) context_.queue->PublishLifecycle(name, data.dump());
     }
@@ -105,8 +110,7 @@ class Converter final : public Worker {
 
   Result<Job> MarkStarted(const Delivery& delivery) {
     return context_.metadata->UpdateJob(delivery.job_id, [&](Job& job) -> Status {
-      if (IsTerminal(job.status))
-        return MakeError(ErrorCode::kConflict, "job already ended");
+      if (IsTerminal(job.status)) return MakeError(ErrorCode::kConflict, "job already ended");
       job.status = JobStatus::kConverting;
       job.attempts = delivery.attempt;
       job.progress = 0;
@@ -134,7 +138,8 @@ class Converter final : public Worker {
     std::stop_callback on_worker_stop(worker_stop, [&] { cancel.request_stop(); });
     std::atomic<bool> cancelled_by_user{false};
     auto result = Convert(*job, delivery, cancel, cancelled_by_user);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
     if (result) {
       seconds_.Observe(seconds);
@@ -161,7 +166,8 @@ class Converter final : public Worker {
       return;
     }
     if (IsTransient(error.code)) {
-      auto dead = context_.queue->Retry(delivery, std::chrono::seconds(2 << std::min(delivery.attempt, 6)));
+      auto dead =
+          context_.queue->Retry(delivery, std::chrono::seconds(2 << std::min(delivery.attempt, 6)));
       if (dead && !*dead) {
         spdlog::warn("job {}: transient failure, will retry: {}", job->id, error.message);
         context_.metadata->UpdateJob(job->id, [&](Job& j) -> Status {
@@ -177,7 +183,8 @@ class Converter final : public Worker {
   }
 
   Result<media::ConvertResult> Convert(const Job& job, const Delivery& delivery,
-                                       std::stop_source& cancel, std::atomic<bool>& cancelled_by_user) {
+                                       std::stop_source& cancel,
+                                       std::atomic<bool>& cancelled_by_user) {
     auto options = ParseOptions(job.options_json);
     if (!options) return tl::unexpected(options.error());
     options->max_input_seconds = context_.config.max_input_seconds;
@@ -217,7 +224,8 @@ class Converter final : public Worker {
           cancel.request_stop();
         }
       }
-      if (now - last_heartbeat > std::chrono::seconds(std::max(1, context_.config.lease_seconds / 3))) {
+      if (now - last_heartbeat >
+          std::chrono::seconds(std::max(1, context_.config.lease_seconds / 3))) {
         last_heartbeat = now;
         context_.queue->Heartbeat(delivery);
       }
@@ -364,7 +372,9 @@ class Janitor final : public Worker {
 
 }  // namespace
 
-std::unique_ptr<Worker> MakeConverter(Context& context) { return std::make_unique<Converter>(context); }
+std::unique_ptr<Worker> MakeConverter(Context& context) {
+  return std::make_unique<Converter>(context);
+}
 std::unique_ptr<Worker> MakeJanitor(Context& context) { return std::make_unique<Janitor>(context); }
 
 }  // namespace vmp3::roles

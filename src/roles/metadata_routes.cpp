@@ -1,8 +1,8 @@
 // The metadata role: a user's jobs, their live events, and deletion.
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <deque>
 #include <mutex>
@@ -42,7 +42,8 @@ class MetadataRoutes {
     nlohmann::json jobs = nlohmann::json::array();
     for (const Job& job : page->jobs) jobs.push_back(JobJson(job));
     nlohmann::json out{{"jobs", jobs}};
-    out["next_cursor"] = page->next_cursor.empty() ? nlohmann::json() : nlohmann::json(page->next_cursor);
+    out["next_cursor"] =
+        page->next_cursor.empty() ? nlohmann::json() : nlohmann::json(page->next_cursor);
     co_return Response::Json(200, out.dump());
   }
 
@@ -71,7 +72,8 @@ class MetadataRoutes {
     Response r;
     r.Header("X-Accel-Buffering", "no");  // nginx: do not buffer the stream
     Context& context = context_;
-    r.events = [&context, subscription, inbox, initial = *job](http::EventStream& stream) -> http::Awaitable<void> {
+    r.events = [&context, subscription, inbox,
+                initial = *job](http::EventStream& stream) -> http::Awaitable<void> {
       auto executor = co_await boost::asio::this_coro::executor;
       boost::asio::steady_timer timer(executor);
       if (!co_await stream.Send("status", JobJson(initial).dump())) co_return;
@@ -152,8 +154,8 @@ void AddMetadataRoutes(http::Router& router, Context& context) {
               "The caller's jobs, newest first (limit, cursor)"});
   router.Add({"GET", "/v1/jobs/{id}", [routes](Exchange& ex) { return routes->Get(ex); }, 0,
               "A job's status, progress, error, input and output"});
-  router.Add({"GET", "/v1/jobs/{id}/events", [routes](Exchange& ex) { return routes->Events(ex); }, 0,
-              "Server-Sent Events: progress and status until the job ends"});
+  router.Add({"GET", "/v1/jobs/{id}/events", [routes](Exchange& ex) { return routes->Events(ex); },
+              0, "Server-Sent Events: progress and status until the job ends"});
   router.Add({"DELETE", "/v1/jobs/{id}", [routes](Exchange& ex) { return routes->Delete(ex); }, 0,
               "Cancel a job and delete its files and record"});
 }

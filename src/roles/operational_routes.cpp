@@ -19,7 +19,10 @@ nlohmann::json OpenApi(const http::Router& router) {
   for (const http::Route& route : router.routes()) {
     std::string method = route.method;
     std::transform(method.begin(), method.end(), method.begin(), ::tolower);
-    nlohmann::json op{{"summary", route.summary}, {"responses", {{"default", {{"description", "See docs/api.md; errors are application/problem+json"}}}}}};
+    nlohmann::json op{
+        {"summary", route.summary},
+        {"responses",
+         {{"default", {{"description", "See docs/api.md; errors are application/problem+json"}}}}}};
     nlohmann::json params = nlohmann::json::array();
     for (size_t open = route.pattern.find('{'); open != std::string::npos;
          open = route.pattern.find('{', open + 1)) {
@@ -37,24 +40,35 @@ nlohmann::json OpenApi(const http::Router& router) {
       op["security"] = nlohmann::json::array({{{"basic", nlohmann::json::array()}}});
     paths[route.pattern][method] = op;
   }
-  return {{"openapi", "3.1.0"},
-          {"info", {{"title", "vmp3"}, {"version", "1"}, {"description", "Turns uploaded videos into MP3s."}}},
-          {"components",
-           {{"securitySchemes",
-             {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}},
-              {"basic", {{"type", "http"}, {"scheme", "basic"}}}}}}},
-          {"paths", paths}};
+  return {
+      {"openapi", "3.1.0"},
+      {"info",
+       {{"title", "vmp3"}, {"version", "1"}, {"description", "Turns uploaded videos into MP3s."}}},
+      {"components",
+       {{"securitySchemes",
+         {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}},
+          {"basic", {{"type", "http"}, {"scheme", "basic"}}}}}}},
+      {"paths", paths}};
 }
 
 std::string Escape(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -2,7 +2,6 @@
 // Memory stays bounded: the body flows through one fixed buffer into the object writer.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-
 #include <strings.h>
 
 #include <charconv>
@@ -38,7 +37,8 @@ struct UploadOptions {
       int kbps = 0;
       auto [ptr, ec] = std::from_chars(bitrate->data(), bitrate->data() + bitrate->size(), kbps);
       if (ec != std::errc() || ptr != bitrate->data() + bitrate->size())
-        return MakeError(ErrorCode::kInvalidArgument, fmt::format("bitrate '{}' is not a number", *bitrate));
+        return MakeError(ErrorCode::kInvalidArgument,
+                         fmt::format("bitrate '{}' is not a number", *bitrate));
       options.cbr_kbps = kbps;
     }
     if (auto s = options.Validate(); !s) return tl::unexpected(s.error());
@@ -75,7 +75,8 @@ class UploadSink final : public http::MultipartHandler {
       return writer_.Write(data);
     }
     if (field_.size() + data.size() > 1024)
-      return MakeError(ErrorCode::kInvalidArgument, fmt::format("form field '{}' is too long", current_));
+      return MakeError(ErrorCode::kInvalidArgument,
+                       fmt::format("form field '{}' is too long", current_));
     field_.append(reinterpret_cast<const char*>(data.data()), data.size());
     return {};
   }
@@ -103,8 +104,9 @@ class UploadRoutes {
  public:
   explicit UploadRoutes(Context& context)
       : context_(context),
-        uploads_(context.metrics.AddCounter("vmp3_upload_bytes_total", "Bytes uploaded into storage.")
-                     .WithLabels()) {}
+        uploads_(
+            context.metrics.AddCounter("vmp3_upload_bytes_total", "Bytes uploaded into storage.")
+                .WithLabels()) {}
 
   struct Created {
     Job job;
@@ -113,7 +115,8 @@ class UploadRoutes {
   // Streams the body into storage and creates + queues the job.
   http::Awaitable<Result<Job>> Receive(Exchange& ex, const auth::Claims& claims) {
     const auto& req = ex.request();
-    if (!req.has_body) co_return MakeError(ErrorCode::kInvalidArgument, "the upload is empty: send a video file");
+    if (!req.has_body)
+      co_return MakeError(ErrorCode::kInvalidArgument, "the upload is empty: send a video file");
     Job job;
     job.id = NewId();
     job.owner_id = claims.subject;
@@ -124,7 +127,8 @@ class UploadRoutes {
 
     UploadSink sink(ex, **writer);
     std::string_view content_type = req.Header("Content-Type");
-    bool multipart = content_type.size() >= 19 && strncasecmp(content_type.data(), "multipart/form-data", 19) == 0;
+    bool multipart = content_type.size() >= 19 &&
+                     strncasecmp(content_type.data(), "multipart/form-data", 19) == 0;
     std::optional<http::MultipartParser> parser;
     if (multipart) {
       auto boundary = http::BoundaryFromContentType(content_type);
@@ -143,7 +147,9 @@ class UploadRoutes {
       auto n = co_await ex.ReadBody(buffer);
       if (!n) {
         if (n.error().code == ErrorCode::kTooLarge)
-          co_return MakeError(ErrorCode::kTooLarge, fmt::format("the upload is larger than the limit of {} bytes", limit));
+          co_return MakeError(
+              ErrorCode::kTooLarge,
+              fmt::format("the upload is larger than the limit of {} bytes", limit));
         co_return tl::unexpected(n.error());
       }
       if (*n == 0) break;
@@ -155,14 +161,17 @@ class UploadRoutes {
       });
       if (!fed) co_return tl::unexpected(fed.error());
       if (sink.bytes > limit)
-        co_return MakeError(ErrorCode::kTooLarge, fmt::format("the upload is larger than the limit of {} bytes", limit));
+        co_return MakeError(ErrorCode::kTooLarge,
+                            fmt::format("the upload is larger than the limit of {} bytes", limit));
     }
     if (parser) {
       if (auto s = parser->Finish(); !s) co_return tl::unexpected(s.error());
       if (!sink.seen_file_)
-        co_return MakeError(ErrorCode::kInvalidArgument, "the form has no 'file' part: attach the video as 'file'");
+        co_return MakeError(ErrorCode::kInvalidArgument,
+                            "the form has no 'file' part: attach the video as 'file'");
     }
-    if (sink.bytes == 0) co_return MakeError(ErrorCode::kInvalidArgument, "the uploaded file is empty");
+    if (sink.bytes == 0)
+      co_return MakeError(ErrorCode::kInvalidArgument, "the uploaded file is empty");
     auto options = sink.options.ToConvertOptions();
     if (!options) co_return tl::unexpected(options.error());
 
@@ -225,9 +234,10 @@ void AddUploadRoutes(http::Router& router, Context& context) {
   auto routes = std::make_shared<UploadRoutes>(context);
   uint64_t max_body = context.config.max_upload_bytes + kMultipartOverhead;
   router.Add({"POST", "/v1/jobs", [routes](Exchange& ex) { return routes->Create(ex); }, max_body,
-              "Upload a video (multipart part 'file', or a raw body with ?filename=) and queue its conversion"});
-  router.Add({"POST", "/upload", [routes](Exchange& ex) { return routes->CreateSeed(ex); }, max_body,
-              "Seed-compatible upload: answers with the job id as plain text"});
+              "Upload a video (multipart part 'file', or a raw body with ?filename=) and queue its "
+              "conversion"});
+  router.Add({"POST", "/upload", [routes](Exchange& ex) { return routes->CreateSeed(ex); },
+              max_body, "Seed-compatible upload: answers with the job id as plain text"});
 }
 
 }  // namespace vmp3::roles

@@ -42,7 +42,12 @@ const std::vector<Module>& Modules() {
       {"upload", {}, true, true, true, AddUploadAndWebRoutes},
       {"download", {}, true, false, true, roles::AddDownloadRoutes},
       {"converter", {}, true, true, true, nullptr},
-      {"all", {"auth", "metadata", "upload", "download", "converter"}, false, false, false, nullptr},
+      {"all",
+       {"auth", "metadata", "upload", "download", "converter"},
+       false,
+       false,
+       false,
+       nullptr},
   };
   return modules;
 }
@@ -80,7 +85,8 @@ Result<std::vector<const Module*>> ResolveRoles(std::string_view list) {
 Result<std::pair<std::string, uint16_t>> SplitListen(std::string_view listen) {
   size_t colon = listen.rfind(':');
   if (colon == std::string_view::npos)
-    return MakeError(ErrorCode::kInvalidArgument, fmt::format("listen address '{}' needs HOST:PORT", listen));
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("listen address '{}' needs HOST:PORT", listen));
   int port = 0;
   auto text = listen.substr(colon + 1);
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
@@ -96,12 +102,18 @@ Result<std::pair<std::string, uint16_t>> SplitListen(std::string_view listen) {
 Status ServeConfig::Validate() const {
   if (auto l = SplitListen(listen); !l) return tl::unexpected(l.error());
   if (auto r = ResolveRoles(roles); !r) return tl::unexpected(r.error());
-  if (workers < 0 || workers > 256) return MakeError(ErrorCode::kInvalidArgument, "workers must be 0..256");
-  if (max_upload_bytes == 0) return MakeError(ErrorCode::kInvalidArgument, "max upload size must be positive");
-  if (retention_seconds <= 0) return MakeError(ErrorCode::kInvalidArgument, "retention must be positive");
-  if (token_ttl_seconds < 60) return MakeError(ErrorCode::kInvalidArgument, "token lifetime must be at least 60 s");
-  if (job_attempts < 1) return MakeError(ErrorCode::kInvalidArgument, "job attempts must be at least 1");
-  if (lease_seconds < 5) return MakeError(ErrorCode::kInvalidArgument, "lease must be at least 5 s");
+  if (workers < 0 || workers > 256)
+    return MakeError(ErrorCode::kInvalidArgument, "workers must be 0..256");
+  if (max_upload_bytes == 0)
+    return MakeError(ErrorCode::kInvalidArgument, "max upload size must be positive");
+  if (retention_seconds <= 0)
+    return MakeError(ErrorCode::kInvalidArgument, "retention must be positive");
+  if (token_ttl_seconds < 60)
+    return MakeError(ErrorCode::kInvalidArgument, "token lifetime must be at least 60 s");
+  if (job_attempts < 1)
+    return MakeError(ErrorCode::kInvalidArgument, "job attempts must be at least 1");
+  if (lease_seconds < 5)
+    return MakeError(ErrorCode::kInvalidArgument, "lease must be at least 5 s");
   return {};
 }
 
@@ -195,7 +207,8 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
     if (!jwks) return tl::unexpected(jwks.error());
     auto keys = auth::PublicKey::FromJwks(*jwks);
     if (!keys) return tl::unexpected(keys.error());
-    if (keys->empty()) return MakeError(ErrorCode::kInvalidArgument, fmt::format("{} has no usable key", url));
+    if (keys->empty())
+      return MakeError(ErrorCode::kInvalidArgument, fmt::format("{} has no usable key", url));
     verify_keys = std::move(*keys);
   } else {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -210,10 +223,11 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
 
   // Gauges read at scrape time.
   if (ctx.queue) {
-    ctx.metrics.AddCallbackGauge("vmp3_queue_depth", "Jobs in the queue (ready or leased).", [q = ctx.queue] {
-      auto depth = q->Depth();
-      return depth ? static_cast<double>(*depth) : -1.0;
-    });
+    ctx.metrics.AddCallbackGauge("vmp3_queue_depth", "Jobs in the queue (ready or leased).",
+                                 [q = ctx.queue] {
+                                   auto depth = q->Depth();
+                                   return depth ? static_cast<double>(*depth) : -1.0;
+                                 });
   }
   if (ctx.metadata) {
     for (JobStatus status : {JobStatus::kQueued, JobStatus::kConverting, JobStatus::kDone,
@@ -233,9 +247,9 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
   http::ServerOptions server_options;
   server_options.address = host;
   server_options.port = port;
-  server_options.io_threads = config.io_threads > 0
-                                  ? config.io_threads
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  server_options.io_threads =
+      config.io_threads > 0 ? config.io_threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   server_options.drain_timeout = std::chrono::seconds(config.drain_seconds);
   impl.server = std::make_unique<http::Server>(server_options, impl.router, &ctx.metrics);
 
@@ -258,7 +272,7 @@ Status Service::Start() {
 uint16_t Service::port() const { return impl_->server->port(); }
 
 void Service::Stop() {
-  if (impl_->stopped) return;
+  if (impl_->stopped || !impl_->server) return;  // (a Service whose Create failed never started)
   impl_->stopped = true;
   impl_->server->BeginDrain();
   // Workers stop before the server's threads so running conversions are handed back.

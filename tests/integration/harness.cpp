@@ -1,4 +1,3 @@
-#include <cctype>
 #include "integration/harness.hpp"
 
 #include <fcntl.h>
@@ -10,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -216,8 +216,8 @@ std::string RequiredEnv(const char* name) {
 
 // A prefix unique to the test (its data directory), the same across restarts of its server.
 std::string PrefixFor(const fs::path& data_dir) {
-  std::string prefix = "it-" + data_dir.parent_path().filename().string() + "-" +
-                       data_dir.filename().string();
+  std::string prefix =
+      "it-" + data_dir.parent_path().filename().string() + "-" + data_dir.filename().string();
   for (char& c : prefix)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
   return prefix;
@@ -279,8 +279,8 @@ std::vector<std::string> BackendArgs(const fs::path& data_dir) {
   const std::string prefix = PrefixFor(data_dir);
   std::string s3 = RequiredEnv("VMP3_TEST_S3_URL");
   s3.insert(s3.find_first_of("?", 5), "/" + prefix);
-  return {"--storage", s3,
-          "--queue", WithQuery(RequiredEnv("VMP3_TEST_AMQP_URL"), "prefix=" + prefix),
+  return {"--storage",  s3,
+          "--queue",    WithQuery(RequiredEnv("VMP3_TEST_AMQP_URL"), "prefix=" + prefix),
           "--metadata", WithQuery(RequiredEnv("VMP3_TEST_REDIS_URL"), "prefix=" + prefix)};
 }
 

@@ -434,7 +434,8 @@ TEST(StreamCopyTest, Mp3InAviIsCopied) {
   int lag = 0;
   double correlation = test::BestCorrelation(out->pcm[1], raw->pcm[1], 1200, &lag);
   EXPECT_GT(correlation, 0.99);
-  EXPECT_EQ(std::abs(lag), kDecoderDelay) << "the copy must be the same signal, less the decoder delay";
+  EXPECT_EQ(std::abs(lag), kDecoderDelay)
+      << "the copy must be the same signal, less the decoder delay";
   EXPECT_NEAR(DominantFrequency(out->pcm[0], out->sample_rate), 330, 2);
   EXPECT_NEAR(DominantFrequency(out->pcm[1], out->sample_rate), 550, 2);
 }
