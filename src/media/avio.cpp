@@ -9,6 +9,26 @@ namespace {
 
 constexpr int kIoBufferSize = 64 * 1024;
 
+// The absolute offset an AVIO seek asks for, or a negative AVERROR.
+int64_t SeekTarget(int64_t offset, int whence, uint64_t position, std::optional<uint64_t> size) {
+  int64_t target = 0;
+  switch (whence) {
+    case SEEK_SET:
+      target = offset;
+      break;
+    case SEEK_CUR:
+      target = static_cast<int64_t>(position) + offset;
+      break;
+    case SEEK_END:
+      if (!size) return AVERROR(ENOSYS);
+      target = static_cast<int64_t>(*size) + offset;
+      break;
+    default:
+      return AVERROR(EINVAL);
+  }
+  return target < 0 ? AVERROR(EINVAL) : target;
+}
+
 int InterruptCallback(void* opaque) {
   return static_cast<std::stop_token*>(opaque)->stop_requested() ? 1 : 0;
 }
@@ -45,22 +65,8 @@ int64_t AvioReader::Seek(void* opaque, int64_t offset, int whence) {
   std::optional<uint64_t> size = self->source_.Size();
   whence &= ~AVSEEK_FORCE;
   if (whence == AVSEEK_SIZE) return size ? static_cast<int64_t>(*size) : AVERROR(ENOSYS);
-  int64_t target = 0;
-  switch (whence) {
-    case SEEK_SET:
-      target = offset;
-      break;
-    case SEEK_CUR:
-      target = static_cast<int64_t>(self->position_) + offset;
-      break;
-    case SEEK_END:
-      if (!size) return AVERROR(ENOSYS);
-      target = static_cast<int64_t>(*size) + offset;
-      break;
-    default:
-      return AVERROR(EINVAL);
-  }
-  if (target < 0) return AVERROR(EINVAL);
+  int64_t target = SeekTarget(offset, whence, self->position_, size);
+  if (target < 0) return target;
   if (auto s = self->source_.Seek(static_cast<uint64_t>(target)); !s) {
     if (!self->error_) self->error_ = s.error();
     return AVERROR(EIO);
@@ -106,21 +112,8 @@ int64_t AvioWriter::Seek(void* opaque, int64_t offset, int whence) {
   auto* self = static_cast<AvioWriter*>(opaque);
   whence &= ~AVSEEK_FORCE;
   if (whence == AVSEEK_SIZE) return static_cast<int64_t>(self->high_water_);
-  int64_t target = 0;
-  switch (whence) {
-    case SEEK_SET:
-      target = offset;
-      break;
-    case SEEK_CUR:
-      target = static_cast<int64_t>(self->position_) + offset;
-      break;
-    case SEEK_END:
-      target = static_cast<int64_t>(self->high_water_) + offset;
-      break;
-    default:
-      return AVERROR(EINVAL);
-  }
-  if (target < 0) return AVERROR(EINVAL);
+  int64_t target = SeekTarget(offset, whence, self->position_, self->high_water_);
+  if (target < 0) return target;
   if (auto s = self->sink_.Seek(static_cast<uint64_t>(target)); !s) {
     if (!self->error_) self->error_ = s.error();
     return AVERROR(EIO);
