@@ -265,9 +265,7 @@ class RabbitMqJobQueue::Connection {
 
   Status EnableConfirms() {
     amqp_confirm_select(state_, kChannel);
-    if (auto s = Check("confirm.select"); !s) return s;
-    confirms_ = true;
-    return {};
+    return Check("confirm.select");
   }
 
   struct Outgoing {
@@ -327,9 +325,9 @@ class RabbitMqJobQueue::Connection {
         }
         case AMQP_BASIC_ACK_METHOD:
         case AMQP_BASIC_NACK_METHOD: {
-          // Both start with delivery_tag and multiple.
+          // Both start with delivery_tag (and multiple, which covers ours when the tag is).
           auto* ack = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
-          if (ack->delivery_tag < seq && !(ack->multiple && ack->delivery_tag >= seq)) break;
+          if (ack->delivery_tag < seq) break;  // an earlier publish's
           if (frame.payload.method.id == AMQP_BASIC_NACK_METHOD) {
             return MakeError(ErrorCode::kUnavailable, "RabbitMQ could not store the message");
           }
@@ -373,7 +371,7 @@ class RabbitMqJobQueue::Connection {
       amqp_maybe_release_buffers(state_);
       int rc = amqp_simple_wait_frame_noblock(state_, &frame, &zero);
       if (rc == AMQP_STATUS_TIMEOUT) return std::nullopt;
-      if (rc != AMQP_STATUS_OK) return Fail("waiting for a job", amqp_error_string2(rc));
+      if (rc != AMQP_STATUS_OK) return Fail("receiving", amqp_error_string2(rc));
       auto message = OnFrame(frame);
       if (!message || *message) return message;
     }
@@ -452,7 +450,7 @@ class RabbitMqJobQueue::Connection {
   // Handles a frame while consuming: a delivery is read in full; closes break the connection.
   Result<std::optional<Message>> OnFrame(const amqp_frame_t& frame) {
     if (frame.frame_type != AMQP_FRAME_METHOD) return std::nullopt;
-    if (IsClose(frame)) return Fail("waiting for a job", CloseText(frame));
+    if (IsClose(frame)) return Fail("receiving", CloseText(frame));
     switch (frame.payload.method.id) {
       case AMQP_BASIC_DELIVER_METHOD: {
         auto* deliver = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
@@ -461,7 +459,7 @@ class RabbitMqJobQueue::Connection {
         return std::move(*message);
       }
       case AMQP_BASIC_CANCEL_METHOD:
-        return Fail("waiting for a job", "the broker cancelled the consumer (queue deleted?)");
+        return Fail("receiving", "the broker cancelled the consumer (queue deleted?)");
       default:
         return std::nullopt;  // e.g. consume-ok
     }
@@ -485,8 +483,7 @@ class RabbitMqJobQueue::Connection {
   amqp_connection_state_t state_ = nullptr;
   bool logged_in_ = false;
   bool broken_ = false;
-  bool confirms_ = false;
-  uint64_t published_ = 0;  // publishes since confirm.select: the broker numbers confirms so
+  uint64_t published_ = 0;  // publishes on the channel: the broker numbers its confirms alike
 };
 
 struct RabbitMqJobQueue::Consumer {
@@ -500,11 +497,24 @@ struct RabbitMqJobQueue::Consumer {
   std::unique_ptr<Connection> connection;
   uint64_t generation = 0;        // bumps when the connection is dropped: its receipts are void
   std::map<uint64_t, Held> held;  // delivery tag → what was handed out, until settled
+  bool consuming = false;         // a Take has a consumer open on the connection
+
+  // Reads what the broker sent since, to notice that it closed the connection (an operator, or
+  // its consumer_timeout) before trusting a lease. Only while no Take consumes: then no
+  // delivery can come, and Take notices a close itself.
+  Status CheckOpen() {
+    if (consuming) return {};
+    auto arrived = connection->ArrivedDelivery();
+    if (!arrived) return tl::unexpected(arrived.error());
+    if (*arrived) return connection->Reject((*arrived)->tag);  // cannot happen without a consumer
+    return {};
+  }
 
   // Drops the connection and the leases taken through it: the broker redelivers them.
   void Drop(std::atomic<int64_t>& held_count) {
     if (connection) connection->MarkBroken();  // no clean close: it may be out of step
     connection.reset();
+    consuming = false;
     held_count -= static_cast<int64_t>(held.size());
     held.clear();
     ++generation;
@@ -532,8 +542,9 @@ struct RabbitMqJobQueue::Lease {
 
 namespace {
 
-// A consumer connection goes silent (hung taker) for about the lease before the broker drops
-// it: it allows one to two missed heartbeats.
+// The AMQP heartbeat of a consumer connection: half the lease, so that the broker drops a
+// connection that went silent (a hung taker) after about a lease, as it allows one to two
+// missed heartbeats.
 int ConsumerHeartbeat(const JobQueueOptions& options) {
   int64_t seconds = (options.lease.count() + 1999) / 2000;
   return static_cast<int>(std::clamp<int64_t>(seconds, 1, 65535));
@@ -702,6 +713,7 @@ Result<std::optional<RabbitMqJobQueue::Message>> RabbitMqJobQueue::Receive(
     auto tag = c.connection->Consume(queue_);
     if (!tag) return tl::unexpected(tag.error());
     consumer_tag = std::move(*tag);
+    c.consuming = true;
     return {};
   };
   const int heartbeat = ConsumerHeartbeat(options_);
@@ -744,6 +756,7 @@ Result<std::optional<RabbitMqJobQueue::Message>> RabbitMqJobQueue::Receive(
       if (c.generation != generation) return lost();
     }
     auto late = c.connection->Cancel(consumer_tag);
+    c.consuming = false;
     if (!late) {
       c.Drop(held_);
       return tl::unexpected(late.error());
@@ -835,7 +848,9 @@ Status RabbitMqJobQueue::AckLease(const Lease& lease) {
                                  "through was lost, so the broker delivers it again",
                                  lease.job_id));
   }
-  if (auto acked = c.connection->Ack(lease.tag); !acked) {
+  Status acked = c.CheckOpen();
+  if (acked) acked = c.connection->Ack(lease.tag);
+  if (!acked) {
     c.Drop(held_);
     return MakeError(ErrorCode::kConflict,
                      fmt::format("job {} lost its queue lease: {}; the broker delivers it again",
@@ -884,7 +899,9 @@ Status RabbitMqJobQueue::Heartbeat(const Delivery& delivery) {
   if (c.generation != lease->generation) {
     return LeaseLost(delivery, "the connection it was taken through was lost");
   }
-  if (auto sent = c.connection->SendHeartbeat(); !sent) {
+  Status sent = c.CheckOpen();
+  if (sent) sent = c.connection->SendHeartbeat();
+  if (!sent) {
     c.Drop(held_);
     return LeaseLost(delivery, sent.error().message);
   }

@@ -16,7 +16,9 @@
 //   it. When the taker's connection ends (the process died, or it stayed silent for about the
 //   lease: the AMQP heartbeat is half the lease) the broker makes the message ready again and
 //   counts the delivery (x-delivery-count). Heartbeat sends an AMQP heartbeat. A lease never
-//   expires while its connection lives, so the contract's timed-lease cases do not apply.
+//   expires while its connection lives, so the contract's timed-lease cases do not apply. Ack
+//   and Heartbeat first read what the broker sent, so they report kConflict once it has closed
+//   the connection; an Ack sent as the connection dies may still see the job delivered again.
 // - The attempt number is the header x-vmp3-attempt (attempts spent before the message was
 //   republished) plus x-delivery-count plus one. Retry and Release republish the job (Retry with
 //   the attempt counted, Release without) and then acknowledge the delivery, so a failure in
