@@ -73,7 +73,8 @@ class RabbitMqJobQueueHarness final : public JobQueueHarness {
 inline std::vector<JobQueueBackend> JobQueueBackends() {
   return {
       {"Sqlite", "", [] { return std::make_unique<SqliteJobQueueHarness>(); }},
-      {"RabbitMq", "VMP3_TEST_AMQP_URL", [] { return std::make_unique<RabbitMqJobQueueHarness>(); }},
+      {"RabbitMq", "VMP3_TEST_AMQP_URL",
+       [] { return std::make_unique<RabbitMqJobQueueHarness>(); }},
   };
 }
 

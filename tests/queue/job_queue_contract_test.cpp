@@ -195,7 +195,8 @@ TEST_P(JobQueueContract, ConcurrentTakersNeverShareAJob) {
 }
 
 TEST_P(JobQueueContract, ExpiredLeaseRedeliversWithTheNextAttempt) {
-  if (!harness_->TimedLeases()) GTEST_SKIP() << "leases are connections here: see TakerThatDiesLosesItsJob";
+  if (!harness_->TimedLeases())
+    GTEST_SKIP() << "leases are connections here: see TakerThatDiesLosesItsJob";
   auto q = Open(ShortLease(300ms));
   ASSERT_TRUE(q);
   ASSERT_TRUE(q->Publish("crashy"));
@@ -213,7 +214,8 @@ TEST_P(JobQueueContract, ExpiredLeaseRedeliversWithTheNextAttempt) {
 }
 
 TEST_P(JobQueueContract, StaleDeliveryLosesItsLease) {
-  if (!harness_->TimedLeases()) GTEST_SKIP() << "leases are connections here: see TakerThatDiesLosesItsJob";
+  if (!harness_->TimedLeases())
+    GTEST_SKIP() << "leases are connections here: see TakerThatDiesLosesItsJob";
   auto q = Open(ShortLease(200ms));
   ASSERT_TRUE(q);
   ASSERT_TRUE(q->Publish("slow"));
@@ -298,7 +300,8 @@ TEST_P(JobQueueContract, RetryOnTheLastAttemptDeadLetters) {
 }
 
 TEST_P(JobQueueContract, LeaseExpiryOnTheLastAttemptDeadLetters) {
-  if (!harness_->TimedLeases()) GTEST_SKIP() << "leases are connections here: see TakerThatDiesLosesItsJob";
+  if (!harness_->TimedLeases())
+    GTEST_SKIP() << "leases are connections here: see TakerThatDiesLosesItsJob";
   auto q = Open(ShortLease(200ms, 2));
   ASSERT_TRUE(q);
   ASSERT_TRUE(q->Publish("hangs"));
