@@ -32,6 +32,7 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kStreamChunk = 256 * 1024;
+constexpr size_t kBodyReadSize = 256 * 1024;
 
 // Fills RequestHead from Beast's parsed header. Returns false for a target we cannot parse.
 bool BuildHead(const bhttp::request_parser<bhttp::buffer_body>& parser, const tcp::endpoint& peer,
@@ -131,9 +132,15 @@ class BeastExchange final : public Exchange {
       auto [ec, n] = co_await bhttp::async_write(stream_, cont, kTuple);
       if (ec) co_return MakeError(ErrorCode::kUnavailable, "client went away");
     }
-    for (;;) {
-      parser_.get().body().data = out.data();
-      parser_.get().body().size = out.size();
+    // Beast reads the socket into `buffer_` and only as much as its free capacity (at least 512
+    // bytes): give it room for large reads, or an upload crawls in tiny recv()s.
+    if (buffer_.capacity() - buffer_.size() < kBodyReadSize)
+      buffer_.reserve(buffer_.size() + kBodyReadSize);
+    // Fill `out` (fewer bytes only at the end of the body), so callers handle few large pieces.
+    size_t filled = 0;
+    while (filled < out.size() && !parser_.is_done()) {
+      parser_.get().body().data = out.data() + filled;
+      parser_.get().body().size = out.size() - filled;
       stream_.expires_after(io_timeout_);
       auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, parser_, kTuple);
       if (ec == bhttp::error::need_buffer) ec = {};
@@ -146,7 +153,8 @@ class BeastExchange final : public Exchange {
         co_return MakeError(ErrorCode::kInvalidArgument,
                             fmt::format("malformed request body ({})", ec.message()));
       }
-      size_t got = out.size() - parser_.get().body().size;
+      size_t got = out.size() - filled - parser_.get().body().size;
+      filled += got;
       total_ += got;
       if (bytes_in_) bytes_in_->Inc(static_cast<double>(got));
       if (total_ > limit_) {
@@ -154,8 +162,8 @@ class BeastExchange final : public Exchange {
             ErrorCode::kTooLarge,
             fmt::format("request body is larger than the limit of {} bytes", limit_));
       }
-      if (got > 0 || parser_.is_done()) co_return got;
     }
+    co_return filled;
   }
 
  protected:
