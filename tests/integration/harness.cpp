@@ -259,9 +259,12 @@ std::vector<std::string> S3Objects(const fs::path& data_dir) {
     return r.out;
   };
   std::vector<std::string> files;
-  for (const std::string& key : XmlValues(list("list-type=2&prefix=" + prefix), "Key"))
+  // curl's SigV4 signs the query as written: give it canonical form (parameters sorted, "/"
+  // encoded, "uploads=" with its empty value), or RGW answers SignatureDoesNotMatch.
+  const std::string encoded = PrefixFor(data_dir) + "%2F";
+  for (const std::string& key : XmlValues(list("list-type=2&prefix=" + encoded), "Key"))
     files.push_back(key.substr(prefix.size()));
-  for (const std::string& key : XmlValues(list("uploads&prefix=" + prefix), "Key"))
+  for (const std::string& key : XmlValues(list("prefix=" + encoded + "&uploads="), "Key"))
     files.push_back("multipart:" + key.substr(prefix.size()));
   std::sort(files.begin(), files.end());
   return files;
