@@ -30,6 +30,7 @@ SERVERS_DIR ?= $(BUILD_DIR)/test-servers
 test: test-deps build
 	@scripts/test-servers start $(SERVERS_DIR) >/dev/null
 	@eval "$$(scripts/test-servers env $(SERVERS_DIR))"; \
+	  VMP3_TEST_SERVERS_DIR=$(abspath $(SERVERS_DIR)) \
 	  ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900; rc=$$?; \
 	  scripts/test-servers stop $(SERVERS_DIR) >/dev/null 2>&1; exit $$rc
 	$(MAKE) --no-print-directory test-asan

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -170,15 +171,35 @@ Result<redisContext*> RedisPool::Connect() const {
   return c;
 }
 
+namespace {
+
+// An idle connection is only good if Redis has not closed it meanwhile (a restart, a timeout):
+// the peer's close shows as end-of-file without reading, and an idle connection has no reply
+// pending, so any readable byte means it is out of step too.
+bool StillOpen(const redisContext* c) {
+  if (c->err) return false;
+  char byte;
+  ssize_t n = ::recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<RedisPool::Lease>> RedisPool::Acquire() {
   redisContext* c = nullptr;
+  std::vector<redisContext*> stale;
   {
     std::lock_guard lock(mu_);
-    if (!idle_.empty()) {
+    while (!c && !idle_.empty()) {
       c = idle_.back();
       idle_.pop_back();
+      if (!StillOpen(c)) {
+        stale.push_back(c);
+        c = nullptr;
+      }
     }
   }
+  for (redisContext* s : stale) redisFree(s);
   if (!c) {
     auto fresh = Connect();
     if (!fresh) return tl::unexpected(fresh.error());

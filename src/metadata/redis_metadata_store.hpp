@@ -18,7 +18,9 @@
 //
 // Redis must persist for production use: run it with appendonly yes (AOF); the test scripts do.
 // Threading: a small pool of connections; each call takes one. Broken connections are dropped and
-// reopened on the next call; calls fail with kUnavailable while Redis is down.
+// reopened on the next call, and an idle one that Redis closed (it restarted) is noticed before
+// it is used, so the first call after Redis is back succeeds; calls fail with kUnavailable while
+// Redis is down.
 #pragma once
 
 #include <atomic>

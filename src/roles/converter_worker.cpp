@@ -3,7 +3,9 @@
 // Delivery is at least once; a job is acknowledged only after its MP3 is stored and its record
 // updated. A failure that retrying cannot fix (bad media) is recorded and acknowledged; a
 // transient one (a backend down) is retried later with backoff; when the queue gives up on a job
-// (attempts exhausted) it is recorded as failed with the last error.
+// (attempts exhausted) it is recorded as failed with the last error. A backend outage (S3 or
+// Redis down) is not the job's fault: the worker waits until the backend answers again and hands
+// the job back without spending an attempt, so a restart of a backend fails no job.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -119,12 +121,50 @@ class Converter final : public Worker {
     });
   }
 
+  // True when storage or metadata is unreachable: then waits, keeping the job's lease alive,
+  // until both answer again or the worker is stopped. False (at once) when both answer, i.e. the
+  // failure was about this job, not an outage.
+  bool WaitOutOutage(const Delivery& delivery, std::stop_token stop) {
+    auto reachable = [&] {
+      return context_.storage->Ping().has_value() && context_.metadata->Ping().has_value();
+    };
+    if (reachable()) return false;
+    spdlog::warn("job {}: a backend is unavailable; waiting for it to come back", delivery.job_id);
+    const auto heartbeat_every =
+        std::chrono::seconds(std::max(1, context_.config.lease_seconds / 3));
+    auto last_heartbeat = std::chrono::steady_clock::now();
+    std::mutex mu;
+    std::condition_variable_any cv;
+    do {
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
+      if (std::chrono::steady_clock::now() - last_heartbeat >= heartbeat_every) {
+        last_heartbeat = std::chrono::steady_clock::now();
+        context_.queue->Heartbeat(delivery);
+      }
+    } while (!stop.stop_requested() && !reachable());
+    return true;
+  }
+
+  // Gives the job back to the queue untouched, without counting the attempt.
+  void HandBack(const std::string& job_id, const Delivery& delivery, std::string_view why) {
+    context_.metadata->UpdateJob(job_id, [&](Job& j) -> Status {
+      if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
+      j.progress = 0;
+      return {};
+    });
+    context_.queue->Release(delivery);
+    spdlog::info("job {}: handed back to the queue ({})", job_id, why);
+  }
+
   void Process(const Delivery& delivery, std::stop_token worker_stop) {
     auto job = MarkStarted(delivery);
     if (!job) {
       // Deleted, cancelled or already finished (a redelivery): nothing to do.
       if (job.error().code == ErrorCode::kNotFound || job.error().code == ErrorCode::kConflict) {
         context_.queue->Ack(delivery);
+      } else if (IsTransient(job.error().code) && WaitOutOutage(delivery, worker_stop)) {
+        context_.queue->Release(delivery);
       } else {
         context_.queue->Retry(delivery, std::chrono::seconds(2));
       }
@@ -141,22 +181,15 @@ class Converter final : public Worker {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-    if (result) {
-      seconds_.Observe(seconds);
-      Finish(*job, delivery, *result);
-      return;
-    }
-    const Error& error = result.error();
+    if (result) seconds_.Observe(seconds);
+    Status outcome =
+        result ? Finish(*job, delivery, *result) : Status(tl::unexpected(result.error()));
+    if (outcome) return;
+    const Error& error = outcome.error();
     if (error.code == ErrorCode::kCancelled && !cancelled_by_user) {
       // Shutting down: hand the job back untouched so another converter (or we, after a
       // restart) picks it up without counting an attempt.
-      context_.metadata->UpdateJob(job->id, [&](Job& j) -> Status {
-        if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
-        j.progress = 0;
-        return {};
-      });
-      context_.queue->Release(delivery);
-      spdlog::info("job {}: handed back to the queue (shutdown)", job->id);
+      HandBack(job->id, delivery, "shutdown");
       return;
     }
     if (error.code == ErrorCode::kCancelled || cancelled_by_user) {
@@ -166,6 +199,10 @@ class Converter final : public Worker {
       return;
     }
     if (IsTransient(error.code)) {
+      if (WaitOutOutage(delivery, worker_stop)) {
+        HandBack(job->id, delivery, worker_stop.stop_requested() ? "shutdown" : "backend outage");
+        return;
+      }
       auto dead =
           context_.queue->Retry(delivery, std::chrono::seconds(2 << std::min(delivery.attempt, 6)));
       if (dead && !*dead) {
@@ -273,7 +310,9 @@ class Converter final : public Worker {
     return options;
   }
 
-  void Finish(const Job& job, const Delivery& delivery, const media::ConvertResult& result) {
+  // Records the stored MP3 and acknowledges. Fails (without acknowledging) only when the record
+  // could not be written for a transient reason (Redis down); the job is then not finished.
+  Status Finish(const Job& job, const Delivery& delivery, const media::ConvertResult& result) {
     int64_t now = context_.now_ms();
     auto updated = context_.metadata->UpdateJob(job.id, [&](Job& j) -> Status {
       if (j.status == JobStatus::kCancelled) return MakeError(ErrorCode::kConflict, "cancelled");
@@ -290,11 +329,14 @@ class Converter final : public Worker {
       j.expires_at = now + context_.config.retention_seconds * 1000;
       return {};
     });
+    if (!updated && IsTransient(updated.error().code)) {
+      return tl::unexpected(updated.error());  // e.g. Redis down: the job is not finished yet
+    }
     if (!updated) {
       // Deleted or cancelled meanwhile: do not leave the output behind.
       context_.storage->Remove("outputs/" + job.id + ".mp3");
       context_.queue->Ack(delivery);
-      return;
+      return {};
     }
     if (!context_.config.keep_inputs) context_.storage->Remove(job.input_key);
     context_.queue->Ack(delivery);
@@ -302,6 +344,7 @@ class Converter final : public Worker {
     Publish(*updated, "status", JobJson(*updated));
     spdlog::info("job {}: done ({} bytes, {:.1f} s of audio)", job.id, result.output_bytes,
                  result.duration_seconds);
+    return {};
   }
 
   void Fail(const Job& job, const Error& error) {

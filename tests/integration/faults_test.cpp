@@ -1,0 +1,410 @@
+// Faults in the distributed mode: every role its own process on the real RabbitMQ, Redis and
+// Ceph RGW, while a converter is killed and each of those servers is restarted or stopped. After
+// each, nothing is lost: every job ends done exactly once (one "done" in all the converters' logs),
+// its MP3 decodes in full, and storage holds exactly the outputs.
+//
+// These tests stop and start the servers `make test` runs (their directory comes in
+// VMP3_TEST_SERVERS_DIR, their ports from its ports.env; scripts/servers/*.sh do the work), so
+// ctest runs them alone (RUN_SERIAL). They skip unless VMP3_IT_BACKENDS=distributed.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+
+#include "integration/harness.hpp"
+#include "integration/server_process.hpp"
+#include "support/audio_decode.hpp"
+#include "support/fixtures.hpp"
+
+namespace vmp3::itest {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kNeedsServers[] =
+    "fault tests need the real servers: run with VMP3_IT_BACKENDS=distributed (ctest -L "
+    "integration-distributed)";
+
+// scripts/servers/ of this source tree.
+fs::path ServerScripts() {
+  fs::path dir = fs::path(__FILE__).parent_path().parent_path().parent_path() / "scripts/servers";
+  if (!fs::exists(dir / "rabbitmq.sh"))
+    throw std::runtime_error("cannot find scripts/servers beside " + std::string(__FILE__));
+  return dir;
+}
+
+// The servers scripts/test-servers started under VMP3_TEST_SERVERS_DIR: stops and starts one of
+// them the way that script does (same state directory, same ports), so its data survives.
+class TestServers {
+ public:
+  static TestServers FromEnvironment() {
+    const char* dir = std::getenv("VMP3_TEST_SERVERS_DIR");
+    if (!dir || !*dir) {
+      throw std::runtime_error(
+          "VMP3_TEST_SERVERS_DIR is not set: run the fault tests through `make test`, or export "
+          "the directory given to `scripts/test-servers start`");
+    }
+    TestServers servers;
+    servers.dir_ = dir;
+    std::string text = ReadFile(servers.dir_ / "ports.env");
+    for (size_t at = 0; at < text.size();) {
+      size_t end = std::min(text.find('\n', at), text.size());
+      std::string line = text.substr(at, end - at);
+      at = end + 1;
+      size_t eq = line.find('=');
+      if (eq != std::string::npos) servers.ports_[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    return servers;
+  }
+
+  // name: "redis", "rabbitmq" or "rgw". Throws with the script's output when it fails.
+  void Stop(const std::string& name) { Run(name, "stop"); }
+  void Start(const std::string& name) { Run(name, "start"); }
+
+ private:
+  std::string Port(const std::string& key) const {
+    auto it = ports_.find(key);
+    if (it == ports_.end()) throw std::runtime_error(key + " is missing from ports.env");
+    return it->second;
+  }
+
+  void Run(const std::string& name, const std::string& action) {
+    const std::string script = (ServerScripts() / (name + ".sh")).string();
+    const std::string state = (dir_ / name).string();
+    std::vector<std::string> argv;
+    if (name == "redis") {
+      argv = {script, action, state, Port("REDIS_PORT")};
+    } else if (name == "rabbitmq") {
+      argv = {script, action, state, Port("AMQP_PORT"), Port("AMQP_DIST_PORT"), Port("EPMD_PORT")};
+    } else {
+      argv = {"env",
+              "MON_PORT_V2=" + Port("MON_PORT_V2"),
+              "MON_PORT_V1=" + Port("MON_PORT_V1"),
+              script,
+              action,
+              state,
+              Port("RGW_PORT")};
+    }
+    auto started = Clock::now();
+    ProcessResult r = RunProcess(argv, 180s);
+    if (r.exit_code != 0) {
+      throw std::runtime_error(
+          fmt::format("{} {} failed (exit {}): {}{}", name, action, r.exit_code, r.out, r.err));
+    }
+    std::printf("[ faults   ] %s %s: %.1f s\n", name.c_str(), action.c_str(),
+                std::chrono::duration<double>(Clock::now() - started).count());
+  }
+
+  fs::path dir_;
+  std::map<std::string, std::string> ports_;
+};
+
+// A server stopped for a while: started again when the scope ends, even when an assertion
+// failed meanwhile, so the next test finds it running.
+class Outage {
+ public:
+  Outage(TestServers& servers, std::string name) : servers_(servers), name_(std::move(name)) {
+    servers_.Stop(name_);
+  }
+  ~Outage() {
+    if (ended_) return;
+    try {
+      servers_.Start(name_);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
+  }
+  Outage(const Outage&) = delete;
+  Outage& operator=(const Outage&) = delete;
+
+  void End() {
+    ended_ = true;
+    servers_.Start(name_);
+  }
+
+ private:
+  TestServers& servers_;
+  std::string name_;
+  bool ended_ = false;
+};
+
+// One deployment with every role in its own process on the same backends (one data directory,
+// so one key and queue prefix): auth, an API process (upload, metadata, download) and converters
+// started on demand. Converters are kept (stopped or not) so their logs can be read at the end.
+class Cluster {
+ public:
+  Cluster() : data_dir_(NewDataDir()) {
+    auth_ = ServerProcess::Start(data_dir_, {"--roles", "auth"});
+    api_ = ServerProcess::Start(
+        data_dir_, {"--roles", "upload,metadata,download", "--auth-url", auth_->base_url()});
+  }
+
+  // A converter process with one worker thread.
+  ServerProcess& StartConverter(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--roles", "converter",  "--workers",
+                                     "1",       "--auth-url", auth_->base_url()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    converters_.push_back(ServerProcess::Start(data_dir_, args));
+    return *converters_.back();
+  }
+
+  HttpClient auth() const { return HttpClient(auth_->base_url()); }
+  HttpClient api() const { return HttpClient(api_->base_url()); }
+  const fs::path& data_dir() const { return data_dir_; }
+
+  // How many times any converter of this cluster recorded the job as done.
+  int TimesDone(const std::string& id) const {
+    int count = 0;
+    const std::string line = fmt::format("job {}: done (", id);
+    for (const auto& converter : converters_) {
+      std::string log = converter->Log();
+      for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1))
+        ++count;
+    }
+    return count;
+  }
+
+  // Every converter's log, for failure messages.
+  std::string ConverterLogs() const {
+    std::string all;
+    for (const auto& converter : converters_)
+      all += "--- " + converter->log_path().string() + "\n" + converter->Log();
+    return all;
+  }
+
+ private:
+  fs::path data_dir_;
+  std::unique_ptr<ServerProcess> auth_;
+  std::unique_ptr<ServerProcess> api_;
+  std::vector<std::unique_ptr<ServerProcess>> converters_;  // destroyed (stopped) first
+};
+
+std::string Login(const HttpClient& client, const Account& account) {
+  HttpRequest r{.method = "POST", .target = "/v1/auth/login"};
+  r.basic = {{account.username, account.password}};
+  HttpResponse response = client.Send(r);
+  if (response.status != 200) return "";
+  return response.Json().value("access_token", "");
+}
+
+// Downloads the job's MP3 and checks it holds all of the source's audio.
+void ExpectMp3(const HttpClient& client, const Account& account, const json& job, double seconds) {
+  ASSERT_EQ(job.value("status", ""), "done") << job;
+  EXPECT_NEAR(job["output"].value("duration", 0.0), seconds, 0.05) << job;
+  HttpResponse mp3 = client.Get(job["links"].value("mp3", ""), account.token);
+  ASSERT_EQ(mp3.status, 200) << mp3.Describe();
+  EXPECT_EQ(mp3.body.size(), job["output"].value("size", uint64_t{0}));
+  auto file = vmp3::test::TempDir() / "out.mp3";
+  WriteFile(file, mp3.body);
+  auto decoded = vmp3::test::DecodeAudio(file, {.keep_pcm = false});
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->sample_rate, 44100);
+  EXPECT_EQ(decoded->channels, 2);
+  EXPECT_EQ(decoded->decode_errors, 0);
+  EXPECT_NEAR(decoded->seconds(), seconds, 0.05);
+}
+
+std::vector<std::string> Outputs(std::vector<std::string> ids) {
+  std::vector<std::string> keys;
+  for (const auto& id : ids) keys.push_back("outputs/" + id + ".mp3");
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+TEST(FaultsTest, ConverterKilledMidJobIsReplacedByAnother) {
+  if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
+  Cluster cluster;
+  HttpClient api = cluster.api();
+  Account account = CreateAccount(cluster.auth(), "kill");
+  ServerProcess& first = cluster.StartConverter();
+  const std::string id = UploadJob(api, account, LongAudio())["id"];
+  WaitForStatus(api, account, id, "converting");
+  // Only now a second converter: the job is the first one's.
+  ServerProcess& second = cluster.StartConverter();
+  ExitInfo killed = first.Kill();
+  EXPECT_EQ(killed.signal, SIGKILL);
+  EXPECT_EQ(cluster.TimesDone(id), 0) << "the job finished before the kill: nothing was tested";
+
+  // The broker sees the connection die and delivers the job to the second converter.
+  json end = WaitForEnd(api, account, id, 120s);
+  ExpectMp3(api, account, end, kLongAudioSeconds);
+  EXPECT_EQ(cluster.TimesDone(id), 1) << cluster.ConverterLogs();
+  EXPECT_NE(second.Log().find(fmt::format("job {}: converting (attempt 2)", id)), std::string::npos)
+      << second.Log();
+  EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs({id}));
+}
+
+TEST(FaultsTest, JobsQueuedAcrossARabbitMqRestartEachFinishOnce) {
+  if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
+  TestServers servers = TestServers::FromEnvironment();
+  Cluster cluster;
+  HttpClient api = cluster.api();
+  Account account = CreateAccount(cluster.auth(), "amqp");
+  std::vector<std::string> ids;
+
+  // One job done before, by a converter that then stops: an acknowledged job must not come back.
+  ServerProcess& before = cluster.StartConverter();
+  ids.push_back(UploadJob(api, account, TonesVideo25s())["id"]);
+  ASSERT_EQ(WaitForEnd(api, account, ids[0]).value("status", ""), "done");
+  ExitInfo stopped = before.Terminate();
+  EXPECT_TRUE(stopped.exited && stopped.exit_code == 0) << before.Log();
+
+  for (int i = 0; i < 3; ++i) ids.push_back(UploadJob(api, account, TonesVideo25s())["id"]);
+  {
+    Outage outage(servers, "rabbitmq");
+    // While the broker is down an upload cannot be queued: refused as retryable, nothing kept.
+    HttpResponse refused = Upload(api, account, TonesVideo25s());
+    EXPECT_EQ(refused.status, 503) << refused.Describe();
+    EXPECT_EQ(refused.Header("Content-Type").value_or(""), "application/problem+json");
+    outage.End();
+  }
+  // The API process's broker connection died with the broker: the next upload reconnects.
+  ids.push_back(UploadJob(api, account, TonesVideo25s())["id"]);
+  for (const auto& id : ids) {
+    HttpResponse r = api.Get("/v1/jobs/" + id, account.token);
+    ASSERT_EQ(r.status, 200) << r.Describe();
+  }
+
+  cluster.StartConverter();
+  for (const auto& id : ids) {
+    json end = WaitForEnd(api, account, id, 60s);
+    ExpectMp3(api, account, end, kTonesVideoSeconds);
+    EXPECT_EQ(cluster.TimesDone(id), 1) << id << "\n" << cluster.ConverterLogs();
+  }
+  // The jobs list holds exactly these: the refused upload left no job behind.
+  HttpResponse list = api.Get("/v1/jobs?limit=100", account.token);
+  ASSERT_EQ(list.status, 200) << list.Describe();
+  EXPECT_EQ(list.Json()["jobs"].size(), ids.size()) << list.body;
+  EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs(ids));
+}
+
+TEST(FaultsTest, RedisRestartsWhileIdleAndDuringAConversion) {
+  if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
+  TestServers servers = TestServers::FromEnvironment();
+  Cluster cluster;
+  HttpClient api = cluster.api();
+  Account account = CreateAccount(cluster.auth(), "redis");
+  cluster.StartConverter();
+  // Every process now holds pooled Redis connections.
+  const std::string idle_id = UploadJob(api, account, TonesVideo25s())["id"];
+  ASSERT_EQ(WaitForEnd(api, account, idle_id).value("status", ""), "done");
+
+  // Idle: the very first calls after the restart work (closed connections are not reused).
+  {
+    Outage outage(servers, "redis");
+    outage.End();
+  }
+  HttpResponse got = api.Get("/v1/jobs/" + idle_id, account.token);
+  ASSERT_EQ(got.status, 200) << got.Describe();
+  EXPECT_EQ(got.Json().value("status", ""), "done") << "the record did not survive the restart";
+  EXPECT_FALSE(Login(cluster.auth(), account).empty()) << "login failed after the restart";
+
+  // During a conversion: progress writes fail for a moment; the job still ends done, once.
+  const std::string id = UploadJob(api, account, LongAudio())["id"];
+  WaitForStatus(api, account, id, "converting");
+  {
+    Outage outage(servers, "redis");
+    outage.End();
+  }
+  EXPECT_EQ(cluster.TimesDone(id), 0) << "the job finished before the restart: nothing was tested";
+  json end = WaitForEnd(api, account, id, 120s);
+  ExpectMp3(api, account, end, kLongAudioSeconds);
+  EXPECT_EQ(cluster.TimesDone(idle_id), 1) << cluster.ConverterLogs();
+  EXPECT_EQ(cluster.TimesDone(id), 1) << cluster.ConverterLogs();
+  EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs({idle_id, id}));
+}
+
+TEST(FaultsTest, ObjectStorageOutageRefusesUploadsAndDelaysConversions) {
+  if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
+  TestServers servers = TestServers::FromEnvironment();
+  Cluster cluster;
+  HttpClient api = cluster.api();
+  Account account = CreateAccount(cluster.auth(), "s3");
+  cluster.StartConverter();
+  // One job converting when storage goes away, one queued behind it (one worker).
+  const std::string converting = UploadJob(api, account, LongAudio())["id"];
+  WaitForStatus(api, account, converting, "converting");
+  const std::string queued = UploadJob(api, account, TonesVideo25s())["id"];
+  {
+    auto down = Clock::now();
+    Outage outage(servers, "rgw");
+    EXPECT_EQ(cluster.TimesDone(converting), 0)
+        << "the job finished before the outage: nothing was tested";
+    // An upload while storage is down: refused as retryable, with nothing half-stored.
+    HttpResponse refused = Upload(api, account, TonesVideo25s());
+    EXPECT_EQ(refused.status, 503) << refused.Describe();
+    EXPECT_EQ(refused.Header("Content-Type").value_or(""), "application/problem+json");
+    // A second converter takes the queued job in the outage: its conversion cannot read the
+    // input and must wait for storage rather than use up the job's attempts.
+    ServerProcess& late = cluster.StartConverter();
+    WaitForStatus(api, account, queued, "converting", 30s);
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        std::max<int64_t>(0, static_cast<int64_t>((20 - SecondsSince(down)) * 1000))));
+    EXPECT_NE(late.Log().find(fmt::format("job {}: a backend is unavailable", queued)),
+              std::string::npos)
+        << late.Log();
+    for (const auto& id : {converting, queued}) {
+      HttpResponse r = api.Get("/v1/jobs/" + id, account.token);
+      ASSERT_EQ(r.status, 200) << r.Describe();
+      EXPECT_NE(r.Json().value("status", ""), "done") << r.body;
+      EXPECT_NE(r.Json().value("status", ""), "failed") << r.body;
+    }
+    std::printf("[ faults   ] storage down for %.1f s\n", SecondsSince(down));
+    outage.End();
+  }
+  for (const auto& [id, seconds] :
+       {std::pair{converting, kLongAudioSeconds}, std::pair{queued, kTonesVideoSeconds}}) {
+    json end = WaitForEnd(api, account, id, 120s);
+    ExpectMp3(api, account, end, seconds);
+    EXPECT_EQ(cluster.TimesDone(id), 1) << id << "\n" << cluster.ConverterLogs();
+  }
+  HttpResponse list = api.Get("/v1/jobs?limit=100", account.token);
+  ASSERT_EQ(list.status, 200) << list.Describe();
+  EXPECT_EQ(list.Json()["jobs"].size(), 2u) << "the refused upload left a job: " << list.body;
+  // Exactly the two MP3s: no input of the refused upload, no multipart upload left open.
+  EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs({converting, queued}));
+}
+
+TEST(FaultsTest, JobWhoseConverterDiesEveryTimeIsDeadLetteredAndFailed) {
+  if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
+  Cluster cluster;
+  HttpClient api = cluster.api();
+  Account account = CreateAccount(cluster.auth(), "poison");
+  // One attempt: the first converter's death uses it up.
+  const std::vector<std::string> args = {"--job-attempts", "1"};
+  ServerProcess& first = cluster.StartConverter(args);
+  const std::string id = UploadJob(api, account, LongAudio())["id"];
+  WaitForStatus(api, account, id, "converting");
+  first.Kill();
+  ServerProcess& second = cluster.StartConverter(args);
+
+  json end = WaitForEnd(api, account, id, 30s);
+  EXPECT_EQ(end.value("status", ""), "failed") << end;
+  ASSERT_TRUE(end["error"].is_object()) << end;
+  EXPECT_NE(end["error"].value("message", "").find("attempted 1 times"), std::string::npos) << end;
+  EXPECT_NE(second.Log().find(fmt::format("queue: job {} dead-lettered", id)), std::string::npos)
+      << second.Log();
+  EXPECT_EQ(cluster.TimesDone(id), 0) << cluster.ConverterLogs();
+  // It stays failed: nothing converts it later.
+  std::this_thread::sleep_for(2s);
+  HttpResponse again = api.Get("/v1/jobs/" + id, account.token);
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(again.Json().value("status", ""), "failed") << again.body;
+  EXPECT_TRUE(ObjectFiles(cluster.data_dir()).empty()) << "a failed job keeps no objects";
+}
+
+}  // namespace
+}  // namespace vmp3::itest
