@@ -56,7 +56,7 @@ struct UploadOptions {
 // collected as options.
 class UploadSink final : public http::MultipartHandler {
  public:
-  UploadSink(Exchange& ex, ObjectWriter& writer) : ex_(ex), writer_(writer) {}
+  explicit UploadSink(ObjectWriter& writer) : writer_(writer) {}
 
   Status OnPartBegin(const http::PartHeaders& headers) override {
     field_.clear();
@@ -93,7 +93,6 @@ class UploadSink final : public http::MultipartHandler {
   UploadOptions options;
 
  private:
-  Exchange& ex_;
   ObjectWriter& writer_;
   std::string current_;
   std::string field_;
@@ -108,10 +107,6 @@ class UploadRoutes {
             context.metrics.AddCounter("vmp3_upload_bytes_total", "Bytes uploaded into storage.")
                 .WithLabels()) {}
 
-  struct Created {
-    Job job;
-  };
-
   // Streams the body into storage and creates + queues the job.
   http::Awaitable<Result<Job>> Receive(Exchange& ex, const auth::Claims& claims) {
     const auto& req = ex.request();
@@ -125,7 +120,7 @@ class UploadRoutes {
         [&] { return context_.storage->Create(job.input_key); });
     if (!writer) co_return tl::unexpected(writer.error());
 
-    UploadSink sink(ex, **writer);
+    UploadSink sink(**writer);
     std::string_view content_type = req.Header("Content-Type");
     bool multipart = content_type.size() >= 19 &&
                      strncasecmp(content_type.data(), "multipart/form-data", 19) == 0;
