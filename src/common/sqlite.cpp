@@ -214,4 +214,24 @@ Result<int> UserVersion(Connection& connection) {
   return *row ? static_cast<int>(stmt->Int(0)) : 0;
 }
 
+Status Migrate(Connection& connection, std::string_view what,
+               std::span<const std::string_view> steps) {
+  auto tx = Transaction::Begin(connection);
+  if (!tx) return tl::unexpected(tx.error());
+  auto version = UserVersion(connection);
+  if (!version) return tl::unexpected(version.error());
+  const int latest = static_cast<int>(steps.size());
+  if (*version > latest) {
+    return MakeError(ErrorCode::kInternal,
+                     fmt::format("{} database {} has schema version {}, newer than this vmp3 "
+                                 "understands ({})",
+                                 what, connection.path().string(), *version, latest));
+  }
+  for (int step = *version; step < latest; ++step) {
+    if (auto done = connection.Exec(std::string(steps[step])); !done) return done;
+  }
+  if (auto set = connection.Exec(fmt::format("PRAGMA user_version={}", latest)); !set) return set;
+  return tx->Commit();
+}
+
 }  // namespace vmp3::sqlite

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -175,5 +176,11 @@ class Pool {
 
 // Reads PRAGMA user_version.
 Result<int> UserVersion(Connection& connection);
+
+// Brings the schema up to date in one transaction: `steps[i]` is the SQL that moves version i to
+// i + 1, and PRAGMA user_version records how far a database got. A database newer than
+// steps.size() is refused (kInternal) rather than misread; `what` names it in that message.
+Status Migrate(Connection& connection, std::string_view what,
+               std::span<const std::string_view> steps);
 
 }  // namespace vmp3::sqlite

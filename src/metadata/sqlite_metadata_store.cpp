@@ -10,7 +10,6 @@
 namespace vmp3 {
 namespace {
 
-constexpr int kSchemaVersion = 1;
 constexpr int kPoolSize = 4;
 
 const char* const kSchemaV1 = R"sql(
@@ -36,24 +35,10 @@ CREATE INDEX jobs_by_status ON jobs(status, created_at);
 
 const char* const kUserColumns = "id, username, email, password_hash, created_at";
 
-Status Migrate(sqlite::Connection& db) {
-  auto tx = sqlite::Transaction::Begin(db);
-  if (!tx) return tl::unexpected(tx.error());
-  auto version = sqlite::UserVersion(db);
-  if (!version) return tl::unexpected(version.error());
-  if (*version > kSchemaVersion) {
-    return MakeError(ErrorCode::kInternal,
-                     fmt::format("metadata database {} has schema version {}, newer than this "
-                                 "vmp3 understands ({})",
-                                 db.path().string(), *version, kSchemaVersion));
-  }
-  if (*version < 1) {
-    if (auto created = db.Exec(kSchemaV1); !created) return created;
-  }
-  // Later versions add a step here: if (*version < 2) { ... }
-  if (auto set = db.Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)); !set) return set;
-  return tx->Commit();
-}
+// Schema steps: the SQL that moves version i to i + 1 (sqlite::Migrate).
+const std::string_view kSchemaSteps[] = {kSchemaV1};
+
+Status Migrate(sqlite::Connection& db) { return sqlite::Migrate(db, "metadata", kSchemaSteps); }
 
 std::string EncodeJob(const Job& job) {
   // Replace rather than throw on invalid UTF-8 (an uploaded file's name can hold anything).

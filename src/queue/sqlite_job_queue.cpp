@@ -13,7 +13,6 @@ constexpr int kReady = 0;
 constexpr int kLeased = 1;
 constexpr int kDead = 2;
 
-constexpr int kSchemaVersion = 1;
 constexpr size_t kMaxJobIdLength = 200;
 
 const char* const kSchema = R"sql(
@@ -28,23 +27,10 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_takeable ON messages(visible_at, seq) WHERE state < 2;
 )sql";
 
-Status Migrate(sqlite::Connection& db) {
-  auto tx = sqlite::Transaction::Begin(db);
-  if (!tx) return tl::unexpected(tx.error());
-  auto version = sqlite::UserVersion(db);
-  if (!version) return tl::unexpected(version.error());
-  if (*version > kSchemaVersion) {
-    return MakeError(ErrorCode::kInternal,
-                     fmt::format("queue database {} has schema version {}, newer than this "
-                                 "vmp3 understands ({})",
-                                 db.path().string(), *version, kSchemaVersion));
-  }
-  if (*version < 1) {
-    if (auto created = db.Exec(kSchema); !created) return created;
-  }
-  if (auto set = db.Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)); !set) return set;
-  return tx->Commit();
-}
+// Schema steps: the SQL that moves version i to i + 1 (sqlite::Migrate).
+const std::string_view kSchemaSteps[] = {kSchema};
+
+Status Migrate(sqlite::Connection& db) { return sqlite::Migrate(db, "queue", kSchemaSteps); }
 
 std::string RandomToken() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
