@@ -271,6 +271,7 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     }
   } closer{open_connections};
 
+  bool unread_body = false;  // the last request's body was refused (401, 413, ...) unread
   for (;;) {
     bhttp::request_parser<bhttp::buffer_body> parser;
     parser.header_limit(static_cast<uint32_t>(options.max_header_bytes));
@@ -352,6 +353,7 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
 
     // A body the handler did not read leaves the connection unusable for another request.
     bool keep_alive = parser.get().keep_alive() && exchange.body_complete() && !draining.load();
+    unread_body = !exchange.body_complete();
     uint64_t sent = 0;
     bool write_ok = true;
     stream.expires_after(options.io_timeout);
@@ -464,6 +466,20 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (unread_body) {
+    // Lingering close: a client still sending a body we refused would get a reset, and with it
+    // lose our answer (say 413), if we closed with its bytes unread. Read and drop them for a
+    // bounded time and amount first, so the answer reaches it.
+    constexpr size_t kMaxDrain = 16 * 1024 * 1024;
+    std::vector<char> sink(64 * 1024);
+    size_t drained = 0;
+    stream.expires_after(std::chrono::seconds(2));
+    while (drained < kMaxDrain) {
+      auto [rec, rn] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+      if (rec) break;
+      drained += rn;
+    }
+  }
 }
 
 Server::Server(ServerOptions options, const Router& router, Registry* metrics)
