@@ -1,5 +1,9 @@
 #include "common/error.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 namespace vmp3 {
 
 std::string_view ErrorCodeName(ErrorCode code) {
@@ -51,6 +55,15 @@ std::string_view ErrorCodeName(ErrorCode code) {
 bool IsTransient(ErrorCode code) {
   return code == ErrorCode::kUnavailable || code == ErrorCode::kDeadlineExceeded ||
          code == ErrorCode::kIo;
+}
+
+Error UnsupportedUrlScheme(std::string_view kind, std::string_view url,
+                           std::string_view supported) {
+  std::string_view scheme = url.substr(0, std::min(url.find(':'), url.size()));
+  if (scheme.size() > 16) scheme = scheme.substr(0, 16);
+  return Error(
+      ErrorCode::kInvalidArgument,
+      fmt::format("unsupported {} URL scheme '{}' (supported: {})", kind, scheme, supported));
 }
 
 }  // namespace vmp3

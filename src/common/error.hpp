@@ -57,4 +57,8 @@ inline tl::unexpected<Error> MakeError(ErrorCode code, std::string message) {
   return tl::unexpected<Error>(Error(code, std::move(message)));
 }
 
+// kInvalidArgument for a backend URL whose scheme no implementation takes. Echoes at most the
+// first 16 characters of the scheme, never the rest of the URL (it may hold credentials).
+Error UnsupportedUrlScheme(std::string_view kind, std::string_view url, std::string_view supported);
+
 }  // namespace vmp3

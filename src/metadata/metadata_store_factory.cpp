@@ -27,13 +27,8 @@ Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
     if (!store) return tl::unexpected(store.error());
     return std::shared_ptr<MetadataStore>(std::move(*store));
   } else {
-    size_t colon = url.find(':');
-    std::string_view scheme = colon == std::string_view::npos ? url : url.substr(0, colon);
-    if (scheme.size() > 16) scheme = scheme.substr(0, 16);
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("unsupported metadata URL scheme '{}' (supported: sqlite, "
-                                 "sqlite:///path, redis://)",
-                                 scheme));
+    return tl::unexpected(
+        UnsupportedUrlScheme("metadata", url, "sqlite, sqlite:///path, redis://"));
   }
   auto store = SqliteMetadataStore::Open(path);
   if (!store) return tl::unexpected(store.error());

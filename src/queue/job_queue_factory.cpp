@@ -28,13 +28,7 @@ Result<std::shared_ptr<JobQueue>> MakeJobQueue(std::string_view url,
     if (!queue) return tl::unexpected(queue.error());
     return std::shared_ptr<JobQueue>(std::move(*queue));
   } else {
-    size_t colon = url.find(':');
-    std::string_view scheme = colon == std::string_view::npos ? url : url.substr(0, colon);
-    if (scheme.size() > 16) scheme = scheme.substr(0, 16);
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("unsupported queue URL scheme '{}' (supported: sqlite, "
-                                 "sqlite:///path, amqp://)",
-                                 scheme));
+    return tl::unexpected(UnsupportedUrlScheme("queue", url, "sqlite, sqlite:///path, amqp://"));
   }
   auto queue = SqliteJobQueue::Open(path, options);
   if (!queue) return tl::unexpected(queue.error());

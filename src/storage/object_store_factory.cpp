@@ -30,13 +30,8 @@ Result<std::shared_ptr<ObjectStore>> MakeObjectStore(std::string_view url,
     }
     root = std::filesystem::path(path);
   } else {
-    size_t colon = url.find(':');
-    std::string_view scheme = colon == std::string_view::npos ? url : url.substr(0, colon);
-    if (scheme.size() > 16) scheme = scheme.substr(0, 16);
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("unsupported storage URL scheme '{}' (supported: file, "
-                                 "file:///path, s3://bucket?endpoint=...)",
-                                 scheme));
+    return tl::unexpected(
+        UnsupportedUrlScheme("storage", url, "file, file:///path, s3://bucket?endpoint=..."));
   }
   auto store = FileObjectStore::OpenDirectory(root);
   if (!store) return tl::unexpected(store.error());
