@@ -34,6 +34,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "io_error";
     case ErrorCode::kInternal:
       return "internal";
+    case ErrorCode::kMisdirected:
+      return "misdirected";
     case ErrorCode::kEmptyInput:
       return "empty_input";
     case ErrorCode::kNotMedia:

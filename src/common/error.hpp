@@ -24,6 +24,7 @@ enum class ErrorCode {
   kDeadlineExceeded,  // a time limit was passed
   kIo,                // local I/O failed
   kInternal,          // a bug or an unexpected library failure
+  kMisdirected,       // the request reached a process that does not serve it (gateway routes)
   // Media errors: the input itself is unusable. Retrying will not help.
   kEmptyInput,        // zero bytes
   kNotMedia,          // no demuxer recognises the bytes

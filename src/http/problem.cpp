@@ -42,6 +42,8 @@ int HttpStatusFor(ErrorCode code) {
       return 500;
     case ErrorCode::kInternal:
       return 500;
+    case ErrorCode::kMisdirected:
+      return 421;
     case ErrorCode::kUnavailable:
       return 503;
     case ErrorCode::kDeadlineExceeded:
@@ -78,6 +80,8 @@ std::string_view ProblemTitle(ErrorCode code) {
       return "Storage error";
     case ErrorCode::kInternal:
       return "Internal error";
+    case ErrorCode::kMisdirected:
+      return "Misdirected request";
     case ErrorCode::kEmptyInput:
       return "Empty file";
     case ErrorCode::kNotMedia:

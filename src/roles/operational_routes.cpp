@@ -13,7 +13,8 @@ namespace {
 using http::Exchange;
 using http::Response;
 
-// The OpenAPI 3.1 document of exactly the routes this process serves.
+// The OpenAPI 3.1 document of the router's routes: the whole API, whichever roles this process
+// runs (service.cpp declares the others' routes too).
 nlohmann::json OpenApi(const http::Router& router) {
   nlohmann::json paths = nlohmann::json::object();
   for (const http::Route& route : router.routes()) {

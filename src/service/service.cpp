@@ -82,6 +82,41 @@ Result<std::vector<const Module*>> ResolveRoles(std::string_view list) {
   return order;
 }
 
+// Answers a route of a role this process does not run: the gateway sent it to the wrong place.
+http::Handler Misdirected(std::string_view role) {
+  return [role](http::Exchange&) -> http::Awaitable<http::Response> {
+    co_return http::Response::Problem(
+        Error(ErrorCode::kMisdirected,
+              fmt::format("this process does not run the {} role that serves this route: route "
+                          "it to a process started with --roles {} (see docs/deploy.md)",
+                          role, role)));
+  };
+}
+
+// Every process knows the whole API. It serves the routes of its own roles and answers the
+// others' with 421 naming the role to route them to; so a 405 lists every method the API has
+// for a path, and /openapi.json and /docs describe the whole API wherever a gateway sends them.
+// The other roles' routes are declared against a scratch context, so they register nothing
+// (no metrics) in this one.
+void AddRoutes(http::Router& router, roles::Context& context,
+               const std::vector<const Module*>& served) {
+  for (const Module& module : Modules()) {
+    if (!module.add_routes) continue;
+    if (std::find(served.begin(), served.end(), &module) != served.end()) {
+      module.add_routes(router, context);
+      continue;
+    }
+    roles::Context scratch;
+    scratch.config = context.config;
+    http::Router elsewhere;
+    module.add_routes(elsewhere, scratch);
+    for (http::Route route : elsewhere.routes()) {
+      route.handler = Misdirected(module.name);
+      router.Add(std::move(route));
+    }
+  }
+}
+
 Result<std::pair<std::string, uint16_t>> SplitListen(std::string_view listen) {
   size_t colon = listen.rfind(':');
   if (colon == std::string_view::npos)
@@ -217,8 +252,7 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
   }
   ctx.verifier = std::make_unique<auth::TokenVerifier>(std::move(verify_keys), verifier_options);
 
-  for (const Module* m : impl.modules)
-    if (m->add_routes) m->add_routes(impl.router, ctx);
+  AddRoutes(impl.router, ctx, impl.modules);
   roles::AddOperationalRoutes(impl.router, ctx);
 
   // Gauges read at scrape time.

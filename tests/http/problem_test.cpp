@@ -14,7 +14,7 @@ constexpr ErrorCode kAllCodes[] = {
     ErrorCode::kCancelled,       ErrorCode::kDeadlineExceeded, ErrorCode::kIo,
     ErrorCode::kInternal,        ErrorCode::kEmptyInput,       ErrorCode::kNotMedia,
     ErrorCode::kNoAudioStream,   ErrorCode::kCorruptMedia,     ErrorCode::kUnsupportedMedia,
-    ErrorCode::kMediaTooLong,    ErrorCode::kOutputTooLarge,
+    ErrorCode::kMediaTooLong,    ErrorCode::kOutputTooLarge,   ErrorCode::kMisdirected,
 };
 
 TEST(HttpStatusForTest, MapsEveryCode) {
@@ -29,6 +29,7 @@ TEST(HttpStatusForTest, MapsEveryCode) {
   EXPECT_EQ(HttpStatusFor(ErrorCode::kRateLimited), 429);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kIo), 500);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kInternal), 500);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kMisdirected), 421);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kUnavailable), 503);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kDeadlineExceeded), 504);
   for (ErrorCode code : {ErrorCode::kEmptyInput, ErrorCode::kNotMedia, ErrorCode::kNoAudioStream,

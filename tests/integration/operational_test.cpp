@@ -34,6 +34,19 @@ class OperationalTest : public ::testing::Test {
     if (!std::regex_search(text, m, line)) return std::nullopt;
     return std::stod(m[2]);
   }
+  // /metrics of every process of the deployment, one after the other: a Prometheus server
+  // scrapes each process, and what each counts is its own.
+  static HttpResponse ScrapeAll() {
+    HttpResponse all;
+    for (const auto& process : server_->endpoints()) {
+      HttpResponse r = HttpClient(process.base_url).Get("/metrics");
+      if (r.status != 200) return r;
+      all.status = r.status;
+      all.headers = r.headers;
+      all.body += r.body;
+    }
+    return all;
+  }
   static std::unique_ptr<ServerProcess> server_;
   static std::unique_ptr<HttpClient> client_;
 };
@@ -46,18 +59,30 @@ TEST_F(OperationalTest, Healthz) {
   EXPECT_EQ(r.Json().value("status", ""), "ok");
 }
 
+// Each process checks exactly the backends its roles use.
 TEST_F(OperationalTest, ReadyzChecksEveryBackend) {
-  HttpResponse r = client_->Get("/readyz");
-  ASSERT_EQ(r.status, 200) << r.Describe();
-  json body = r.Json();
-  EXPECT_EQ(body.value("status", ""), "ready");
-  for (const char* backend : {"storage", "queue", "metadata"})
-    EXPECT_EQ(body["checks"].value(backend, ""), "ok") << backend << " in " << body;
+  const std::map<std::string, std::set<std::string>> backends = {
+      {"all", {"storage", "queue", "metadata"}},    {"auth", {"metadata"}},
+      {"upload", {"storage", "queue", "metadata"}}, {"metadata", {"storage", "metadata"}},
+      {"download", {"storage", "metadata"}},        {"converter", {"storage", "queue", "metadata"}},
+  };
+  for (const auto& process : server_->endpoints()) {
+    HttpResponse r = HttpClient(process.base_url).Get("/readyz");
+    ASSERT_EQ(r.status, 200) << process.roles << ": " << r.Describe();
+    json body = r.Json();
+    EXPECT_EQ(body.value("status", ""), "ready");
+    std::set<std::string> checked;
+    for (const auto& [backend, result] : body["checks"].items()) {
+      checked.insert(backend);
+      EXPECT_EQ(result, "ok") << process.roles << ": " << backend << " in " << body;
+    }
+    EXPECT_EQ(checked, backends.at(process.roles)) << process.roles;
+  }
 }
 
 TEST_F(OperationalTest, MetricsCountRequestsQueueAndJobs) {
   Account account = CreateAccount(*client_, "metrics");
-  HttpResponse before = client_->Get("/metrics");
+  HttpResponse before = ScrapeAll();
   ASSERT_EQ(before.status, 200);
   EXPECT_EQ(before.Header("Content-Type").value_or("").rfind("text/plain", 0), 0u);
   const double done_before = Sample(before.body, "vmp3_jobs_done").value_or(-1);
@@ -68,7 +93,7 @@ TEST_F(OperationalTest, MetricsCountRequestsQueueAndJobs) {
   // The converter counts its outcome just after the job's record says done: poll briefly.
   HttpResponse after;
   for (int i = 0; i < 100; ++i) {
-    after = client_->Get("/metrics");
+    after = ScrapeAll();
     if (after.body.find("vmp3_conversions_total{outcome=\"done\"} 1") != std::string::npos &&
         Sample(after.body, "vmp3_queue_depth") == 0.0) {
       break;
@@ -167,6 +192,43 @@ TEST_F(OperationalTest, DocsIsAnHtmlPage) {
   EXPECT_NE(r.body.find("<html"), std::string::npos);
   EXPECT_NE(r.body.find("/openapi.json"), std::string::npos);
   EXPECT_NE(r.body.find("/v1/jobs/{id}/mp3"), std::string::npos);
+}
+
+// A process that runs some roles still knows the whole API: a route of another role (a gateway
+// routing mistake) gets 421 naming the role to route it to, 405 lists every method the API has
+// for the path, and the API description is complete.
+TEST(RoleProcessTest, KnowsTheWholeApiAndNamesTheRoleForOtherRoutes) {
+  const auto data_dir = NewDataDir();
+  auto auth = ServerProcess::Start(data_dir, {"--roles", "auth"});
+  auto metadata =
+      ServerProcess::Start(data_dir, {"--roles", "metadata", "--auth-url", auth->base_url()});
+  Account account = CreateAccount(HttpClient(auth->base_url()), "roles");
+  HttpClient client(metadata->base_url());
+  EXPECT_EQ(client.Get("/v1/jobs", account.token).status, 200) << "its own route is served";
+
+  HttpResponse upload = Upload(client, account, vmp3::test::Fixture("mp4_h264_aac"));
+  ASSERT_EQ(upload.status, 421) << upload.Describe();
+  EXPECT_EQ(upload.Header("Content-Type").value_or(""), "application/problem+json");
+  json problem = upload.Json();
+  EXPECT_EQ(problem.value("code", ""), "misdirected");
+  EXPECT_NE(problem.value("detail", "").find("--roles upload"), std::string::npos) << problem;
+  HttpResponse login = HttpClient(metadata->base_url()).PostJson("/v1/auth/register", json{});
+  EXPECT_EQ(login.status, 421) << login.Describe();
+  EXPECT_NE(login.Json().value("detail", "").find("auth role"), std::string::npos);
+  HttpResponse mp3 = HttpClient(auth->base_url()).Get("/v1/jobs/x/mp3", account.token);
+  EXPECT_EQ(mp3.status, 421) << mp3.Describe();
+  EXPECT_NE(mp3.Json().value("detail", "").find("download role"), std::string::npos);
+
+  HttpResponse put = client.Send(HttpRequest{.method = "PUT", .target = "/v1/jobs"});
+  EXPECT_EQ(put.status, 405);
+  EXPECT_EQ(put.Header("Allow").value_or(""), "GET, POST");
+
+  json openapi = HttpClient(auth->base_url()).Get("/openapi.json").Json();
+  for (const char* path : {"/v1/auth/login", "/v1/jobs", "/v1/jobs/{id}/mp3", "/upload"})
+    EXPECT_TRUE(openapi["paths"].contains(path)) << path;
+  // Its own routes do not change: no upload counters in a process that does not upload.
+  HttpResponse metrics = client.Get("/metrics");
+  EXPECT_EQ(metrics.body.find("vmp3_upload_bytes_total"), std::string::npos);
 }
 
 TEST_F(OperationalTest, JwksPublishesTheEd25519KeyThatSignsTokens) {

@@ -17,7 +17,8 @@ namespace {
 using nlohmann::json;
 
 TEST(SeedCompatTest, CurlLoginUploadDownload) {
-  // One converter, so a long job ahead keeps ours queued while we ask for it too early.
+  // One converter thread per converter process, so long jobs ahead (one per converter) keep ours
+  // queued while we ask for it too early.
   auto server = ServerProcess::Start(NewDataDir(), {"--workers", "1"});
   HttpClient client(server->base_url());
   Account account = CreateAccount(client, "seed");
@@ -33,8 +34,10 @@ TEST(SeedCompatTest, CurlLoginUploadDownload) {
   EXPECT_EQ(token.find_first_of(" \r\n\""), std::string::npos) << "token is not bare: " << token;
   EXPECT_EQ(client.Get("/v1/jobs", token).status, 200) << "the seed token is a normal token";
 
-  json blocker = UploadJob(client, account, LongAudio());
-  WaitForStatus(client, account, blocker["id"], "converting");
+  std::vector<std::string> blockers;
+  for (int i = 0; i < server->converter_processes(); ++i)
+    blockers.push_back(UploadJob(client, account, LongAudio())["id"]);
+  for (const std::string& blocker : blockers) WaitForStatus(client, account, blocker, "converting");
 
   // Upload: the answer is the job id as plain text.
   const auto video = vmp3::test::Fixture("mp4_h264_aac");
@@ -61,7 +64,8 @@ TEST(SeedCompatTest, CurlLoginUploadDownload) {
   EXPECT_EQ(early.out, "404");
 
   // ...then the MP3, once the job is done.
-  EXPECT_EQ(client.Delete("/v1/jobs/" + blocker["id"].get<std::string>(), token).status, 204);
+  for (const std::string& blocker : blockers)
+    EXPECT_EQ(client.Delete("/v1/jobs/" + blocker, token).status, 204);
   ProcessResult late;
   for (int i = 0; i < 300; ++i) {
     late = download();

@@ -1,6 +1,15 @@
-// Runs the real `vmp3 serve` binary as a child process for whole-system tests.
+// Runs the real `vmp3 serve` binary as child processes for whole-system tests: the system under
+// test, as a client sees it through base_url().
 //
-// The child listens on 127.0.0.1 with an ephemeral port; its stdout and stderr go to a log file
+// Two topologies, chosen by the environment (ctest sets it per label):
+//  - one process with every role asked for (the default);
+//  - VMP3_IT_TOPOLOGY=per-role (with VMP3_IT_BACKENDS=distributed): one process per role (auth,
+//    upload, metadata, download and two converters) behind nginx configured from the shipped
+//    deploy/nginx/vmp3.conf.template, the way docs/deploy.md runs it; base_url() is nginx's.
+//    A test that names its own --roles still gets the one process it asked for.
+// Stopping and killing act on every process of the deployment at once.
+//
+// Each child listens on 127.0.0.1 with an ephemeral port; its stdout and stderr go to a log file
 // beside the data directory (one file per start), which is also where the harness reads the
 // "vmp3 listening on http://HOST:PORT/" line from. The child gets PR_SET_PDEATHSIG(SIGKILL), so a
 // crashed test process never leaves a server behind; that signal follows the thread that started
@@ -35,47 +44,79 @@ struct ExitInfo {
   bool forced = false;  // the harness had to SIGKILL it after the timeout
 };
 
+// True when VMP3_IT_TOPOLOGY=per-role: ServerProcess::Start deploys one process per role.
+bool PerRoleTopology();
+
 class ServerProcess {
  public:
-  // Starts `vmp3 serve --listen 127.0.0.1:0 --data-dir DATA_DIR ARGS...` and waits until it
-  // listens. The data directory is created if missing and may hold an earlier run's state.
+  // Starts `vmp3 serve --listen 127.0.0.1:0 --data-dir DATA_DIR ARGS...` (per role, with
+  // --roles ROLE and the auth process's --auth-url, when PerRoleTopology()) and waits until it
+  // listens. The data directory is created if missing and may hold an earlier run's state; the
+  // processes of a deployment share it.
   static std::unique_ptr<ServerProcess> Start(
       const std::filesystem::path& data_dir, std::vector<std::string> args = {},
       std::chrono::milliseconds start_timeout = std::chrono::seconds(30));
 
-  // Stops the server (SIGTERM, SIGKILL after 30 s) if it still runs.
+  // Stops the deployment (SIGTERM, SIGKILL after 30 s) if it still runs.
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
-  // "http://127.0.0.1:PORT", without a trailing slash.
+  // "http://127.0.0.1:PORT", without a trailing slash: the server, or the gateway in front.
   const std::string& base_url() const { return base_url_; }
   uint16_t port() const { return port_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
   const std::vector<std::string>& args() const { return args_; }
-  pid_t pid() const { return pid_; }
-  bool running() const { return pid_ > 0; }
+  // The first process's pid (the only one unless per role).
+  pid_t pid() const { return processes_.empty() ? -1 : processes_.front().pid; }
+  bool running() const { return pid() > 0; }
+  // True when this is a per-role deployment behind nginx.
+  bool per_role() const { return processes_.size() > 1; }
 
-  // SIGTERM, then waits up to `timeout` for the process to exit; SIGKILLs it past that
-  // (ExitInfo::forced). Returns how it ended; idempotent (a second call returns the first result).
+  // A vmp3 process of the deployment: its --roles ("all" when none was given) and its own URL,
+  // not the gateway's, for what is per process (/readyz, /metrics).
+  struct Endpoint {
+    std::string roles;
+    std::string base_url;
+  };
+  std::vector<Endpoint> endpoints() const;
+  // How many of those processes run converters.
+  int converter_processes() const;
+
+  // SIGTERM to every process, then waits up to `timeout` for them to exit; SIGKILLs what is left
+  // past that (ExitInfo::forced). Returns how it ended (per role: exited only if all exited, the
+  // worst exit code, the slowest time); idempotent (a second call returns the first result).
   ExitInfo Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
-  // SIGKILL now and reap: a crash, as far as the server's state on disk is concerned.
+  // SIGKILL now and reap: a crash, as far as the state on disk and in the backends is concerned.
   ExitInfo Kill();
 
-  // Everything the server has written to stdout and stderr so far in this run.
+  // Everything the deployment has written to stdout and stderr so far in this run (per role:
+  // each process's log under a "--- NAME" line).
   std::string Log() const;
-  const std::filesystem::path& log_path() const { return log_path_; }
+  // The first process's log file.
+  const std::filesystem::path& log_path() const { return processes_.front().log_path; }
 
  private:
-  ServerProcess() = default;
-  ExitInfo Reap(std::chrono::milliseconds timeout, std::chrono::steady_clock::time_point since);
+  struct Process {
+    std::string name;  // the role, "all", or "nginx"
+    pid_t pid = -1;
+    uint16_t port = 0;
+    std::filesystem::path log_path;
+  };
 
-  pid_t pid_ = -1;
+  ServerProcess() = default;
+  void StartVmp3(std::string name, std::vector<std::string> extra_args,
+                 std::chrono::milliseconds start_timeout);
+  void StartGateway(std::chrono::milliseconds start_timeout);
+  // Sends `signal` to every process still running and reaps them all (SIGKILL past `timeout`).
+  ExitInfo StopAll(int signal, std::chrono::milliseconds timeout);
+
+  std::vector<Process> processes_;
   uint16_t port_ = 0;
   std::string base_url_;
   std::filesystem::path data_dir_;
-  std::filesystem::path log_path_;
   std::vector<std::string> args_;
+  bool stopped_ = false;
   ExitInfo exit_;
 };
 
