@@ -25,6 +25,8 @@ namespace vmp3::roles {
 namespace {
 
 constexpr size_t kCopyChunk = 256 * 1024;
+// How far ahead of the demuxer a remote input is fetched (two such windows in memory at most).
+constexpr size_t kInputReadAhead = 8 * 1024 * 1024;
 
 class Converter final : public Worker {
  public:
@@ -233,6 +235,9 @@ class Converter final : public Worker {
         return MakeError(ErrorCode::kNotFound, "the uploaded file is gone (deleted or expired)");
       return tl::unexpected(input.error());
     }
+    // The demuxer reads the input front to back (it skips video packets, but they interleave
+    // with the audio at a finer grain than a ranged GET): overlap fetching with converting.
+    (*input)->ReadAhead(kInputReadAhead);
     // The MP3 muxer completes its Xing header by seeking back, which an object writer cannot
     // do: spool to a local file (disk, not memory), then stream it into storage.
     std::filesystem::path spool = SpoolDir() / (job.id + ".mp3");

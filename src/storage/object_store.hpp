@@ -60,6 +60,10 @@ class ObjectReader : public ByteSource {
  public:
   // The version being read.
   virtual const ObjectInfo& Info() const = 0;
+  // A hint that the caller reads mostly front to back: a reader of a remote store may fetch up
+  // to `max_bytes` ahead of the position in the background, which costs up to twice that in
+  // memory. Readers of local files ignore it (the kernel reads ahead for them).
+  virtual void ReadAhead(size_t /*max_bytes*/) {}
 };
 
 // Thread-safe: every method may be called from any thread concurrently.

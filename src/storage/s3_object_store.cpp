@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -309,6 +310,7 @@ class S3ObjectStore::Client {
     std::span<const std::byte> body;
     std::string content_type = "application/octet-stream";
     size_t max_response_body = kMaxXmlBody;
+    size_t expected_body = 0;  // reserved up front, so a large body is not copied while it grows
     // CompleteMultipartUpload may fail after answering 200: its body is then an <Error>.
     bool error_in_ok_body = false;
   };
@@ -584,6 +586,7 @@ class S3ObjectStore::Client {
     }
     CURL* handle = pooled->curl;
     curl_easy_reset(handle);
+    response.body.reserve(request.expected_body);
     BodySink sink{&response.body, request.max_response_body};
     curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
     curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
@@ -823,18 +826,26 @@ class S3ObjectWriter final : public ObjectWriter {
 
 // ---------------------------------------------------------------------------------------------
 
+// Reads through a window of the object fetched with one ranged GET. With ReadAhead(), while
+// reads go on front to back it fetches the next window in the background (one std::async task
+// at a time), each twice the size of the last, up to the read-ahead: the converter then decodes
+// one window while the next is on the wire instead of waiting for every GET in turn.
 class S3ObjectReader final : public ObjectReader {
  public:
   S3ObjectReader(Client& client, Client::Head head)
       : client_(client),
         info_(std::move(head.info)),
         s3_etag_(std::move(head.s3_etag)),
-        full_key_(client_.FullKey(info_.key)) {}
+        full_key_(client_.FullKey(info_.key)),
+        next_size_(client_.config().read_window) {}
+
+  // A fetch still running is waited for (the future's destructor): it uses this reader.
+  ~S3ObjectReader() override = default;
 
   Result<size_t> Read(std::span<std::byte> out) override {
     if (position_ >= info_.size || out.empty()) return 0;
     if (position_ < window_start_ || position_ >= window_start_ + window_.size()) {
-      if (auto fetched = Fetch(position_); !fetched) return tl::unexpected(fetched.error());
+      if (auto loaded = Load(position_); !loaded) return tl::unexpected(loaded.error());
     }
     size_t offset = static_cast<size_t>(position_ - window_start_);
     size_t n = std::min(out.size(), window_.size() - offset);
@@ -852,11 +863,48 @@ class S3ObjectReader final : public ObjectReader {
   std::optional<uint64_t> Size() const override { return info_.size; }
   std::string Describe() const override { return info_.key; }
   const ObjectInfo& Info() const override { return info_; }
+  void ReadAhead(size_t max_bytes) override { read_ahead_ = max_bytes; }
 
  private:
-  // Loads the window [offset, offset + read_window) of the version opened.
-  Status Fetch(uint64_t offset) {
-    const uint64_t last = std::min<uint64_t>(offset + client_.config().read_window, info_.size) - 1;
+  // Makes the window hold `offset`: the prefetched window when it does, else one fetched now.
+  // Then, when reading goes on front to back, starts fetching the window after it.
+  Status Load(uint64_t offset) {
+    const size_t base = client_.config().read_window;
+    bool sequential = offset == window_start_ + window_.size();
+    if (prefetch_.valid() && offset >= prefetch_start_ &&
+        offset < prefetch_start_ + prefetch_size_) {
+      Result<std::string> fetched = prefetch_.get();
+      if (!fetched) return tl::unexpected(fetched.error());
+      window_ = std::move(*fetched);
+      window_start_ = prefetch_start_;
+      sequential = true;
+    } else {
+      // A running fetch cannot be abandoned; its bytes are not needed after a seek.
+      if (prefetch_.valid()) prefetch_.wait();
+      prefetch_ = {};
+      if (!sequential) next_size_ = base;
+      window_.clear();
+      window_.shrink_to_fit();  // at most two windows in memory, this and the prefetched one
+      Result<std::string> fetched = Fetch(offset, sequential ? next_size_ : base);
+      if (!fetched) return tl::unexpected(fetched.error());
+      window_ = std::move(*fetched);
+      window_start_ = offset;
+    }
+    const uint64_t next = window_start_ + window_.size();
+    if (read_ahead_ > 0 && sequential && next < info_.size) {
+      next_size_ = std::min(std::max(base, read_ahead_), next_size_ * 2);
+      prefetch_start_ = next;
+      prefetch_size_ = static_cast<size_t>(std::min<uint64_t>(next_size_, info_.size - next));
+      prefetch_ = std::async(std::launch::async,
+                             [this, next, size = prefetch_size_] { return Fetch(next, size); });
+    }
+    return {};
+  }
+
+  // The bytes [offset, offset + size) of the version opened (fewer at the end of the object).
+  // Touches no member that changes: safe to run beside Read.
+  Result<std::string> Fetch(uint64_t offset, size_t size) const {
+    const uint64_t last = std::min<uint64_t>(offset + size, info_.size) - 1;
     const size_t expected = static_cast<size_t>(last - offset + 1);
     Client::Request request;
     request.key = full_key_;
@@ -866,6 +914,7 @@ class S3ObjectReader final : public ObjectReader {
     // only followed when the window is the whole object. Error answers (412 and so on) carry an
     // XML body that may be longer than a small window.
     request.max_response_body = std::max<size_t>(expected, kMaxErrorBody);
+    request.expected_body = expected;
     auto response = client_.Execute(request);
     if (!response) return tl::unexpected(response.error());
     if (response->status == 416) {
@@ -890,18 +939,21 @@ class S3ObjectReader final : public ObjectReader {
                        fmt::format("S3 sent {} bytes of object {} where {} were asked for",
                                    response->body.size(), info_.key, expected));
     }
-    window_ = std::move(response->body);
-    window_start_ = offset;
-    return {};
+    return std::move(response->body);
   }
 
   Client& client_;
-  ObjectInfo info_;
-  std::string s3_etag_;
-  std::string full_key_;
+  const ObjectInfo info_;
+  const std::string s3_etag_;
+  const std::string full_key_;
   uint64_t position_ = 0;
   std::string window_;  // bytes [window_start_, window_start_ + window_.size())
   uint64_t window_start_ = 0;
+  size_t read_ahead_ = 0;                      // 0: no background fetches
+  size_t next_size_;                           // the size of the next sequential fetch
+  std::future<Result<std::string>> prefetch_;  // bytes [prefetch_start_, + prefetch_size_)
+  uint64_t prefetch_start_ = 0;
+  size_t prefetch_size_ = 0;
 };
 
 }  // namespace

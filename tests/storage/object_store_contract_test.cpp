@@ -333,6 +333,35 @@ TEST_P(ObjectStoreContract, StreamsALargeObject) {
   }
 }
 
+// With the read-ahead hint, the bytes are the same whatever the pattern: front to back (the
+// windows grow), a seek back, a seek into what was fetched ahead, a seek far ahead.
+TEST_P(ObjectStoreContract, ReadAheadReadsTheSameBytes) {
+  constexpr uint64_t kSize = 12 * 1024 * 1024 + 5;
+  Put("ahead", Pattern(kSize, 6));
+  auto reader = store_->Open("ahead");
+  ASSERT_TRUE(reader) << reader.error().message;
+  ObjectReader& r = **reader;
+  r.ReadAhead(4 * 1024 * 1024);
+  auto expect_at = [&](uint64_t offset, size_t n) {
+    auto got = ReadN(r, n);
+    ASSERT_TRUE(got) << got.error().message;
+    ASSERT_EQ(got->size(), std::min<uint64_t>(n, kSize - offset)) << "at " << offset;
+    for (size_t i = 0; i < got->size(); ++i)
+      ASSERT_EQ((*got)[i], PatternByte(offset + i, 6)) << "byte " << offset + i;
+  };
+  uint64_t offset = 0;
+  for (; offset < 7 * 1024 * 1024; offset += 65'536) expect_at(offset, 65'536);
+  ASSERT_TRUE(r.Seek(1'000'000));  // back, out of every window
+  expect_at(1'000'000, 70'000);
+  for (offset = 1'070'000; offset < 3 * 1024 * 1024; offset += 100'000) expect_at(offset, 100'000);
+  ASSERT_TRUE(r.Seek(offset + 500'000));  // forward, into what was fetched ahead
+  offset += 500'000;
+  expect_at(offset, 10'000);
+  ASSERT_TRUE(r.Seek(11 * 1024 * 1024));  // far ahead
+  expect_at(11 * 1024 * 1024, 2 * 1024 * 1024);
+  EXPECT_EQ(ReadAll(r).value(), "");
+}
+
 TEST_P(ObjectStoreContract, ReaderNeverMixesVersions) {
   const std::string v1 = Pattern(1'000'000, 3);
   Put("versioned", v1);

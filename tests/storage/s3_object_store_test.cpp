@@ -650,6 +650,34 @@ TEST_F(S3Live, AReaderFailsWhenItsObjectIsReplaced) {
   EXPECT_EQ(read.error().code, ErrorCode::kConflict) << read.error().message;
 }
 
+// A window fetched ahead before the object was replaced holds the old version's bytes: the
+// reader hands those out, then fails; it never mixes in the new version.
+TEST_F(S3Live, AReaderWithReadAheadNeverMixesVersions) {
+  const size_t size = 8 * store_->config().read_window;
+  const std::string v1 = Pattern(size, 6);
+  Put("replaced-ahead", v1);
+  auto reader = store_->Open("replaced-ahead");
+  ASSERT_TRUE(reader) << reader.error().message;
+  (*reader)->ReadAhead(2 * store_->config().read_window);
+  std::string buffer(1000, '\0');
+  ASSERT_TRUE((*reader)->Read(std::as_writable_bytes(std::span<char>(buffer))));
+  Put("replaced-ahead", Pattern(size, 7));
+  std::string rest;
+  Status failed;
+  for (;;) {
+    auto n = (*reader)->Read(std::as_writable_bytes(std::span<char>(buffer)));
+    if (!n) {
+      failed = tl::unexpected(n.error());
+      break;
+    }
+    if (*n == 0) break;
+    rest.append(buffer.data(), *n);
+  }
+  EXPECT_TRUE(rest == v1.substr(1000, rest.size())) << "read bytes of another version";
+  ASSERT_FALSE(failed) << "the whole object was read: the old version outlived its replacement";
+  EXPECT_EQ(failed.error().code, ErrorCode::kConflict) << failed.error().message;
+}
+
 TEST_F(S3Live, RemoveOfAMissingObjectSucceeds) { EXPECT_TRUE(store_->Remove("never/written")); }
 
 }  // namespace
