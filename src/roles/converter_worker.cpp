@@ -207,7 +207,23 @@ class Converter final : public Worker {
       }
       auto dead =
           context_.queue->Retry(delivery, std::chrono::seconds(2 << std::min(delivery.attempt, 6)));
-      if (dead && !*dead) {
+      if (!dead) {
+        // The queue could not take the retry: it is down too, or the lease moved on to another
+        // converter. The delivery is still not acked, so the queue delivers it again (a closed
+        // connection, an expired lease): recording the job as failed would lose it.
+        spdlog::warn(
+            "job {}: transient failure ({}); the queue could not schedule the retry "
+            "({}): it will be delivered again",
+            job->id, error.message, dead.error().message);
+        if (dead.error().code != ErrorCode::kConflict) {
+          context_.metadata->UpdateJob(job->id, [&](Job& j) -> Status {
+            if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
+            return {};
+          });
+        }
+        return;
+      }
+      if (!*dead) {
         spdlog::warn("job {}: transient failure, will retry: {}", job->id, error.message);
         context_.metadata->UpdateJob(job->id, [&](Job& j) -> Status {
           if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
