@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/backend_url.hpp"
+
 namespace vmp3 {
 namespace {
 
@@ -47,39 +49,21 @@ std::optional<std::string> StringOf(const redisReply* reply) {
 }  // namespace
 
 Result<RedisTarget> RedisTarget::Parse(std::string_view url) {
+  auto parts = ParseBackendUrl(url, "redis", "Redis", {"prefix"});
+  if (!parts) return tl::unexpected(parts.error());
   RedisTarget t;
-  if (!url.starts_with("redis://"))
-    return MakeError(ErrorCode::kInvalidArgument, "a Redis URL starts with redis://");
-  url.remove_prefix(8);
-  size_t q = url.find('?');
-  std::string_view query = q == std::string_view::npos ? "" : url.substr(q + 1);
-  url = url.substr(0, q);
-  size_t slash = url.find('/');
-  std::string_view authority = url.substr(0, slash);
-  if (slash != std::string_view::npos && slash + 1 < url.size()) {
-    auto db = url.substr(slash + 1);
-    auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), t.db);
-    if (ec != std::errc() || t.db < 0)
+  if (!parts->host.empty()) t.host = parts->host;
+  if (parts->port) t.port = *parts->port;
+  if (!parts->path.empty()) {
+    const std::string& db = parts->path;
+    auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), t.db);
+    if (ec != std::errc() || end != db.data() + db.size() || t.db < 0)
       return MakeError(ErrorCode::kInvalidArgument, "bad Redis database number");
   }
-  size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    auto userinfo = authority.substr(0, at);
-    size_t colon = userinfo.find(':');
-    t.password =
-        std::string(colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1));
-    authority = authority.substr(at + 1);
-  }
-  size_t colon = authority.rfind(':');
-  if (colon != std::string_view::npos) {
-    auto port = authority.substr(colon + 1);
-    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), t.port);
-    if (ec != std::errc() || t.port <= 0 || t.port > 65535)
-      return MakeError(ErrorCode::kInvalidArgument, "bad port in the Redis URL");
-    authority = authority.substr(0, colon);
-  }
-  if (!authority.empty()) t.host = std::string(authority);
-  if (query.starts_with("prefix=")) t.prefix = std::string(query.substr(7, query.find('&') - 7));
+  // redis://:PASSWORD@host, and the older redis://PASSWORD@host.
+  t.password = parts->password ? *parts->password : parts->user.value_or("");
+  for (const auto& [name, value] : parts->params)
+    if (name == "prefix") t.prefix = value;
   if (t.prefix.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty key prefix");
   return t;
 }

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <vector>
 
+#include "common/backend_url.hpp"
+
 namespace vmp3 {
 namespace {
 
@@ -48,23 +50,6 @@ milliseconds Until(Clock::time_point deadline) {
 void WaitReadable(int fd, milliseconds timeout) {
   pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
   ::poll(&p, 1, static_cast<int>(timeout.count()));
-}
-
-std::string PercentDecode(std::string_view in) {
-  std::string out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size()) {
-      int value = 0;
-      auto [p, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, value, 16);
-      if (ec == std::errc() && p == in.data() + i + 3) {
-        out += static_cast<char>(value);
-        i += 2;
-        continue;
-      }
-    }
-    out += in[i];
-  }
-  return out;
 }
 
 int64_t HeaderInt(const amqp_basic_properties_t& props, std::string_view name) {
@@ -164,42 +149,16 @@ std::atomic<uint64_t> next_consumer_id{1};
 }  // namespace
 
 Result<AmqpTarget> AmqpTarget::Parse(std::string_view url) {
+  auto parts = ParseBackendUrl(url, "amqp", "RabbitMQ", {"prefix"});
+  if (!parts) return tl::unexpected(parts.error());
   AmqpTarget t;
-  std::string_view rest = url;
-  if (!rest.starts_with("amqp://"))
-    return MakeError(ErrorCode::kInvalidArgument, "a RabbitMQ URL starts with amqp://");
-  rest.remove_prefix(7);
-  size_t q = rest.find('?');
-  std::string_view query = q == std::string_view::npos ? "" : rest.substr(q + 1);
-  rest = rest.substr(0, q);
-  size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  if (slash != std::string_view::npos && slash + 1 < rest.size())
-    t.vhost = PercentDecode(rest.substr(slash + 1));
-  size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    size_t colon = userinfo.find(':');
-    t.user = PercentDecode(userinfo.substr(0, colon));
-    if (colon != std::string_view::npos) t.password = PercentDecode(userinfo.substr(colon + 1));
-  }
-  size_t colon = authority.rfind(':');
-  if (colon != std::string_view::npos) {
-    auto port = authority.substr(colon + 1);
-    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), t.port);
-    if (ec != std::errc() || t.port <= 0 || t.port > 65535)
-      return MakeError(ErrorCode::kInvalidArgument, "bad port in the RabbitMQ URL");
-    authority = authority.substr(0, colon);
-  }
-  if (!authority.empty()) t.host = std::string(authority);
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    if (pair.starts_with("prefix=")) t.prefix = std::string(pair.substr(7));
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
+  if (!parts->host.empty()) t.host = parts->host;
+  if (parts->port) t.port = *parts->port;
+  if (parts->user) t.user = *parts->user;
+  if (parts->password) t.password = *parts->password;
+  if (!parts->path.empty()) t.vhost = parts->path;  // "%2f" decodes to "/"
+  for (const auto& [name, value] : parts->params)
+    if (name == "prefix") t.prefix = value;
   if (t.prefix.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty queue prefix");
   return t;
 }
