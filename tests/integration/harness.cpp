@@ -294,7 +294,9 @@ std::vector<std::string> ObjectFiles(const fs::path& data_dir) {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    if (it->is_regular_file()) files.push_back(fs::relative(it->path(), root).string());
+    // Lexical, and without throwing: the server may remove a file meanwhile.
+    std::error_code gone;
+    if (it->is_regular_file(gone)) files.push_back(it->path().lexically_relative(root).string());
   }
   std::sort(files.begin(), files.end());
   return files;
