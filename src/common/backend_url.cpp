@@ -41,7 +41,9 @@ Result<BackendUrl> ParseBackendUrl(std::string_view url, std::string_view scheme
   }
   out.path = u.path();
   if (!out.path.empty() && out.path.front() == '/') out.path.erase(0, 1);
-  for (auto param : u.params()) {
+  // '+' stays '+' (these are not HTML forms); "?" and a trailing "&" add nothing.
+  for (auto param : u.params(boost::urls::encoding_opts(false, false, false))) {
+    if (param.key.empty() && !param.has_value) continue;
     if (std::find(known_params.begin(), known_params.end(), param.key) == known_params.end()) {
       return bad(fmt::format("has an unknown parameter '{}' (known: {})", param.key.substr(0, 32),
                              fmt::join(known_params, ", ")));

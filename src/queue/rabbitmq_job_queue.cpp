@@ -791,11 +791,12 @@ Result<RabbitMqJobQueue::Lease> RabbitMqJobQueue::FindLease(const Delivery& deli
   return lease;
 }
 
-void RabbitMqJobQueue::Restore(const Lease& lease) {
+void RabbitMqJobQueue::GiveBack(const Lease& lease) {
   std::lock_guard lock(lease.consumer->mu);
-  if (lease.consumer->generation != lease.generation) return;
-  lease.consumer->held.emplace(lease.tag, Consumer::Held{lease.job_id, lease.attempt});
-  ++held_;
+  if (lease.consumer->generation != lease.generation) return;  // dropped already: requeued
+  spdlog::warn("job {}: could not move it in the queue; giving it back to the broker",
+               lease.job_id);
+  lease.consumer->Drop(held_);
 }
 
 Status RabbitMqJobQueue::AckLease(const Lease& lease) {
@@ -832,7 +833,7 @@ Result<bool> RabbitMqJobQueue::Retry(const Delivery& delivery, milliseconds dela
   Status moved = dead ? PublishJob(dead_exchange_, kRoutingKey, lease->job_id, lease->attempt)
                       : PublishDelayed(lease->job_id, lease->attempt, delay);
   if (!moved) {
-    Restore(*lease);
+    GiveBack(*lease);
     return tl::unexpected(moved.error());
   }
   if (auto acked = AckLease(*lease); !acked) return tl::unexpected(acked.error());
@@ -844,7 +845,7 @@ Status RabbitMqJobQueue::Release(const Delivery& delivery) {
   if (!lease) return tl::unexpected(lease.error());
   if (auto moved = PublishJob(jobs_exchange_, kRoutingKey, lease->job_id, lease->attempt - 1);
       !moved) {
-    Restore(*lease);
+    GiveBack(*lease);
     return moved;
   }
   return AckLease(*lease);

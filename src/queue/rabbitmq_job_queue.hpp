@@ -124,9 +124,13 @@ class RabbitMqJobQueue final : public JobQueue {
   // attempts, gives one back after Interrupt()) and returns none.
   Result<std::optional<Delivery>> HandOut(Consumer& consumer, Message message);
   // Finds the live lease of a delivery; with `claim`, takes it out of the held set so that no
-  // concurrent call can settle it too (Restore puts it back when the settling failed).
+  // concurrent call can settle it too.
   Result<Lease> FindLease(const Delivery& delivery, bool claim);
-  void Restore(const Lease& lease);
+  // A claimed message that could not be moved (publishing failed: the broker is gone, or it
+  // blocks publishers during a resource alarm) goes back to the broker now: its consumer
+  // connection is dropped, so the broker requeues it, instead of it staying unacked until the
+  // connection dies or the channel times out.
+  void GiveBack(const Lease& lease);
   // Acknowledges a claimed lease on its connection.
   Status AckLease(const Lease& lease);
 

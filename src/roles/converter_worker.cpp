@@ -209,8 +209,8 @@ class Converter final : public Worker {
           context_.queue->Retry(delivery, std::chrono::seconds(2 << std::min(delivery.attempt, 6)));
       if (!dead) {
         // The queue could not take the retry: it is down too, or the lease moved on to another
-        // converter. The delivery is still not acked, so the queue delivers it again (a closed
-        // connection, an expired lease): recording the job as failed would lose it.
+        // converter. The delivery is not acked, so the queue delivers it again (RabbitMQ gets it
+        // back at once, SQLite when the lease expires): recording the job failed would lose it.
         spdlog::warn(
             "job {}: transient failure ({}); the queue could not schedule the retry "
             "({}): it will be delivered again",
@@ -413,6 +413,14 @@ class Janitor final : public Worker {
   void Stop() override { thread_ = {}; }
 
   void RunOnce() {
+    // Writes a dead process left half done (S3 multipart uploads): a day is longer than any
+    // upload or conversion within the limits.
+    auto abandoned = context_.storage->AbortAbandonedWrites(std::chrono::hours(24));
+    if (!abandoned) {
+      spdlog::warn("janitor: {}", abandoned.error().message);
+    } else if (*abandoned > 0) {
+      spdlog::info("janitor: discarded {} abandoned upload(s)", *abandoned);
+    }
     for (;;) {
       auto expired = context_.metadata->ListExpired(context_.now_ms(), 100);
       if (!expired) {

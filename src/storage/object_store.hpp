@@ -81,6 +81,10 @@ class ObjectStore {
   virtual Status Remove(std::string_view key) = 0;
   // Checks that the backend is reachable and writable (for readiness probes).
   virtual Status Ping() = 0;
+  // Discards writes started at least `older_than` ago that never ended because the process
+  // writing them died (the janitor calls it); returns how many. Stores that clean up otherwise
+  // return 0 (files: abandoned temp files are removed when the store is opened).
+  virtual Result<int> AbortAbandonedWrites(std::chrono::seconds /*older_than*/) { return 0; }
   // Where objects are, for logs; never contains a secret.
   virtual std::string Describe() const = 0;
   // A URL that lets anyone holding it GET the object until `expires` from now, when this store

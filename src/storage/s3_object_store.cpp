@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -17,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <system_error>
 #include <thread>
 
 namespace vmp3 {
@@ -282,6 +284,19 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
 int64_t HttpDateToUnix(const std::string& date) {
   if (date.empty()) return -1;
   return static_cast<int64_t>(curl_getdate(date.c_str(), nullptr));
+}
+
+// S3's XML timestamps, "2026-11-21T09:00:00.000Z" (UTC); -1 for anything else.
+int64_t IsoTimeToUnix(const std::string& text) {
+  std::tm tm{};
+  if (text.empty() || text.back() != 'Z' ||
+      std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6) {
+    return -1;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(::timegm(&tm));
 }
 
 std::string RandomVersion() {
@@ -895,8 +910,15 @@ class S3ObjectReader final : public ObjectReader {
       next_size_ = std::min(std::max(base, read_ahead_), next_size_ * 2);
       prefetch_start_ = next;
       prefetch_size_ = static_cast<size_t>(std::min<uint64_t>(next_size_, info_.size - next));
-      prefetch_ = std::async(std::launch::async,
-                             [this, next, size = prefetch_size_] { return Fetch(next, size); });
+      try {
+        prefetch_ = std::async(std::launch::async,
+                               [this, next, size = prefetch_size_] { return Fetch(next, size); });
+      } catch (const std::system_error& e) {
+        // No thread to spare: read on without read-ahead (this runs under FFmpeg's C frames,
+        // which an exception must not cross).
+        spdlog::warn("S3 read-ahead of object {} is off: {}", info_.key, e.what());
+        read_ahead_ = 0;
+      }
     }
     return {};
   }
@@ -1141,6 +1163,29 @@ Result<std::string> S3ObjectStore::PresignGet(std::string_view key,
   return client_->PresignGet(key, expires);
 }
 
+Result<int> S3ObjectStore::AbortAbandonedWrites(std::chrono::seconds older_than) {
+  auto uploads = ListMultipartUploads();
+  if (!uploads) return tl::unexpected(uploads.error());
+  const int64_t cutoff = static_cast<int64_t>(std::time(nullptr)) - older_than.count();
+  int aborted = 0;
+  for (const S3MultipartUpload& upload : *uploads) {
+    if (upload.initiated_unix < 0 || upload.initiated_unix > cutoff) continue;
+    Client::Request request;
+    request.method = "DELETE";
+    request.key = client_->FullKey(upload.key);
+    request.query = {{"uploadId", upload.upload_id}};
+    auto response = client_->Execute(request);
+    if (!response) return tl::unexpected(response.error());
+    if (response->status == 404) continue;  // completed or aborted meanwhile
+    if (response->status != 204 && response->status != 200)
+      return tl::unexpected(client_->ErrorFor(*response, upload.key));
+    spdlog::info("aborted the multipart upload of object {} started at {} (abandoned)", upload.key,
+                 upload.initiated_unix);
+    ++aborted;
+  }
+  return aborted;
+}
+
 Result<std::vector<S3MultipartUpload>> S3ObjectStore::ListMultipartUploads() {
   std::vector<S3MultipartUpload> uploads;
   const std::string prefix = client_->config().prefix.empty() ? "" : client_->config().prefix + "/";
@@ -1158,7 +1203,8 @@ Result<std::vector<S3MultipartUpload>> S3ObjectStore::ListMultipartUploads() {
     size_t from = 0;
     while (auto upload = XmlRaw(xml, "Upload", &from)) {
       uploads.push_back(S3MultipartUpload{client_->StoreKey(XmlText(*upload, "Key")),
-                                          XmlText(*upload, "UploadId")});
+                                          XmlText(*upload, "UploadId"),
+                                          IsoTimeToUnix(XmlText(*upload, "Initiated"))});
     }
     if (XmlText(xml, "IsTruncated") != "true") break;
     key_marker = XmlText(xml, "NextKeyMarker");

@@ -89,6 +89,7 @@ Result<sigv4::Credentials> S3CredentialsFromEnvironment();
 struct S3MultipartUpload {
   std::string key;  // the ObjectStore key (without the URL's prefix)
   std::string upload_id;
+  int64_t initiated_unix = -1;  // when it was started, by S3's clock; -1 when S3 did not say
 };
 
 class S3ObjectStore final : public ObjectStore {
@@ -111,6 +112,10 @@ class S3ObjectStore final : public ObjectStore {
   // A URL that lets anyone holding it GET the object (with Range if they like) for `expires`
   // (1 s to 7 days), without credentials. Does not check that the object exists.
   Result<std::string> PresignGet(std::string_view key, std::chrono::seconds expires) const;
+
+  // Aborts the multipart uploads under this store's prefix started at least `older_than` ago:
+  // the parts of a process that died mid-upload (a bucket lifecycle rule does the same).
+  Result<int> AbortAbandonedWrites(std::chrono::seconds older_than) override;
 
   // Multipart uploads in progress under this store's prefix (tests check for orphans with it).
   Result<std::vector<S3MultipartUpload>> ListMultipartUploads();

@@ -18,6 +18,17 @@ TEST(BackendUrlTest, SplitsAndDecodesEveryPart) {
   EXPECT_EQ(url->params[0], (std::pair<std::string, std::string>{"prefix", "a-b"}));
 }
 
+TEST(BackendUrlTest, QueriesAreNotForms) {
+  auto plus = ParseBackendUrl("amqp://h/?prefix=a+b", "amqp", "RabbitMQ", {"prefix"});
+  ASSERT_TRUE(plus) << plus.error().message;
+  ASSERT_EQ(plus->params.size(), 1u);
+  EXPECT_EQ(plus->params[0].second, "a+b");
+  for (const char* empty : {"amqp://h/?", "amqp://h/?prefix=x&", "amqp://h/?&"}) {
+    auto url = ParseBackendUrl(empty, "amqp", "RabbitMQ", {"prefix"});
+    EXPECT_TRUE(url) << empty << ": " << url.error().message;
+  }
+}
+
 TEST(BackendUrlTest, Ipv6HostsLoseTheirBrackets) {
   auto url = ParseBackendUrl("redis://[::1]:6380/2", "redis", "Redis", {});
   ASSERT_TRUE(url) << url.error().message;

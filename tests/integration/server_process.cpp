@@ -279,6 +279,10 @@ http {{
     gateway.name = "nginx";
     gateway.port = port;
     gateway.log_path = dir / fmt::format("nginx-{}.log", attempt);
+    // nginx writes its pid file only once it has bound the port: until then, whatever answers
+    // on the port may be another test's server that took it first.
+    const fs::path pid_file = dir / "nginx.pid";
+    fs::remove(pid_file);
     // Debian installs it in /usr/sbin, which a non-root PATH may lack.
     const std::string nginx = fs::exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
     gateway.pid =
@@ -287,7 +291,10 @@ http {{
     processes_.push_back(gateway);
     auto deadline = Clock::now() + start_timeout;
     bool exited = false;
-    while (!Accepts(port)) {
+    auto bound = [&] {
+      return std::atoi(ReadFile(pid_file).c_str()) == gateway.pid && Accepts(port);
+    };
+    while (!bound()) {
       int status = 0;
       if (::waitpid(gateway.pid, &status, WNOHANG) == gateway.pid) {
         exited = true;

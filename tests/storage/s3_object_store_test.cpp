@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <optional>
 #include <random>
 #include <string>
@@ -579,6 +580,34 @@ TEST_F(S3Live, AnAbortedWriterLeavesNoMultipartUpload) {
   EXPECT_TRUE(uploads->empty()) << uploads->size() << " upload(s) left behind";
   EXPECT_EQ(store_->Stat("big/aborted").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->Stat("big/dropped").error().code, ErrorCode::kNotFound);
+}
+
+// The janitor's sweep for uploads a dead process left: by age, never a younger one.
+TEST_F(S3Live, AbandonedUploadsAreAbortedByAge) {
+  const size_t part = store_->config().part_size;
+  auto writer = store_->Create("big/abandoned");
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE((*writer)->Write(Bytes(Pattern(part + 1000, 3))));
+  auto uploads = store_->ListMultipartUploads();
+  ASSERT_TRUE(uploads) << uploads.error().message;
+  ASSERT_EQ(uploads->size(), 1u);
+  const int64_t now = std::time(nullptr);
+  EXPECT_NEAR(static_cast<double>((*uploads)[0].initiated_unix), static_cast<double>(now), 60)
+      << "the start time is read from S3's listing";
+
+  auto young = store_->AbortAbandonedWrites(std::chrono::hours(1));
+  ASSERT_TRUE(young) << young.error().message;
+  EXPECT_EQ(*young, 0) << "an upload started seconds ago is not abandoned";
+  EXPECT_EQ(store_->ListMultipartUploads()->size(), 1u);
+
+  auto old = store_->AbortAbandonedWrites(std::chrono::seconds(0));
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_EQ(*old, 1);
+  EXPECT_TRUE(store_->ListMultipartUploads()->empty());
+  // The writer whose upload was swept cannot commit a partial object.
+  auto committed = (*writer)->Commit();
+  EXPECT_FALSE(committed);
+  EXPECT_EQ(store_->Stat("big/abandoned").error().code, ErrorCode::kNotFound);
 }
 
 TEST_F(S3Live, AMultipartObjectIsWholeAndLeavesNoUpload) {
