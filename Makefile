@@ -23,12 +23,13 @@ build: deps $(BUILD_DIR)/build.ninja
 run: build
 	@scripts/run-server $(BUILD_DIR)/vmp3 $(LISTEN) $(DATA_DIR)
 
-# Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ, Redis and
+# Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ and Redis
+# (emptied of earlier runs' queues and keys) and
 # Ceph RGW on loopback for the distributed-mode tests, runs unit + integration + browser tests on
 # the Release build, stops the servers, then runs the unit tests again under ASan + UBSan.
 SERVERS_DIR ?= $(BUILD_DIR)/test-servers
 test: test-deps build
-	@scripts/test-servers start $(SERVERS_DIR) >/dev/null
+	@scripts/test-servers start-fresh $(SERVERS_DIR) >/dev/null
 	@eval "$$(scripts/test-servers env $(SERVERS_DIR))"; \
 	  VMP3_TEST_SERVERS_DIR=$(abspath $(SERVERS_DIR)) \
 	  ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900; rc=$$?; \
