@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/markup.hpp"
 #include "roles/roles.hpp"
 
 namespace vmp3::roles {
@@ -52,34 +53,11 @@ nlohmann::json OpenApi(const http::Router& router) {
       {"paths", paths}};
 }
 
-std::string Escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string DocsPage(const http::Router& router) {
   std::string rows;
   for (const http::Route& route : router.routes()) {
     rows += fmt::format("<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>\n",
-                        route.method, Escape(route.pattern), Escape(route.summary));
+                        route.method, EscapeMarkup(route.pattern), EscapeMarkup(route.summary));
   }
   return fmt::format(R"(<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -21,6 +21,8 @@
 #include <system_error>
 #include <thread>
 
+#include "common/markup.hpp"
+
 namespace vmp3 {
 namespace {
 
@@ -75,33 +77,6 @@ std::string XmlUnescape(std::string_view s) {
       out.append(s.substr(i, end - i + 1));
     }
     i = end;
-  }
-  return out;
-}
-
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out.push_back(c);
-    }
   }
   return out;
 }
@@ -800,7 +775,7 @@ class S3ObjectWriter final : public ObjectWriter {
     std::string xml = "<CompleteMultipartUpload>";
     for (size_t i = 0; i < part_etags_.size(); ++i) {
       xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1,
-                         XmlEscape(part_etags_[i]));
+                         EscapeMarkup(part_etags_[i]));
     }
     xml += "</CompleteMultipartUpload>";
     Client::Request request;
@@ -1222,7 +1197,7 @@ Status S3ObjectStore::CreateBucketIfMissing() {
     xml = fmt::format(
         "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
         "<LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
-        XmlEscape(c.region));
+        EscapeMarkup(c.region));
   }
   Client::Request request;
   request.method = "PUT";
