@@ -81,6 +81,16 @@ int64_t HeaderInt(const amqp_basic_properties_t& props, std::string_view name) {
   return 0;
 }
 
+// The text of a channel.close or connection.close method.
+std::string CloseText(const amqp_method_t& method) {
+  if (method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+    auto* m = static_cast<amqp_channel_close_t*>(method.decoded);
+    return "channel closed by the broker: " + String(m->reply_text);
+  }
+  auto* m = static_cast<amqp_connection_close_t*>(method.decoded);
+  return "connection closed by the broker: " + String(m->reply_text);
+}
+
 std::string ReplyText(const amqp_rpc_reply_t& reply) {
   switch (reply.reply_type) {
     case AMQP_RESPONSE_NORMAL:
@@ -90,27 +100,13 @@ std::string ReplyText(const amqp_rpc_reply_t& reply) {
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
       return amqp_error_string2(reply.library_error);
     case AMQP_RESPONSE_SERVER_EXCEPTION:
-      if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-        auto* m = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
-        return fmt::format("connection closed by the broker: {}", String(m->reply_text));
-      }
-      if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-        auto* m = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
-        return fmt::format("channel closed by the broker: {}", String(m->reply_text));
+      if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD ||
+          reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        return CloseText(reply.reply);
       }
       return "unexpected broker reply";
   }
   return "unknown";
-}
-
-// The text of a channel.close or connection.close frame.
-std::string CloseText(const amqp_frame_t& frame) {
-  if (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
-    auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
-    return "channel closed by the broker: " + String(m->reply_text);
-  }
-  auto* m = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-  return "connection closed by the broker: " + String(m->reply_text);
 }
 
 bool IsClose(const amqp_frame_t& frame) {
@@ -270,7 +266,7 @@ class RabbitMqJobQueue::Connection {
       if (rc == AMQP_STATUS_TIMEOUT) return Fail("publishing", "no confirm from the broker");
       if (rc != AMQP_STATUS_OK) return Fail("publishing", amqp_error_string2(rc));
       if (frame.frame_type != AMQP_FRAME_METHOD) continue;
-      if (IsClose(frame)) return Fail("publishing", CloseText(frame));
+      if (IsClose(frame)) return Fail("publishing", CloseText(frame.payload.method));
       switch (frame.payload.method.id) {
         case AMQP_BASIC_RETURN_METHOD: {  // followed by the message's content: skip it
           amqp_message_t content;
@@ -409,7 +405,7 @@ class RabbitMqJobQueue::Connection {
   // Handles a frame while consuming: a delivery is read in full; closes break the connection.
   Result<std::optional<Message>> OnFrame(const amqp_frame_t& frame) {
     if (frame.frame_type != AMQP_FRAME_METHOD) return std::nullopt;
-    if (IsClose(frame)) return Fail("receiving", CloseText(frame));
+    if (IsClose(frame)) return Fail("receiving", CloseText(frame.payload.method));
     switch (frame.payload.method.id) {
       case AMQP_BASIC_DELIVER_METHOD: {
         auto* deliver = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);

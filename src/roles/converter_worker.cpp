@@ -28,6 +28,14 @@ constexpr size_t kCopyChunk = 256 * 1024;
 // How far ahead of the demuxer a remote input is fetched (two such windows in memory at most).
 constexpr size_t kInputReadAhead = 8 * 1024 * 1024;
 
+// Sleeps for `duration` or until `stop` is requested, whichever comes first.
+void SleepUnlessStopped(std::stop_token stop, std::chrono::milliseconds duration) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, stop, duration, [] { return false; });
+}
+
 class Converter final : public Worker {
  public:
   explicit Converter(Context& context)
@@ -80,8 +88,6 @@ class Converter final : public Worker {
   // attempt, e.g. an input that crashes a decoder) would stay "converting" forever: record it
   // as failed. Runs at start and every few seconds; idempotent.
   void SweepDeadLetters(std::stop_token stop) {
-    std::mutex mu;
-    std::condition_variable_any cv;
     while (!stop.stop_requested()) {
       auto dead = context_.queue->DeadLetters();
       if (dead) {
@@ -94,8 +100,7 @@ class Converter final : public Worker {
                                        context_.config.job_attempts)));
         }
       }
-      std::unique_lock lock(mu);
-      cv.wait_for(lock, stop, std::chrono::seconds(5), [] { return false; });
+      SleepUnlessStopped(stop, std::chrono::seconds(5));
     }
   }
 
@@ -132,15 +137,10 @@ class Converter final : public Worker {
     };
     if (reachable()) return false;
     spdlog::warn("job {}: a backend is unavailable; waiting for it to come back", delivery.job_id);
-    const auto heartbeat_every =
-        std::chrono::seconds(std::max(1, context_.config.lease_seconds / 3));
     auto last_heartbeat = std::chrono::steady_clock::now();
-    std::mutex mu;
-    std::condition_variable_any cv;
     do {
-      std::unique_lock lock(mu);
-      cv.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
-      if (std::chrono::steady_clock::now() - last_heartbeat >= heartbeat_every) {
+      SleepUnlessStopped(stop, std::chrono::seconds(1));
+      if (std::chrono::steady_clock::now() - last_heartbeat >= HeartbeatEvery()) {
         last_heartbeat = std::chrono::steady_clock::now();
         context_.queue->Heartbeat(delivery);
       }
@@ -148,13 +148,23 @@ class Converter final : public Worker {
     return true;
   }
 
-  // Gives the job back to the queue untouched, without counting the attempt.
-  void HandBack(const std::string& job_id, const Delivery& delivery, std::string_view why) {
+  // How often a converter renews its lease: well within it.
+  std::chrono::seconds HeartbeatEvery() const {
+    return std::chrono::seconds(std::max(1, context_.config.lease_seconds / 3));
+  }
+
+  // Shows a job that goes back to the queue as queued again (unless it ended meanwhile).
+  void MarkRequeued(const std::string& job_id) {
     context_.metadata->UpdateJob(job_id, [&](Job& j) -> Status {
       if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
       j.progress = 0;
       return {};
     });
+  }
+
+  // Gives the job back to the queue untouched, without counting the attempt.
+  void HandBack(const std::string& job_id, const Delivery& delivery, std::string_view why) {
+    MarkRequeued(job_id);
     context_.queue->Release(delivery);
     spdlog::info("job {}: handed back to the queue ({})", job_id, why);
   }
@@ -215,20 +225,12 @@ class Converter final : public Worker {
             "job {}: transient failure ({}); the queue could not schedule the retry "
             "({}): it will be delivered again",
             job->id, error.message, dead.error().message);
-        if (dead.error().code != ErrorCode::kConflict) {
-          context_.metadata->UpdateJob(job->id, [&](Job& j) -> Status {
-            if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
-            return {};
-          });
-        }
+        if (dead.error().code != ErrorCode::kConflict) MarkRequeued(job->id);
         return;
       }
       if (!*dead) {
         spdlog::warn("job {}: transient failure, will retry: {}", job->id, error.message);
-        context_.metadata->UpdateJob(job->id, [&](Job& j) -> Status {
-          if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
-          return {};
-        });
+        MarkRequeued(job->id);
         return;
       }
     } else {
@@ -282,8 +284,7 @@ class Converter final : public Worker {
           cancel.request_stop();
         }
       }
-      if (now - last_heartbeat >
-          std::chrono::seconds(std::max(1, context_.config.lease_seconds / 3))) {
+      if (now - last_heartbeat > HeartbeatEvery()) {
         last_heartbeat = now;
         context_.queue->Heartbeat(delivery);
       }
@@ -400,13 +401,9 @@ class Janitor final : public Worker {
 
   void Start() override {
     thread_ = std::jthread([this](std::stop_token stop) {
-      std::mutex mu;
-      std::condition_variable_any cv;
       while (!stop.stop_requested()) {
         RunOnce();
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, stop, std::chrono::seconds(context_.config.janitor_interval_seconds),
-                    [] { return false; });
+        SleepUnlessStopped(stop, std::chrono::seconds(context_.config.janitor_interval_seconds));
       }
     });
   }
