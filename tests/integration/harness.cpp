@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -20,6 +21,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/audio_decode.hpp"
 #include "support/fixtures.hpp"
 
 extern char** environ;
@@ -97,15 +99,34 @@ Account CreateAccount(const HttpClient& client, std::string_view prefix) {
   HttpResponse reg = client.PostJson(
       "/v1/auth/register", {{"username", account.username}, {"password", account.password}});
   if (reg.status != 201) throw std::runtime_error("register failed: " + reg.Describe());
-  HttpRequest login;
-  login.method = "POST";
-  login.target = "/v1/auth/login";
+  account.token = Login(client, account);
+  return account;
+}
+
+std::string Login(const HttpClient& client, const Account& account) {
+  HttpRequest login{.method = "POST", .target = "/v1/auth/login"};
   login.basic = {{account.username, account.password}};
   HttpResponse r = client.Send(login);
   if (r.status != 200) throw std::runtime_error("login failed: " + r.Describe());
-  account.token = r.Json().value("access_token", "");
-  if (account.token.empty()) throw std::runtime_error("login gave no token: " + r.Describe());
-  return account;
+  std::string token = r.Json().value("access_token", "");
+  if (token.empty()) throw std::runtime_error("login gave no token: " + r.Describe());
+  return token;
+}
+
+void ExpectMp3(const HttpClient& client, const Account& account, const json& job, double seconds) {
+  ASSERT_EQ(job.value("status", ""), "done") << job;
+  EXPECT_NEAR(job["output"].value("duration", 0.0), seconds, 0.05) << job;
+  HttpResponse mp3 = client.Get(job["links"].value("mp3", ""), account.token);
+  ASSERT_EQ(mp3.status, 200) << mp3.Describe();
+  EXPECT_EQ(mp3.body.size(), job["output"].value("size", uint64_t{0}));
+  auto file = vmp3::test::TempDir() / "out.mp3";
+  WriteFile(file, mp3.body);
+  auto decoded = vmp3::test::DecodeAudio(file, {.keep_pcm = false});
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->sample_rate, 44100);
+  EXPECT_EQ(decoded->channels, 2);
+  EXPECT_EQ(decoded->decode_errors, 0);
+  EXPECT_NEAR(decoded->seconds(), seconds, 0.05);
 }
 
 HttpResponse Upload(const HttpClient& client, const Account& account, const fs::path& file,

@@ -33,6 +33,15 @@ std::string UniqueName(std::string_view prefix = "user");
 // Registers a fresh account (expects 201) and logs it in (expects 200 with access_token).
 Account CreateAccount(const HttpClient& client, std::string_view prefix = "user");
 
+// POST /v1/auth/login with the account's password (HTTP Basic); returns the new token. Throws
+// when the sign-in is refused.
+std::string Login(const HttpClient& client, const Account& account);
+
+// Checks a done job: its record says `seconds` of output, and its MP3 downloads whole and
+// decodes, without errors, to `seconds` of 44.1 kHz stereo. Reports through GoogleTest.
+void ExpectMp3(const HttpClient& client, const Account& account, const nlohmann::json& job,
+               double seconds);
+
 // POST /v1/jobs with `file` as the multipart part 'file' (named `filename`, default: the file's
 // own name). Returns the response; the caller checks it.
 HttpResponse Upload(const HttpClient& client, const Account& account,

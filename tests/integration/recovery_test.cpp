@@ -7,38 +7,12 @@
 
 #include "integration/harness.hpp"
 #include "integration/server_process.hpp"
-#include "support/audio_decode.hpp"
 #include "support/fixtures.hpp"
 
 namespace vmp3::itest {
 namespace {
 
 using nlohmann::json;
-
-// Signs in again (a restarted server may run on another clock).
-std::string Login(const HttpClient& client, const Account& account) {
-  HttpRequest r{.method = "POST", .target = "/v1/auth/login"};
-  r.basic = {{account.username, account.password}};
-  HttpResponse response = client.Send(r);
-  if (response.status != 200) throw std::runtime_error("login failed: " + response.Describe());
-  return response.Json().value("access_token", "");
-}
-
-// Downloads a long job's MP3 and checks it has all of the source's audio.
-void ExpectLongMp3(const HttpClient& client, const Account& account, const json& job) {
-  HttpResponse mp3 = client.Get(job["links"].value("mp3", ""), account.token);
-  ASSERT_EQ(mp3.status, 200) << mp3.Describe();
-  EXPECT_EQ(mp3.body.size(), job["output"].value("size", uint64_t{0}));
-  auto file = vmp3::test::TempDir() / "long.mp3";
-  WriteFile(file, mp3.body);
-  mp3.body.clear();
-  auto decoded = vmp3::test::DecodeAudio(file, {.keep_pcm = false});
-  ASSERT_TRUE(decoded) << decoded.error().message;
-  EXPECT_EQ(decoded->sample_rate, 44100);
-  EXPECT_EQ(decoded->channels, 2);
-  EXPECT_EQ(decoded->decode_errors, 0);
-  EXPECT_NEAR(decoded->seconds(), kLongAudioSeconds, 0.05);
-}
 
 TEST(RecoveryTest, KillDashNineDuringConversionThenRestartFinishesTheJob) {
   const auto data_dir = NewDataDir();
@@ -63,7 +37,7 @@ TEST(RecoveryTest, KillDashNineDuringConversionThenRestartFinishesTheJob) {
   json end = WaitForEnd(again, account, id, 90s);
   ASSERT_EQ(end.value("status", ""), "done") << end << "\n" << server->Log();
   EXPECT_NEAR(end["output"].value("duration", 0.0), kLongAudioSeconds, 0.05);
-  ExpectLongMp3(again, account, end);
+  ExpectMp3(again, account, end, kLongAudioSeconds);
   // Storage holds exactly the MP3: the input was removed, no partial objects linger.
   EXPECT_EQ(ObjectFiles(data_dir), std::vector<std::string>{"outputs/" + id + ".mp3"});
 }
@@ -122,7 +96,7 @@ TEST(RecoveryTest, SigtermDuringConversionDrainsAndHandsTheJobBack) {
   ASSERT_EQ(end.value("status", ""), "done") << end;
   EXPECT_LT(std::chrono::steady_clock::now() - started, 40s)
       << "the job waited for its lease: it was not handed back";
-  ExpectLongMp3(again, account, end);
+  ExpectMp3(again, account, end, kLongAudioSeconds);
 }
 
 TEST(RecoveryTest, JanitorRemovesExpiredJobsAndTheirFiles) {

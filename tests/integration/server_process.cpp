@@ -21,6 +21,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "integration/harness.hpp"
+
 #ifndef VMP3_BINARY
 #error "VMP3_BINARY must be defined (the path of the vmp3 executable under test)"
 #endif
@@ -34,17 +36,12 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string ReadFile(const fs::path& path) {
+// The file's bytes, or "" while it does not exist yet (logs and pid files being written).
+std::string ReadIfPresent(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-void WriteFileOrThrow(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
 std::string Tail(const std::string& text, size_t bytes = 4000) {
@@ -212,7 +209,7 @@ void ServerProcess::StartVmp3(std::string name, std::vector<std::string> extra_a
 
   auto deadline = Clock::now() + start_timeout;
   for (;;) {
-    uint16_t port = ListeningPort(ReadFile(started.log_path));
+    uint16_t port = ListeningPort(ReadIfPresent(started.log_path));
     if (port != 0) {
       started.port = port;
       return;
@@ -221,14 +218,14 @@ void ServerProcess::StartVmp3(std::string name, std::vector<std::string> extra_a
     if (::waitpid(started.pid, &status, WNOHANG) == started.pid) {
       started.pid = -1;
       ExitInfo info = Decode(status);
-      std::string log = ReadFile(started.log_path);
+      std::string log = ReadIfPresent(started.log_path);
       StopAll(SIGKILL, std::chrono::seconds(30));
       throw std::runtime_error(fmt::format("vmp3 serve ({}) exited before listening ({} {}):\n{}",
                                            started.name, info.exited ? "exit code" : "signal",
                                            info.exited ? info.exit_code : info.signal, Tail(log)));
     }
     if (Clock::now() > deadline) {
-      std::string log = ReadFile(started.log_path);
+      std::string log = ReadIfPresent(started.log_path);
       StopAll(SIGKILL, std::chrono::seconds(30));
       throw std::runtime_error(fmt::format("vmp3 serve ({}) did not listen within {} ms:\n{}",
                                            started.name, start_timeout.count(), Tail(log)));
@@ -246,19 +243,18 @@ void ServerProcess::StartGateway(std::chrono::milliseconds start_timeout) {
   const fs::path dir = data_dir_.parent_path() / (data_dir_.filename().string() + "-nginx");
   fs::create_directories(dir);
   std::string routes = ReadFile(VMP3_NGINX_TEMPLATE);
-  if (routes.empty()) throw std::runtime_error("cannot read " + std::string(VMP3_NGINX_TEMPLATE));
-  for (const char* role : {"auth", "upload", "metadata", "download"}) {
-    std::string placeholder = "@" + std::string(role) + "@";
-    for (char& c : placeholder) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (auto [placeholder, role] :
+       {std::pair{"@AUTH@", "auth"}, std::pair{"@UPLOAD@", "upload"},
+        std::pair{"@METADATA@", "metadata"}, std::pair{"@DOWNLOAD@", "download"}}) {
     routes = ReplaceAll(routes, placeholder, role_address(role));
   }
   // The kernel picks a free port, but another test may take it before nginx binds it: retry.
   for (int attempt = 1;; ++attempt) {
     const uint16_t port = FreeLoopbackPort();
-    WriteFileOrThrow(dir / "routes.conf",
-                     ReplaceAll(routes, "@LISTEN@", fmt::format("127.0.0.1:{}", port)));
+    WriteFile(dir / "routes.conf",
+              ReplaceAll(routes, "@LISTEN@", fmt::format("127.0.0.1:{}", port)));
     // One foreground process (no master/worker split), so the test owns exactly one pid.
-    WriteFileOrThrow(dir / "nginx.conf", fmt::format(R"(daemon off;
+    WriteFile(dir / "nginx.conf", fmt::format(R"(daemon off;
 master_process off;
 worker_processes 1;
 pid {0}/nginx.pid;
@@ -274,7 +270,7 @@ http {{
   include {0}/routes.conf;
 }}
 )",
-                                                     dir.string()));
+                                              dir.string()));
     Process gateway;
     gateway.name = "nginx";
     gateway.port = port;
@@ -292,7 +288,7 @@ http {{
     auto deadline = Clock::now() + start_timeout;
     bool exited = false;
     auto bound = [&] {
-      return std::atoi(ReadFile(pid_file).c_str()) == gateway.pid && Accepts(port);
+      return std::atoi(ReadIfPresent(pid_file).c_str()) == gateway.pid && Accepts(port);
     };
     while (!bound()) {
       int status = 0;
@@ -313,7 +309,7 @@ http {{
       return;
     }
     processes_.pop_back();
-    std::string log = ReadFile(gateway.log_path);
+    std::string log = ReadIfPresent(gateway.log_path);
     if (attempt >= 5 || log.find("Address already in use") == std::string::npos) {
       StopAll(SIGKILL, std::chrono::seconds(30));
       throw std::runtime_error("nginx exited before listening:\n" + Tail(log));
@@ -395,10 +391,10 @@ int ServerProcess::converter_processes() const {
 }
 
 std::string ServerProcess::Log() const {
-  if (processes_.size() == 1) return ReadFile(processes_.front().log_path);
+  if (processes_.size() == 1) return ReadIfPresent(processes_.front().log_path);
   std::string all;
   for (const Process& p : processes_)
-    all += fmt::format("--- {} ({})\n{}", p.name, p.log_path.string(), ReadFile(p.log_path));
+    all += fmt::format("--- {} ({})\n{}", p.name, p.log_path.string(), ReadIfPresent(p.log_path));
   return all;
 }
 

@@ -120,8 +120,4 @@ class ServerProcess {
   ExitInfo exit_;
 };
 
-// Extra `vmp3 serve` arguments for the backends under test (harness.cpp): none when embedded,
-// the real servers' URLs when VMP3_IT_BACKENDS=distributed.
-std::vector<std::string> BackendArgs(const std::filesystem::path& data_dir);
-
 }  // namespace vmp3::itest
