@@ -49,10 +49,23 @@ struct Error {
   Error(ErrorCode c, std::string m) : code(c), message(std::move(m)) {}
 };
 
+// A value or the Error why there is none. [[nodiscard]]: ignoring a Result drops an error, so
+// the compiler refuses it (-Werror=unused-result); a caller that really does not care says so
+// with IgnoreError(result, "why").
 template <typename T>
-using Result = tl::expected<T, Error>;
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+ public:
+  using Base = tl::expected<T, Error>;
+  using Base::Base;
+  Result(const Base& other) : Base(other) {}        // NOLINT(google-explicit-constructor)
+  Result(Base&& other) : Base(std::move(other)) {}  // NOLINT(google-explicit-constructor)
+};
 
 using Status = Result<void>;
+
+// Discards a result on purpose. `why` documents, at the call site, why the error cannot matter.
+template <typename T>
+inline void IgnoreError(const Result<T>& /*result*/, std::string_view /*why*/) {}
 
 inline tl::unexpected<Error> MakeError(ErrorCode code, std::string message) {
   return tl::unexpected<Error>(Error(code, std::move(message)));

@@ -21,9 +21,15 @@
 #include <thread>
 #include <vector>
 
-#include "http/metrics.hpp"
+#include "metrics/registry.hpp"
 
 namespace vmp3::http {
+
+using metrics::Counter;
+using metrics::CounterFamily;
+using metrics::Gauge;
+using metrics::HistogramFamily;
+using metrics::Registry;
 namespace {
 
 namespace asio = boost::asio;

@@ -17,9 +17,11 @@
 #include "common/error.hpp"
 #include "http/router.hpp"
 
-namespace vmp3::http {
-
+namespace vmp3::metrics {
 class Registry;
+}  // namespace vmp3::metrics
+
+namespace vmp3::http {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
@@ -35,7 +37,7 @@ struct ServerOptions {
 class Server {
  public:
   // `router` and `metrics` (may be null) must outlive the server.
-  Server(ServerOptions options, const Router& router, Registry* metrics);
+  Server(ServerOptions options, const Router& router, metrics::Registry* metrics);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

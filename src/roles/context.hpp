@@ -11,9 +11,9 @@
 
 #include "auth/jwt.hpp"
 #include "http/exchange.hpp"
-#include "http/metrics.hpp"
 #include "metadata/job_events.hpp"
 #include "metadata/metadata_store.hpp"
+#include "metrics/registry.hpp"
 #include "queue/job_queue.hpp"
 #include "service/config.hpp"
 #include "storage/object_store.hpp"
@@ -28,7 +28,7 @@ struct Context {
   std::shared_ptr<JobEventBus> events;
   std::optional<auth::SigningKey> signing_key;  // only with the auth role
   std::unique_ptr<auth::TokenVerifier> verifier;
-  http::Registry metrics;
+  metrics::Registry metrics;
   std::function<int64_t()> now_ms;  // injectable clock (Unix ms)
 };
 

@@ -46,7 +46,14 @@ class Converter final : public Worker {
                      .WithLabels()),
         outcomes_(context.metrics.AddCounter("vmp3_conversions_total", "Conversions by outcome.")),
         bytes_out_(context.metrics.AddCounter("vmp3_output_bytes_total", "MP3 bytes stored.")
-                       .WithLabels()) {}
+                       .WithLabels()),
+        queue_failures_(context.metrics.AddCounter(
+            "vmp3_queue_operation_failures_total",
+            "Acks, retries, releases and heartbeats the queue refused or could not take.")),
+        cleanup_failures_(context.metrics.AddCounter(
+            "vmp3_cleanup_failures_total",
+            "Objects or records that could not be removed when their job ended (the janitor's "
+            "orphan sweep removes them later).")) {}
 
   void Start() override {
     std::filesystem::create_directories(SpoolDir());
@@ -142,10 +149,50 @@ class Converter final : public Worker {
       SleepUnlessStopped(stop, std::chrono::seconds(1));
       if (std::chrono::steady_clock::now() - last_heartbeat >= HeartbeatEvery()) {
         last_heartbeat = std::chrono::steady_clock::now();
-        context_.queue->Heartbeat(delivery);
+        Heartbeat(delivery);
       }
     } while (!stop.stop_requested() && !reachable());
     return true;
+  }
+
+  // Every queue operation on a delivery goes through here: a failure is logged with the job and
+  // counted, never silently dropped. Returns whether it succeeded.
+  bool Settle(std::string_view operation, const Delivery& delivery, const Status& status) {
+    if (status) return true;
+    queue_failures_.WithLabels({"operation", operation}).Inc();
+    spdlog::warn("job {}: queue {} failed: {}", delivery.job_id, operation, status.error().message);
+    return false;
+  }
+  bool Ack(const Delivery& d) { return Settle("ack", d, context_.queue->Ack(d)); }
+  bool Release(const Delivery& d) { return Settle("release", d, context_.queue->Release(d)); }
+  bool Heartbeat(const Delivery& d) { return Settle("heartbeat", d, context_.queue->Heartbeat(d)); }
+
+  // Removes an object of a job that ended. A failure is logged and counted; the janitor's
+  // orphan sweep removes the object later (nothing owns it, or its job has ended).
+  bool RemoveObject(std::string_view job_id, const std::string& key) {
+    if (key.empty()) return true;
+    Status removed = context_.storage->Remove(key);
+    if (removed) return true;
+    cleanup_failures_.WithLabels({"what", "object"}).Inc();
+    spdlog::warn("job {}: could not remove {} (the janitor will): {}", job_id, key,
+                 removed.error().message);
+    return false;
+  }
+
+  // Removes an ended job's input unless inputs are kept, then forgets its key in the record, so
+  // the record says what storage still holds.
+  void RemoveInput(const Job& job) {
+    if (context_.config.keep_inputs || job.input_key.empty()) return;
+    if (!RemoveObject(job.id, job.input_key)) return;
+    auto forgotten = context_.metadata->UpdateJob(job.id, [&](Job& j) -> Status {
+      if (j.input_key == job.input_key) j.input_key.clear();
+      return {};
+    });
+    if (!forgotten && forgotten.error().code != ErrorCode::kNotFound) {
+      cleanup_failures_.WithLabels({"what", "record"}).Inc();
+      spdlog::warn("job {}: input removed, but the record still names it: {}", job.id,
+                   forgotten.error().message);
+    }
   }
 
   // How often a converter renews its lease: well within it.
@@ -155,18 +202,20 @@ class Converter final : public Worker {
 
   // Shows a job that goes back to the queue as queued again (unless it ended meanwhile).
   void MarkRequeued(const std::string& job_id) {
-    context_.metadata->UpdateJob(job_id, [&](Job& j) -> Status {
+    auto updated = context_.metadata->UpdateJob(job_id, [&](Job& j) -> Status {
       if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
       j.progress = 0;
       return {};
     });
+    // Only what the user sees: the next delivery marks the job converting again anyway.
+    if (!updated && updated.error().code != ErrorCode::kNotFound)
+      spdlog::warn("job {}: could not show it queued again: {}", job_id, updated.error().message);
   }
 
   // Gives the job back to the queue untouched, without counting the attempt.
   void HandBack(const std::string& job_id, const Delivery& delivery, std::string_view why) {
     MarkRequeued(job_id);
-    context_.queue->Release(delivery);
-    spdlog::info("job {}: handed back to the queue ({})", job_id, why);
+    if (Release(delivery)) spdlog::info("job {}: handed back to the queue ({})", job_id, why);
   }
 
   void Process(const Delivery& delivery, std::stop_token worker_stop) {
@@ -174,11 +223,12 @@ class Converter final : public Worker {
     if (!job) {
       // Deleted, cancelled or already finished (a redelivery): nothing to do.
       if (job.error().code == ErrorCode::kNotFound || job.error().code == ErrorCode::kConflict) {
-        context_.queue->Ack(delivery);
+        Ack(delivery);
       } else if (IsTransient(job.error().code) && WaitOutOutage(delivery, worker_stop)) {
-        context_.queue->Release(delivery);
+        Release(delivery);
       } else {
-        context_.queue->Retry(delivery, std::chrono::seconds(2));
+        auto retried = context_.queue->Retry(delivery, std::chrono::seconds(2));
+        Settle("retry", delivery, retried ? Status{} : Status(tl::unexpected(retried.error())));
       }
       return;
     }
@@ -206,7 +256,8 @@ class Converter final : public Worker {
     }
     if (error.code == ErrorCode::kCancelled || cancelled_by_user) {
       outcomes_.WithLabels({"outcome", "cancelled"}).Inc();
-      context_.queue->Ack(delivery);
+      RemoveInput(*job);
+      Ack(delivery);
       spdlog::info("job {}: cancelled", job->id);
       return;
     }
@@ -225,6 +276,7 @@ class Converter final : public Worker {
             "job {}: transient failure ({}); the queue could not schedule the retry "
             "({}): it will be delivered again",
             job->id, error.message, dead.error().message);
+        Settle("retry", delivery, Status(tl::unexpected(dead.error())));
         if (dead.error().code != ErrorCode::kConflict) MarkRequeued(job->id);
         return;
       }
@@ -233,10 +285,19 @@ class Converter final : public Worker {
         MarkRequeued(job->id);
         return;
       }
-    } else {
-      context_.queue->Ack(delivery);
+      // Dead-lettered: the queue holds it no more; record why.
+      Fail(*job, error);
+      return;
     }
-    Fail(*job, error);
+    // A failure retrying cannot fix (bad media): record it first, then acknowledge; if the
+    // record cannot be written (the metadata backend is down), the job is not acknowledged and
+    // comes back rather than being lost in "converting".
+    if (!Fail(*job, error)) {
+      WaitOutOutage(delivery, worker_stop);
+      HandBack(job->id, delivery, "backend outage while recording the failure");
+      return;
+    }
+    Ack(delivery);
   }
 
   Result<media::ConvertResult> Convert(const Job& job, const Delivery& delivery,
@@ -275,7 +336,9 @@ class Converter final : public Worker {
       }
       if (now - last_progress_write > std::chrono::milliseconds(500)) {
         last_progress_write = now;
-        context_.metadata->SetProgress(job.id, fraction);
+        // Best effort: the next write catches up; an outage shows in the record's updates.
+        if (Status s = context_.metadata->SetProgress(job.id, fraction); !s)
+          spdlog::debug("job {}: progress not recorded: {}", job.id, s.error().message);
         // Cancellation by DELETE, seen from any process through the record.
         auto current = context_.metadata->GetJob(job.id);
         if ((!current && current.error().code == ErrorCode::kNotFound) ||
@@ -286,7 +349,7 @@ class Converter final : public Worker {
       }
       if (now - last_heartbeat > HeartbeatEvery()) {
         last_heartbeat = now;
-        context_.queue->Heartbeat(delivery);
+        Heartbeat(delivery);
       }
     };
     auto result = media::Convert(**input, **sink, *options, control);
@@ -356,12 +419,12 @@ class Converter final : public Worker {
     }
     if (!updated) {
       // Deleted or cancelled meanwhile: do not leave the output behind.
-      context_.storage->Remove("outputs/" + job.id + ".mp3");
-      context_.queue->Ack(delivery);
+      RemoveObject(job.id, "outputs/" + job.id + ".mp3");
+      Ack(delivery);
       return {};
     }
-    if (!context_.config.keep_inputs) context_.storage->Remove(job.input_key);
-    context_.queue->Ack(delivery);
+    RemoveInput(*updated);
+    Ack(delivery);
     outcomes_.WithLabels({"outcome", "done"}).Inc();
     Publish(*updated, "status", JobJson(*updated));
     spdlog::info("job {}: done ({} bytes, {:.1f} s of audio)", job.id, result.output_bytes,
@@ -369,7 +432,10 @@ class Converter final : public Worker {
     return {};
   }
 
-  void Fail(const Job& job, const Error& error) {
+  // Records the job failed with `error`. False when the record could not be written for a
+  // transient reason (the metadata backend is down); true when it was written or the job had
+  // already ended.
+  bool Fail(const Job& job, const Error& error) {
     int64_t now = context_.now_ms();
     auto updated = context_.metadata->UpdateJob(job.id, [&](Job& j) -> Status {
       if (IsTerminal(j.status)) return MakeError(ErrorCode::kConflict, "already ended");
@@ -380,16 +446,27 @@ class Converter final : public Worker {
       j.expires_at = now + context_.config.retention_seconds * 1000;
       return {};
     });
-    if (!context_.config.keep_inputs) context_.storage->Remove(job.input_key);
+    if (!updated) {
+      if (updated.error().code == ErrorCode::kConflict ||
+          updated.error().code == ErrorCode::kNotFound)
+        return true;  // ended or deleted meanwhile
+      spdlog::warn("job {}: could not record the failure ({}): {}", job.id, error.message,
+                   updated.error().message);
+      return false;
+    }
+    RemoveInput(*updated);
     outcomes_.WithLabels({"outcome", "failed"}).Inc();
-    if (updated) Publish(*updated, "status", JobJson(*updated));
+    Publish(*updated, "status", JobJson(*updated));
     spdlog::info("job {}: failed: {}", job.id, error.message);
+    return true;
   }
 
   Context& context_;
-  http::Histogram& seconds_;
-  http::CounterFamily& outcomes_;
-  http::Counter& bytes_out_;
+  metrics::Histogram& seconds_;
+  metrics::CounterFamily& outcomes_;
+  metrics::Counter& bytes_out_;
+  metrics::CounterFamily& queue_failures_;
+  metrics::CounterFamily& cleanup_failures_;
   std::vector<std::jthread> threads_;
 };
 
@@ -418,7 +495,11 @@ class Janitor final : public Worker {
     } else if (*abandoned > 0) {
       spdlog::info("janitor: discarded {} abandoned upload(s)", *abandoned);
     }
-    for (;;) {
+    // Bounded: a run removes at most kMaxBatches batches. A job whose objects cannot be removed
+    // keeps its record (the deletion is retried next run) and, expiring soonest, would come back
+    // first in the next batch: the run stops there instead of spinning on it.
+    constexpr int kMaxBatches = 100;
+    for (int batch = 0; batch < kMaxBatches; ++batch) {
       auto expired = context_.metadata->ListExpired(context_.now_ms(), 100);
       if (!expired) {
         spdlog::warn("janitor: {}", expired.error().message);
@@ -426,12 +507,29 @@ class Janitor final : public Worker {
       }
       if (expired->empty()) return;
       for (const Job& job : *expired) {
-        if (!job.input_key.empty()) context_.storage->Remove(job.input_key);
-        if (!job.output_key.empty()) context_.storage->Remove(job.output_key);
-        context_.metadata->DeleteJob(job.id);
-        spdlog::info("janitor: removed expired job {}", job.id);
+        if (!RemoveExpired(job)) return;
       }
     }
+  }
+
+  // The record names the objects, so it goes last: objects first, then the record.
+  bool RemoveExpired(const Job& job) {
+    for (const std::string& key : {job.input_key, job.output_key}) {
+      if (key.empty()) continue;
+      if (Status s = context_.storage->Remove(key); !s) {
+        spdlog::warn("janitor: expired job {}: cannot remove {} yet: {}", job.id, key,
+                     s.error().message);
+        return false;
+      }
+    }
+    if (Status s = context_.metadata->DeleteJob(job.id);
+        !s && s.error().code != ErrorCode::kNotFound) {
+      spdlog::warn("janitor: expired job {}: cannot delete its record yet: {}", job.id,
+                   s.error().message);
+      return false;
+    }
+    spdlog::info("janitor: removed expired job {}", job.id);
+    return true;
   }
 
  private:

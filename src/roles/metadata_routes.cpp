@@ -123,19 +123,32 @@ class MetadataRoutes {
     Status deleted = co_await ex.Blocking<Status>([&]() -> Status {
       auto job = OwnedJob(*context_.metadata, id, claims->subject);
       if (!job) return tl::unexpected(job.error());
-      // Mark it cancelled first: a converter working on it sees this and stops.
-      auto cancelled = context_.metadata->UpdateJob(id, [&](Job& j) -> Status {
+      // First record the deletion: cancelled (a converter working on it sees this and stops)
+      // and expired now, so that if anything below fails, the janitor finishes the deletion.
+      int64_t now = context_.now_ms();
+      auto marked = context_.metadata->UpdateJob(id, [&](Job& j) -> Status {
         if (!IsTerminal(j.status)) {
           j.status = JobStatus::kCancelled;
-          j.finished_at = j.updated_at = context_.now_ms();
+          j.finished_at = now;
         }
+        j.updated_at = now;
+        j.expires_at = now;
         return {};
       });
-      if (cancelled && job->status != cancelled->status) {
-        context_.events->Publish({id, claims->subject, "status", JobJson(*cancelled)});
+      if (!marked) return tl::unexpected(marked.error());
+      if (job->status != marked->status) {
+        context_.events->Publish({id, claims->subject, "status", JobJson(*marked)});
       }
-      if (!job->input_key.empty()) context_.storage->Remove(job->input_key);
-      if (!job->output_key.empty()) context_.storage->Remove(job->output_key);
+      // Then the objects, then the record that names them.
+      for (const std::string& key : {marked->input_key, marked->output_key}) {
+        if (key.empty()) continue;
+        if (Status s = context_.storage->Remove(key); !s) {
+          return MakeError(s.error().code,
+                           fmt::format("the job is cancelled, but its files cannot be removed "
+                                       "yet ({}); they will be removed automatically, or retry",
+                                       s.error().message));
+        }
+      }
       return context_.metadata->DeleteJob(id);
     });
     if (!deleted) co_return Response::Problem(deleted.error());

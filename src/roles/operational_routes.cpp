@@ -115,7 +115,7 @@ void AddOperationalRoutes(http::Router& router, Context& context) {
   router.Add({"GET", "/metrics",
               [&context](Exchange&) -> http::Awaitable<Response> {
                 co_return Response::Text(200, context.metrics.Render(),
-                                         std::string(http::Registry::kContentType));
+                                         std::string(metrics::Registry::kContentType));
               },
               0, "Prometheus metrics"});
   router.Add({"GET", "/openapi.json",

@@ -183,13 +183,18 @@ class UploadRoutes {
       auto committed = (*writer)->Commit();
       if (!committed) return tl::unexpected(committed.error());
       if (auto s = context_.metadata->CreateJob(job); !s) {
-        context_.storage->Remove(job.input_key);
+        RemoveInputAfterFailure(job);
         return s;
       }
-      // The job is acknowledged only once the queue holds it durably.
+      // The job is acknowledged only once the queue holds it durably. If the queue cannot take
+      // it, nothing stays behind: the record goes first (a record without a message would stay
+      // queued forever), then the input (the orphan sweep removes it if this fails).
       if (auto s = context_.queue->Publish(job.id); !s) {
-        context_.metadata->DeleteJob(job.id);
-        context_.storage->Remove(job.input_key);
+        if (Status d = context_.metadata->DeleteJob(job.id); !d) {
+          spdlog::error("job {}: the queue refused it and its record cannot be deleted: {}", job.id,
+                        d.error().message);
+        }
+        RemoveInputAfterFailure(job);
         return s;
       }
       return {};
@@ -198,6 +203,15 @@ class UploadRoutes {
     context_.queue->PublishLifecycle("job.queued", JobJson(job).dump());
     spdlog::info("job {} queued: {} bytes from user {}", job.id, job.input_size, claims.subject);
     co_return job;
+  }
+
+  void RemoveInputAfterFailure(const Job& job) {
+    if (Status s = context_.storage->Remove(job.input_key); !s) {
+      spdlog::warn(
+          "job {}: the upload failed and its input cannot be removed yet (the janitor's "
+          "orphan sweep will): {}",
+          job.id, s.error().message);
+    }
   }
 
   http::Awaitable<Response> Create(Exchange& ex) {
@@ -220,7 +234,7 @@ class UploadRoutes {
 
  private:
   Context& context_;
-  http::Counter& uploads_;
+  metrics::Counter& uploads_;
 };
 
 }  // namespace

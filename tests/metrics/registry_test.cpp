@@ -1,4 +1,4 @@
-#include "http/metrics.hpp"
+#include "metrics/registry.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-namespace vmp3::http {
+namespace vmp3::metrics {
 namespace {
 
 TEST(MetricsTest, RendersCountersWithSortedEscapedLabels) {
@@ -222,4 +222,4 @@ TEST(MetricsTest, ConcurrentUpdatesCreationAndRendering) {
 }
 
 }  // namespace
-}  // namespace vmp3::http
+}  // namespace vmp3::metrics

@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-namespace vmp3::http {
+namespace vmp3::metrics {
 
 struct Label {
   std::string_view name;
@@ -227,4 +227,4 @@ class Registry {
   std::map<std::string, std::unique_ptr<Family>, std::less<>> families_;
 };
 
-}  // namespace vmp3::http
+}  // namespace vmp3::metrics

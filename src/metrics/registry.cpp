@@ -1,4 +1,4 @@
-#include "http/metrics.hpp"
+#include "metrics/registry.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace vmp3::http {
+namespace vmp3::metrics {
 namespace {
 
 bool IsNameChar(char c, bool first, bool allow_colon) {
@@ -260,4 +260,4 @@ std::string Registry::Render() const {
   return out;
 }
 
-}  // namespace vmp3::http
+}  // namespace vmp3::metrics
