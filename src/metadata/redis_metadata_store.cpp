@@ -11,10 +11,12 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "common/backend_url.hpp"
+#include "common/deadline.hpp"
 
 namespace vmp3 {
 namespace {
@@ -37,6 +39,9 @@ std::string Lower(std::string_view s) {
 }
 
 Error Unavailable(const redisContext* c) {
+  // A socket timeout shows as EAGAIN: say what it means.
+  if (c && c->err == REDIS_ERR_IO && std::string_view(c->errstr) == std::strerror(EAGAIN))
+    return Error(ErrorCode::kUnavailable, "Redis did not answer in time (stalled or overloaded)");
   return Error(ErrorCode::kUnavailable,
                fmt::format("Redis is unavailable: {}", c && c->err ? c->errstr : "no reply"));
 }
@@ -49,7 +54,7 @@ std::optional<std::string> StringOf(const redisReply* reply) {
 }  // namespace
 
 Result<RedisTarget> RedisTarget::Parse(std::string_view url) {
-  auto parts = ParseBackendUrl(url, "redis", "Redis", {"prefix"});
+  auto parts = ParseBackendUrl(url, "redis", "Redis", {"prefix", "timeout_ms"});
   if (!parts) return tl::unexpected(parts.error());
   RedisTarget t;
   if (!parts->host.empty()) t.host = parts->host;
@@ -62,11 +67,30 @@ Result<RedisTarget> RedisTarget::Parse(std::string_view url) {
   }
   // redis://:PASSWORD@host, and the older redis://PASSWORD@host.
   t.password = parts->password ? *parts->password : parts->user.value_or("");
-  for (const auto& [name, value] : parts->params)
+  for (const auto& [name, value] : parts->params) {
     if (name == "prefix") t.prefix = value;
+    if (name == "timeout_ms") {
+      int64_t ms = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
+      if (ec != std::errc() || end != value.data() + value.size() || ms < 1 || ms > 600000)
+        return MakeError(ErrorCode::kInvalidArgument, "Redis timeout_ms must be 1..600000");
+      t.timeout = std::chrono::milliseconds(ms);
+    }
+  }
   if (t.prefix.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty key prefix");
   return t;
 }
+
+namespace {
+
+constexpr std::chrono::milliseconds kConnectTimeout{2000};
+
+timeval ToTimeval(std::chrono::milliseconds ms) {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+}  // namespace
 
 struct RedisPool::Lease {
   RedisPool* pool;
@@ -82,6 +106,10 @@ struct RedisPool::Lease {
   // Sends the commands in one write and reads every reply. kUnavailable when Redis fails (the
   // connection is then dropped) or answers a command with an error.
   Result<std::vector<ReplyPtr>> Pipeline(const std::vector<Command>& commands) {
+    // Bounded by the client's timeout and by the deadline of the request this runs for.
+    auto budget = TimeBudget(pool->target().timeout);
+    if (budget.count() <= 0) return tl::unexpected(DeadlinePassed(pool->Describe()));
+    redisSetTimeout(c, ToTimeval(budget));
     for (const Command& command : commands) {
       std::vector<const char*> argv;
       std::vector<size_t> lens;
@@ -123,9 +151,14 @@ RedisPool::~RedisPool() {
   for (redisContext* c : idle_) redisFree(c);
 }
 
+std::string RedisPool::Describe() const {
+  return fmt::format("Redis at {}:{}", target_.host, target_.port);
+}
+
 Result<redisContext*> RedisPool::Connect() const {
-  timeval connect_timeout{2, 0};
-  redisContext* c = redisConnectWithTimeout(target_.host.c_str(), target_.port, connect_timeout);
+  auto budget = TimeBudget(std::min<std::chrono::milliseconds>(target_.timeout, kConnectTimeout));
+  if (budget.count() <= 0) return tl::unexpected(DeadlinePassed(Describe()));
+  redisContext* c = redisConnectWithTimeout(target_.host.c_str(), target_.port, ToTimeval(budget));
   if (!c || c->err) {
     Error e(ErrorCode::kUnavailable,
             fmt::format("Redis at {}:{} is unavailable{}", target_.host, target_.port,
@@ -133,8 +166,7 @@ Result<redisContext*> RedisPool::Connect() const {
     if (c) redisFree(c);
     return tl::unexpected(e);
   }
-  timeval command_timeout{5, 0};
-  redisSetTimeout(c, command_timeout);
+  redisSetTimeout(c, ToTimeval(TimeBudget(target_.timeout)));
   redisEnableKeepAlive(c);
   auto check = [&](redisReply* r) {
     bool ok = r && r->type != REDIS_REPLY_ERROR;

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -45,8 +46,11 @@ struct RedisTarget {
   int db = 0;
   std::string password;
   std::string prefix = "vmp3";
+  // The longest a command (or a connect, at most 2 s) waits for Redis; less when the request
+  // it runs for has less time left (common/deadline.hpp).
+  std::chrono::milliseconds timeout{5000};
 
-  // redis://[:password@]host:port/DB?prefix=NAME
+  // redis://[:password@]host:port/DB?prefix=NAME&timeout_ms=N
   static Result<RedisTarget> Parse(std::string_view url);
 };
 
@@ -60,6 +64,8 @@ class RedisPool {
   const RedisTarget& target() const { return target_; }
   // Opens a new connection outside the pool (for SUBSCRIBE).
   Result<redisContext*> Connect() const;
+  // "Redis at host:port", for messages.
+  std::string Describe() const;
 
  private:
   friend struct Lease;

@@ -15,6 +15,7 @@
 #include "metadata/metadata_store.hpp"
 #include "metrics/registry.hpp"
 #include "queue/job_queue.hpp"
+#include "roles/backend_health.hpp"
 #include "service/config.hpp"
 #include "storage/object_store.hpp"
 
@@ -29,7 +30,8 @@ struct Context {
   std::optional<auth::SigningKey> signing_key;  // only with the auth role
   std::unique_ptr<auth::TokenVerifier> verifier;
   metrics::Registry metrics;
-  std::function<int64_t()> now_ms;  // injectable clock (Unix ms)
+  std::shared_ptr<BackendHealth> health;  // the backends above, checked in the background
+  std::function<int64_t()> now_ms;        // injectable clock (Unix ms)
 };
 
 // The caller's identity from `Authorization: Bearer <jwt>`; kUnauthenticated otherwise.

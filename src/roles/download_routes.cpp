@@ -19,7 +19,8 @@ class DownloadRoutes {
   http::Awaitable<Response> Serve(Exchange& ex, std::string_view job_id, bool seed) {
     auto claims = Authenticate(ex, context_);
     if (!claims) co_return Response::Problem(claims.error());
-    auto job = OwnedJob(*context_.metadata, job_id, claims->subject);
+    auto job = co_await ex.Blocking<Result<Job>>(
+        [&] { return OwnedJob(*context_.metadata, job_id, claims->subject); });
     if (!job) co_return Response::Problem(job.error());
     if (job->status != JobStatus::kDone) {
       Error e(seed ? ErrorCode::kNotFound : ErrorCode::kConflict,
@@ -58,11 +59,9 @@ class DownloadRoutes {
       range = http::ParseRange(range_header, info.size);
     switch (range.kind) {
       case http::RangeDecision::Kind::kUnsatisfiable: {
-        Error error(ErrorCode::kInvalidArgument,
+        Error error(ErrorCode::kRangeNotSatisfiable,
                     fmt::format("range not satisfiable: the MP3 has {} bytes", info.size));
         Response bad = Response::Problem(error);
-        bad.status = 416;
-        bad.body = http::ProblemJson(error, bad.status);  // the body's status must agree
         bad.Header("Content-Range", http::UnsatisfiedContentRange(info.size));
         co_return bad;
       }
@@ -91,12 +90,12 @@ void AddDownloadRoutes(http::Router& router, Context& context) {
   auto routes = std::make_shared<DownloadRoutes>(context);
   router.Add({"GET", "/v1/jobs/{id}/mp3",
               [routes](Exchange& ex) { return routes->Serve(ex, ex.Param("id"), false); }, 0,
-              "The MP3 of a finished job (Range supported; HEAD too)"});
+              "The MP3 of a finished job (Range supported; HEAD too)", /*streaming=*/true});
   router.Add({"GET", "/download",
               [routes](Exchange& ex) {
                 return routes->Serve(ex, ex.request().QueryParam("fid").value_or(""), true);
               },
-              0, "Seed-compatible download: ?fid=JOB_ID"});
+              0, "Seed-compatible download: ?fid=JOB_ID", /*streaming=*/true});
 }
 
 }  // namespace vmp3::roles

@@ -50,8 +50,8 @@ class MetadataRoutes {
   http::Awaitable<Response> Get(Exchange& ex) {
     auto claims = Authenticate(ex, context_);
     if (!claims) co_return Response::Problem(claims.error());
-    // SQLite point reads take microseconds: no hop to the blocking pool on this hot path.
-    auto job = OwnedJob(*context_.metadata, ex.Param("id"), claims->subject);
+    auto job = co_await ex.Blocking<Result<Job>>(
+        [&] { return OwnedJob(*context_.metadata, ex.Param("id"), claims->subject); });
     if (!job) co_return Response::Problem(job.error());
     co_return Response::Json(200, JobJson(*job).dump());
   }
@@ -67,7 +67,8 @@ class MetadataRoutes {
           std::lock_guard lock(inbox->mu);
           if (inbox->events.size() < 1024) inbox->events.push_back(event);
         }));
-    auto job = OwnedJob(*context_.metadata, id, claims->subject);
+    auto job = co_await ex.Blocking<Result<Job>>(
+        [&] { return OwnedJob(*context_.metadata, id, claims->subject); });
     if (!job) co_return Response::Problem(job.error());
     Response r;
     r.Header("X-Accel-Buffering", "no");  // nginx: do not buffer the stream
@@ -102,8 +103,13 @@ class MetadataRoutes {
         // A safety net for events lost between processes: re-read the job now and then.
         if (now - last_check > std::chrono::seconds(5)) {
           last_check = now;
-          auto job = context.metadata->GetJob(initial.id);
-          if (!job) co_return;
+          auto job = co_await stream.Blocking<Result<Job>>(
+              [&] { return context.metadata->GetJob(initial.id); });
+          if (!job) {
+            // A backend hiccup is no reason to drop the stream; a deleted job is.
+            if (job.error().code == ErrorCode::kNotFound) co_return;
+            continue;
+          }
           if (IsTerminal(job->status)) {
             co_await stream.Send("status", JobJson(*job).dump());
             co_return;
@@ -168,7 +174,8 @@ void AddMetadataRoutes(http::Router& router, Context& context) {
   router.Add({"GET", "/v1/jobs/{id}", [routes](Exchange& ex) { return routes->Get(ex); }, 0,
               "A job's status, progress, error, input and output"});
   router.Add({"GET", "/v1/jobs/{id}/events", [routes](Exchange& ex) { return routes->Events(ex); },
-              0, "Server-Sent Events: progress and status until the job ends"});
+              0, "Server-Sent Events: progress and status until the job ends",
+              /*streaming=*/true});
   router.Add({"DELETE", "/v1/jobs/{id}", [routes](Exchange& ex) { return routes->Delete(ex); }, 0,
               "Cancel a job and delete its files and record"});
 }

@@ -93,28 +93,27 @@ void AddOperationalRoutes(http::Router& router, Context& context) {
               },
               0, "Liveness"});
   router.Add({"GET", "/readyz",
-              [&context](Exchange& ex) -> http::Awaitable<Response> {
+              [&context](Exchange&) -> http::Awaitable<Response> {
+                // The background checker's last answers: never waits for a backend.
                 nlohmann::json checks = nlohmann::json::object();
-                bool ready = co_await ex.Blocking<bool>([&] {
-                  bool ok = true;
-                  auto check = [&](const char* name, auto& backend) {
-                    if (!backend) return;
-                    Status s = backend->Ping();
-                    checks[name] = s ? "ok" : s.error().message;
-                    ok = ok && s.has_value();
-                  };
-                  check("storage", context.storage);
-                  check("queue", context.queue);
-                  check("metadata", context.metadata);
-                  return ok;
-                });
+                bool ready = true;
+                if (context.health) {
+                  for (const auto& [name, check] : context.health->Snapshot()) {
+                    checks[name] = check.detail;
+                    ready = ready && check.ok;
+                  }
+                }
                 nlohmann::json out{{"status", ready ? "ready" : "unavailable"}, {"checks", checks}};
                 co_return Response::Json(ready ? 200 : 503, out.dump());
               },
-              0, "Readiness: every backend this process uses answers"});
+              0, "Readiness: every backend this process uses answered its last check"});
   router.Add({"GET", "/metrics",
-              [&context](Exchange&) -> http::Awaitable<Response> {
-                co_return Response::Text(200, context.metrics.Render(),
+              [&context](Exchange& ex) -> http::Awaitable<Response> {
+                // Some gauges ask backends (queue depth, jobs by status): off the I/O thread.
+                auto text = co_await ex.Blocking<Result<std::string>>(
+                    [&]() -> Result<std::string> { return context.metrics.Render(); });
+                if (!text) co_return Response::Problem(text.error());
+                co_return Response::Text(200, std::move(*text),
                                          std::string(metrics::Registry::kContentType));
               },
               0, "Prometheus metrics"});

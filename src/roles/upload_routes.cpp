@@ -200,7 +200,13 @@ class UploadRoutes {
       return {};
     });
     if (!stored) co_return tl::unexpected(stored.error());
-    context_.queue->PublishLifecycle("job.queued", JobJson(job).dump());
+    // Best effort, like every lifecycle event; off the I/O thread, since it talks to the broker.
+    Status announced = co_await ex.Blocking<Status>([&]() -> Status {
+      context_.queue->PublishLifecycle("job.queued", JobJson(job).dump());
+      return {};
+    });
+    if (!announced)
+      spdlog::warn("job {}: job.queued not announced: {}", job.id, announced.error().message);
     spdlog::info("job {} queued: {} bytes from user {}", job.id, job.input_size, claims.subject);
     co_return job;
   }
@@ -244,9 +250,11 @@ void AddUploadRoutes(http::Router& router, Context& context) {
   uint64_t max_body = context.config.max_upload_bytes + kMultipartOverhead;
   router.Add({"POST", "/v1/jobs", [routes](Exchange& ex) { return routes->Create(ex); }, max_body,
               "Upload a video (multipart part 'file', or a raw body with ?filename=) and queue its "
-              "conversion"});
+              "conversion",
+              /*streaming=*/true});
   router.Add({"POST", "/upload", [routes](Exchange& ex) { return routes->CreateSeed(ex); },
-              max_body, "Seed-compatible upload: answers with the job id as plain text"});
+              max_body, "Seed-compatible upload: answers with the job id as plain text",
+              /*streaming=*/true});
 }
 
 }  // namespace vmp3::roles

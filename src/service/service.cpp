@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -147,6 +149,12 @@ Status ServeConfig::Validate() const {
     return MakeError(ErrorCode::kInvalidArgument, "token lifetime must be at least 60 s");
   if (job_attempts < 1)
     return MakeError(ErrorCode::kInvalidArgument, "job attempts must be at least 1");
+  if (!(request_timeout_seconds >= 0.1 && request_timeout_seconds <= 600))
+    return MakeError(ErrorCode::kInvalidArgument, "request timeout must be 0.1..600 s");
+  if (blocking_threads < 1 || blocking_threads > 1024)
+    return MakeError(ErrorCode::kInvalidArgument, "blocking threads must be 1..1024");
+  if (blocking_queue < 0)
+    return MakeError(ErrorCode::kInvalidArgument, "blocking queue must not be negative");
   if (lease_seconds < 5)
     return MakeError(ErrorCode::kInvalidArgument, "lease must be at least 5 s");
   return {};
@@ -264,18 +272,35 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
                                  });
   }
   if (ctx.metadata) {
+    // One CountByStatus per scrape for the five gauges, not one each; -1 when it fails.
+    std::vector<std::pair<JobStatus, metrics::Gauge*>> gauges;
     for (JobStatus status : {JobStatus::kQueued, JobStatus::kConverting, JobStatus::kDone,
                              JobStatus::kFailed, JobStatus::kCancelled}) {
-      ctx.metrics.AddCallbackGauge(
-          fmt::format("vmp3_jobs_{}", JobStatusName(status)),
-          fmt::format("Jobs currently {}.", JobStatusName(status)), [m = ctx.metadata, status] {
-            auto counts = m->CountByStatus();
-            if (!counts) return -1.0;
-            auto it = counts->find(status);
-            return it == counts->end() ? 0.0 : static_cast<double>(it->second);
-          });
+      gauges.emplace_back(status,
+                          &ctx.metrics
+                               .AddGauge(fmt::format("vmp3_jobs_{}", JobStatusName(status)),
+                                         fmt::format("Jobs currently {}.", JobStatusName(status)))
+                               .WithLabels());
     }
+    ctx.metrics.AddCollector([m = ctx.metadata, gauges] {
+      auto counts = m->CountByStatus();
+      for (auto [status, gauge] : gauges) {
+        if (!counts) {
+          gauge->Set(-1);
+          continue;
+        }
+        auto it = counts->find(status);
+        gauge->Set(it == counts->end() ? 0.0 : static_cast<double>(it->second));
+      }
+    });
   }
+
+  // Readiness: each backend this process uses, checked in the background.
+  ctx.health =
+      std::make_shared<roles::BackendHealth>(std::chrono::seconds(1), std::chrono::seconds(2));
+  if (ctx.storage) ctx.health->Add("storage", [s = ctx.storage] { return s->Ping(); });
+  if (ctx.queue) ctx.health->Add("queue", [q = ctx.queue] { return q->Ping(); });
+  if (ctx.metadata) ctx.health->Add("metadata", [m = ctx.metadata] { return m->Ping(); });
 
   auto [host, port] = *SplitListen(config.listen);
   http::ServerOptions server_options;
@@ -285,6 +310,10 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
       config.io_threads > 0 ? config.io_threads
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   server_options.drain_timeout = std::chrono::seconds(config.drain_seconds);
+  server_options.request_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(config.request_timeout_seconds * 1000));
+  server_options.blocking_threads = config.blocking_threads;
+  server_options.blocking_queue = static_cast<size_t>(config.blocking_queue);
   impl.server = std::make_unique<http::Server>(server_options, impl.router, &ctx.metrics);
 
   for (const Module* m : impl.modules) {
@@ -295,6 +324,7 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
 }
 
 Status Service::Start() {
+  impl_->context.health->Start();
   if (auto s = impl_->server->Start(); !s) return s;
   for (auto& worker : impl_->workers) worker->Start();
   std::vector<std::string_view> names;
@@ -312,6 +342,7 @@ void Service::Stop() {
   // Workers stop before the server's threads so running conversions are handed back.
   for (auto it = impl_->workers.rbegin(); it != impl_->workers.rend(); ++it) (*it)->Stop();
   impl_->server->Stop();
+  impl_->context.health->Stop();
 }
 
 }  // namespace vmp3::service
