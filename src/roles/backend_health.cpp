@@ -1,8 +1,7 @@
 #include "roles/backend_health.hpp"
 
-#include <condition_variable>
-
 #include "common/deadline.hpp"
+#include "common/stoppable.hpp"
 
 namespace vmp3::roles {
 
@@ -36,16 +35,7 @@ void BackendHealth::Start() {
   }
   for (const auto& [name, ping] : backends_) {
     threads_.emplace_back([this, &name, &ping](std::stop_token stop) {
-      std::mutex mu;
-      std::condition_variable_any cv;
-      for (;;) {
-        {
-          std::unique_lock lock(mu);
-          cv.wait_for(lock, stop, interval_, [] { return false; });
-        }
-        if (stop.stop_requested()) return;
-        CheckOne(name, ping);
-      }
+      while (SleepUnlessStopped(stop, interval_)) CheckOne(name, ping);
     });
   }
 }

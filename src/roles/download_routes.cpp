@@ -4,7 +4,9 @@
 #include "http/content_disposition.hpp"
 #include "http/problem.hpp"
 #include "http/range.hpp"
-#include "roles/roles.hpp"
+#include "roles/download_role.hpp"
+#include "roles/jobs.hpp"
+#include "roles/route_binding.hpp"
 
 namespace vmp3::roles {
 namespace {
@@ -14,13 +16,18 @@ using http::Response;
 
 class DownloadRoutes {
  public:
-  explicit DownloadRoutes(Context& context) : context_(context) {}
+  explicit DownloadRoutes(const DownloadRole& role) : role_(role) {}
+
+  http::Awaitable<Response> Mp3(Exchange& ex) { return Serve(ex, ex.Param("id"), false); }
+  http::Awaitable<Response> Seed(Exchange& ex) {
+    return Serve(ex, ex.request().QueryParam("fid").value_or(""), true);
+  }
 
   http::Awaitable<Response> Serve(Exchange& ex, std::string_view job_id, bool seed) {
-    auto claims = Authenticate(ex, context_);
+    auto claims = co_await role_.api.Authorize(ex);
     if (!claims) co_return Response::Problem(claims.error());
     auto job = co_await ex.Blocking<Result<Job>>(
-        [&] { return OwnedJob(*context_.metadata, job_id, claims->subject); });
+        [&] { return OwnedJob(role_.metadata, job_id, claims->subject); });
     if (!job) co_return Response::Problem(job.error());
     if (job->status != JobStatus::kDone) {
       Error e(seed ? ErrorCode::kNotFound : ErrorCode::kConflict,
@@ -28,7 +35,7 @@ class DownloadRoutes {
       co_return Response::Problem(e);
     }
     // Large deployments let clients fetch from object storage directly.
-    auto redirect = context_.storage->RedirectUrl(job->output_key, std::chrono::minutes(10));
+    auto redirect = role_.storage.RedirectUrl(job->output_key, std::chrono::minutes(10));
     if (redirect && !redirect->empty()) {
       Response moved;
       moved.status = 302;
@@ -37,7 +44,7 @@ class DownloadRoutes {
       co_return moved;
     }
     auto reader = co_await ex.Blocking<Result<std::unique_ptr<ObjectReader>>>(
-        [&] { return context_.storage->Open(job->output_key); });
+        [&] { return role_.storage.Open(job->output_key); });
     if (!reader) co_return Response::Problem(reader.error());
     const ObjectInfo& info = (*reader)->Info();
     std::string etag = fmt::format("\"{}\"", info.etag.empty() ? job->id : info.etag);
@@ -81,21 +88,17 @@ class DownloadRoutes {
   }
 
  private:
-  Context& context_;
+  const DownloadRole& role_;
 };
 
 }  // namespace
 
-void AddDownloadRoutes(http::Router& router, Context& context) {
-  auto routes = std::make_shared<DownloadRoutes>(context);
-  router.Add({"GET", "/v1/jobs/{id}/mp3",
-              [routes](Exchange& ex) { return routes->Serve(ex, ex.Param("id"), false); }, 0,
+void AddDownloadRoutes(http::Router& router, const DownloadRole* role) {
+  auto routes = role ? std::make_shared<DownloadRoutes>(*role) : nullptr;
+  router.Add({"GET", "/v1/jobs/{id}/mp3", Bind(routes, &DownloadRoutes::Mp3, "download"), 0,
               "The MP3 of a finished job (Range supported; HEAD too)", /*streaming=*/true});
-  router.Add({"GET", "/download",
-              [routes](Exchange& ex) {
-                return routes->Serve(ex, ex.request().QueryParam("fid").value_or(""), true);
-              },
-              0, "Seed-compatible download: ?fid=JOB_ID", /*streaming=*/true});
+  router.Add({"GET", "/download", Bind(routes, &DownloadRoutes::Seed, "download"), 0,
+              "Seed-compatible download: ?fid=JOB_ID", /*streaming=*/true});
 }
 
 }  // namespace vmp3::roles

@@ -79,7 +79,8 @@ TEST(StallTest, AStoppedRedisCostsRequestsA503NeverTheServer) {
   if (!DistributedBackends()) GTEST_SKIP() << "needs VMP3_IT_BACKENDS=distributed";
   constexpr double kRequestTimeout = 5;  // the default --request-timeout
   constexpr double kBound = 6;           // what the issue promises an operator
-  auto server = ServerProcess::Start(NewDataDir());
+  // The clients ask as fast as they can: no rate limit, that is not what this test is about.
+  auto server = ServerProcess::Start(NewDataDir(), {"--rate-limit", "0"});
   HttpClient client(server->base_url());
   Account account = CreateAccount(client, "stall");
   json job = UploadJob(client, account, test::Fixture("mp4_h264_aac"));
