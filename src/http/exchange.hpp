@@ -41,6 +41,8 @@ struct RequestHead {
   HeaderMap headers;
   std::optional<uint64_t> content_length;  // absent for chunked bodies
   bool has_body = false;
+  // The client's address: the peer's, or, when the peer is a trusted proxy
+  // (ServerOptions::trusted_proxies), the one it reports in X-Forwarded-For.
   std::string remote_address;
 
   // The first value of a header, or empty.

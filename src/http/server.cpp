@@ -85,6 +85,7 @@ Server::Server(ServerOptions options, const Router& router, metrics::Registry* m
 Server::~Server() { Stop(); }
 
 Status Server::Start() {
+  if (auto parsed = impl_->state.ParseTrustedProxies(); !parsed) return parsed;
   boost::system::error_code ec;
   const ServerOptions& options = impl_->state.options;
   auto address = asio::ip::make_address(options.address, ec);

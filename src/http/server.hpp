@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "http/router.hpp"
@@ -37,6 +38,9 @@ struct ServerOptions {
   // How long a request may wait for its backends (queueing for a blocking thread included)
   // before it gets 503. Streaming routes (Route::streaming) get it per blocking call.
   std::chrono::milliseconds request_timeout{5000};
+  // Peers whose X-Forwarded-For is believed (the gateway): the client's address is then the
+  // rightmost address in it that is not itself a trusted proxy. CIDRs, e.g. "10.0.0.0/8".
+  std::vector<std::string> trusted_proxies = {"127.0.0.0/8", "::1/128"};
   size_t max_header_bytes = 16 * 1024;
   std::chrono::seconds idle_timeout{60};  // between requests on a keep-alive connection
   std::chrono::seconds io_timeout{30};    // no progress reading or writing for this long

@@ -27,9 +27,33 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kStreamChunk = 256 * 1024;
 constexpr size_t kBodyReadSize = 256 * 1024;
 
+// The client behind a trusted proxy: the rightmost X-Forwarded-For address that is not a
+// trusted proxy itself (the leftmost ones are whatever the client claimed). The peer's own
+// address when the header is absent or malformed.
+std::string ClientAddress(const ServerState& state, const asio::ip::address& peer,
+                          std::string_view forwarded_for) {
+  if (!state.Trusted(peer) || forwarded_for.empty()) return peer.to_string();
+  std::string client = peer.to_string();
+  while (!forwarded_for.empty()) {
+    size_t comma = forwarded_for.rfind(',');
+    std::string_view item =
+        comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1);
+    forwarded_for =
+        comma == std::string_view::npos ? std::string_view() : forwarded_for.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(std::string(item), ec);
+    if (ec) break;  // garbage: keep the last good hop
+    client = address.to_string();
+    if (!state.Trusted(address)) break;
+  }
+  return client;
+}
+
 // Fills RequestHead from Beast's parsed header. Returns false for a target we cannot parse.
-bool BuildHead(const bhttp::request_parser<bhttp::buffer_body>& parser, const tcp::endpoint& peer,
-               RequestHead& head) {
+bool BuildHead(const ServerState& state, const bhttp::request_parser<bhttp::buffer_body>& parser,
+               const tcp::endpoint& peer, RequestHead& head) {
   const auto& req = parser.get();
   head.method = std::string(req.method_string());
   head.target = std::string(req.target());
@@ -41,7 +65,7 @@ bool BuildHead(const bhttp::request_parser<bhttp::buffer_body>& parser, const tc
     head.headers.emplace(std::string(field.name_string()), std::string(field.value()));
   if (parser.content_length()) head.content_length = *parser.content_length();
   head.has_body = parser.chunked() || (parser.content_length() && *parser.content_length() > 0);
-  head.remote_address = peer.address().to_string();
+  head.remote_address = ClientAddress(state, peer.address(), head.Header("X-Forwarded-For"));
   return true;
 }
 
@@ -354,6 +378,40 @@ Response ProtocolProblem(ErrorCode code, std::string message) {
 
 }  // namespace
 
+Status ServerState::ParseTrustedProxies() {
+  for (const std::string& cidr : options.trusted_proxies) {
+    boost::system::error_code ec;
+    if (cidr.find(':') != std::string::npos) {
+      auto network = asio::ip::make_network_v6(cidr, ec);
+      if (!ec) trusted_v6.push_back(network);
+    } else {
+      auto network = asio::ip::make_network_v4(cidr, ec);
+      if (!ec) trusted_v4.push_back(network);
+    }
+    if (ec) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       fmt::format("trusted proxy '{}' is not a CIDR such as 10.0.0.0/8", cidr));
+    }
+  }
+  return {};
+}
+
+bool ServerState::Trusted(const asio::ip::address& address) const {
+  if (address.is_v4()) {
+    auto v4 = address.to_v4();
+    for (const auto& network : trusted_v4)
+      if (asio::ip::make_network_v4(v4, network.prefix_length()).canonical() == network.canonical())
+        return true;
+    return false;
+  }
+  auto v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return Trusted(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
+  for (const auto& network : trusted_v6)
+    if (asio::ip::make_network_v6(v6, network.prefix_length()).canonical() == network.canonical())
+      return true;
+  return false;
+}
+
 asio::awaitable<void> ServeConnection(ServerState& state, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
@@ -401,7 +459,7 @@ asio::awaitable<void> ServeConnection(ServerState& state, tcp::socket socket) {
     std::string route_label = "unmatched";
     const Route* route = nullptr;
     RouteMatch match;
-    if (!BuildHead(parser, peer, head)) {
+    if (!BuildHead(state, parser, peer, head)) {
       response = ProtocolProblem(ErrorCode::kInvalidArgument, "malformed request target");
     } else {
       match = state.router.Match(head.method, head.path);

@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/network_v4.hpp>
+#include <boost/asio/ip/network_v6.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <vector>
 
 #include "common/blocking_pool.hpp"
 #include "http/router.hpp"
@@ -34,10 +37,18 @@ struct ServerState {
   metrics::Counter* bytes_out = nullptr;
   metrics::Gauge* open_connections = nullptr;
 
+  // Parsed ServerOptions::trusted_proxies.
+  std::vector<boost::asio::ip::network_v4> trusted_v4;
+  std::vector<boost::asio::ip::network_v6> trusted_v6;
+
   ServerState(ServerOptions o, const Router& r)
       : options(std::move(o)),
         router(r),
         blocking(BlockingPoolOptions{options.blocking_threads, options.blocking_queue}) {}
+
+  // Parses the trusted proxies; kInvalidArgument naming a bad one.
+  Status ParseTrustedProxies();
+  bool Trusted(const boost::asio::ip::address& address) const;
 };
 
 // Serves requests on `socket` until the client closes, a timeout, an error, or draining.

@@ -31,6 +31,8 @@ struct ServerConfig {
   int blocking_threads = 8;  // threads for backend calls and password hashing
   int blocking_queue = 256;  // calls waiting for one of them; beyond, 503 at once
   int drain_seconds = 15;    // graceful shutdown bound
+  // Gateways whose X-Forwarded-For names the client (for per-address login throttling): CIDRs.
+  std::string trusted_proxies = "127.0.0.0/8,::1/128";
   std::string log_level = "info";
   int64_t clock_offset_seconds = 0;  // testing only: shifts the service's clock
 

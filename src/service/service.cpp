@@ -287,6 +287,10 @@ void ServerConfig::AddOptions(OptionList& options) {
                      &blocking_queue});
   options.push_back(
       {"--drain", "VMP3_DRAIN", "Seconds to finish in-flight requests on SIGTERM", &drain_seconds});
+  options.push_back({"--trusted-proxies", "VMP3_TRUSTED_PROXIES",
+                     "Comma list of CIDRs of gateways whose X-Forwarded-For names the client "
+                     "(e.g. your ingress controller's pod network)",
+                     &trusted_proxies});
   options.push_back(
       {"--log-level", "VMP3_LOG_LEVEL", "trace, debug, info, warn, error", &log_level});
   options.push_back({"--clock-offset", "VMP3_CLOCK_OFFSET",
@@ -479,6 +483,12 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
       std::chrono::milliseconds(static_cast<int64_t>(config.server.request_timeout_seconds * 1000));
   server_options.blocking_threads = config.server.blocking_threads;
   server_options.blocking_queue = static_cast<size_t>(config.server.blocking_queue);
+  server_options.trusted_proxies.clear();
+  std::stringstream proxies(config.server.trusted_proxies);
+  for (std::string cidr; std::getline(proxies, cidr, ',');) {
+    cidr.erase(std::remove_if(cidr.begin(), cidr.end(), ::isspace), cidr.end());
+    if (!cidr.empty()) server_options.trusted_proxies.push_back(cidr);
+  }
   impl.server = std::make_unique<http::Server>(server_options, impl.router, &b.metrics);
 
   for (const Module* module : impl.modules)
