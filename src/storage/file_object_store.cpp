@@ -2,13 +2,13 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <random>
 #include <vector>
 
 namespace vmp3 {
@@ -24,37 +24,32 @@ Error ErrnoError(int err, std::string_view what, std::string_view key) {
   return Error(code, fmt::format("{} object {}: {}", what, key, std::strerror(err)));
 }
 
-ObjectInfo InfoFromStat(std::string_view key, const struct stat& st) {
-  int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+ObjectInfo InfoFrom(std::string_view key, uint64_t inode, uint64_t size, int64_t modified_ns) {
   return ObjectInfo{
       .key = std::string(key),
-      .size = static_cast<uint64_t>(st.st_size),
-      .etag = fmt::format("{:x}-{:x}-{:x}", static_cast<uint64_t>(st.st_ino),
-                          static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(mtime_ns)),
-      .modified_unix = static_cast<int64_t>(st.st_mtim.tv_sec),
+      .size = size,
+      .etag = fmt::format("{:x}-{:x}-{:x}", inode, size, static_cast<uint64_t>(modified_ns)),
+      .modified_unix = modified_ns / 1'000'000'000,
   };
 }
 
-std::string RandomName() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{:016x}{:016x}.part", rng(), rng());
+ObjectInfo InfoFromStat(std::string_view key, const struct stat& st) {
+  return InfoFrom(key, static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                  static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
 }
 
-void SyncDirectory(const std::filesystem::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
+// The writer's failures are the store's: kIo (a full disk, a vanished directory), or kConflict
+// for a writer that is no longer open.
+Error StoreError(Error error) {
+  if (error.code != ErrorCode::kConflict) error.code = ErrorCode::kIo;
+  return error;
 }
 
+// Buffers writes into an AtomicFileSink whose temporary file lives in <root>/.tmp.
 class FileObjectWriter final : public ObjectWriter {
  public:
-  FileObjectWriter(int fd, std::string key, std::filesystem::path temp,
-                   std::filesystem::path destination)
-      : fd_(fd),
-        key_(std::move(key)),
-        temp_(std::move(temp)),
-        destination_(std::move(destination)) {}
+  FileObjectWriter(std::unique_ptr<AtomicFileSink> sink, std::string key)
+      : sink_(std::move(sink)), key_(std::move(key)) {}
   ~FileObjectWriter() override { Abort(); }
 
   Status Write(std::span<const std::byte> data) override {
@@ -64,7 +59,8 @@ class FileObjectWriter final : public ObjectWriter {
       if (auto flushed = Flush(); !flushed) return flushed;
     }
     if (data.size() >= kWriteBufferSize) {
-      if (auto written = WriteAll(data); !written) return written;
+      if (auto written = sink_->Write(data); !written)
+        return tl::unexpected(StoreError(written.error()));
     } else {
       buffer_.insert(buffer_.end(), data.begin(), data.end());
     }
@@ -76,17 +72,30 @@ class FileObjectWriter final : public ObjectWriter {
 
   Result<ObjectInfo> Commit() override {
     if (state_ != State::kOpen) return NotOpen();
-    auto info = Finish();
-    if (!info) Abort();
-    return info;
+    if (auto flushed = Flush(); !flushed) {
+      Abort();
+      return tl::unexpected(flushed.error());
+    }
+    Status committed = sink_->Commit();
+    if (!committed && !sink_->committed()) {
+      Abort();
+      return tl::unexpected(StoreError(committed.error()));
+    }
+    state_ = State::kCommitted;
+    if (!committed) {
+      // The object is visible already, and reporting a failure now would break the promise that
+      // a failed Commit leaves nothing visible; only its durability across a power loss is weaker.
+      spdlog::warn("{}", committed.error().message);
+    }
+    const AtomicFileSink::FileVersion& v = sink_->version();
+    return InfoFrom(key_, v.inode, v.size, v.modified_ns);
   }
 
   void Abort() override {
     if (state_ != State::kOpen) return;
     state_ = State::kAborted;
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    ::unlink(temp_.c_str());
+    buffer_ = {};
+    sink_->Abort();
   }
 
  private:
@@ -98,55 +107,15 @@ class FileObjectWriter final : public ObjectWriter {
                                  state_ == State::kCommitted ? "committed" : "aborted"));
   }
 
-  Status WriteAll(std::span<const std::byte> data) {
-    const std::byte* p = data.data();
-    size_t left = data.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return tl::unexpected(ErrnoError(errno, "cannot write", key_));
-      }
-      p += n;
-      left -= static_cast<size_t>(n);
-    }
+  Status Flush() {
+    auto written = sink_->Write(buffer_);
+    buffer_.clear();
+    if (!written) return tl::unexpected(StoreError(written.error()));
     return {};
   }
 
-  Status Flush() {
-    auto written = WriteAll(buffer_);
-    buffer_.clear();
-    return written;
-  }
-
-  Result<ObjectInfo> Finish() {
-    if (auto flushed = Flush(); !flushed) return tl::unexpected(flushed.error());
-    if (::fsync(fd_) != 0) return tl::unexpected(ErrnoError(errno, "cannot sync", key_));
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) return tl::unexpected(ErrnoError(errno, "cannot stat", key_));
-    ::close(fd_);
-    fd_ = -1;
-    std::error_code ec;
-    std::filesystem::create_directories(destination_.parent_path(), ec);
-    if (ec) {
-      return MakeError(ErrorCode::kIo, fmt::format("cannot create the directory of object {}: {}",
-                                                   key_, ec.message()));
-    }
-    if (::rename(temp_.c_str(), destination_.c_str()) != 0) {
-      return tl::unexpected(ErrnoError(errno, "cannot commit", key_));
-    }
-    state_ = State::kCommitted;
-    // Best effort: the object is visible already, and reporting a failure now would break the
-    // promise that a failed Commit leaves nothing visible. Failing here only weakens durability
-    // of the rename across a power loss.
-    SyncDirectory(destination_.parent_path());
-    return InfoFromStat(key_, st);
-  }
-
-  int fd_;
+  std::unique_ptr<AtomicFileSink> sink_;
   std::string key_;
-  std::filesystem::path temp_;
-  std::filesystem::path destination_;
   std::vector<std::byte> buffer_;
   uint64_t position_ = 0;
   State state_ = State::kOpen;
@@ -211,14 +180,14 @@ Result<std::unique_ptr<FileObjectStore>> FileObjectStore::OpenDirectory(
 
 Result<std::unique_ptr<ObjectWriter>> FileObjectStore::Create(std::string_view key) {
   if (auto valid = ValidateObjectKey(key); !valid) return tl::unexpected(valid.error());
-  std::filesystem::path temp = tmp_ / RandomName();
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    // ENOENT here means .tmp vanished, not that the object is missing.
-    return MakeError(ErrorCode::kIo,
-                     fmt::format("cannot start object {}: {}", key, std::strerror(errno)));
-  }
-  return std::make_unique<FileObjectWriter>(fd, std::string(key), std::move(temp), root_ / key);
+  auto sink = AtomicFileSink::Create(
+      root_ / key, AtomicFileOptions{.overwrite = true,
+                                     .temp_dir = tmp_,
+                                     .create_directories = true,
+                                     .name_in_messages = fmt::format("object {}", key)});
+  // Any failure here (ENOENT included: .tmp vanished) is the store's, not a missing object.
+  if (!sink) return tl::unexpected(StoreError(sink.error()));
+  return std::make_unique<FileObjectWriter>(std::move(*sink), std::string(key));
 }
 
 Result<std::unique_ptr<ObjectReader>> FileObjectStore::Open(std::string_view key) {

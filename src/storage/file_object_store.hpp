@@ -1,11 +1,11 @@
 // ObjectStore on a local (or shared, POSIX) directory: the object "a/b" is the file <root>/a/b.
 //
-// Writers stream into <root>/.tmp/<random>.part (same filesystem, so the final rename is atomic);
-// Commit fsyncs the file, renames it over <root>/<key> and fsyncs the directory (best effort:
-// the object is already visible by then). Keys cannot start a segment with '.', so .tmp never
-// collides with an object. Temporary files a crashed process left behind are removed by
-// OpenDirectory() once they are a day old, which never disturbs a live writer of another process
-// sharing the directory.
+// Writers stream into <root>/.tmp/<random>.part (same filesystem, so the final rename is atomic)
+// through an AtomicFileSink: Commit fsyncs the file, renames it over <root>/<key> and fsyncs the
+// directory (a failure of that last step is logged, not returned: the object is already visible).
+// Keys cannot start a segment with '.', so .tmp never collides with an object. Temporary files a
+// crashed process left behind are removed by OpenDirectory() once they are a day old, which never
+// disturbs a live writer of another process sharing the directory.
 //
 // The etag is "<inode>-<size>-<mtime ns>" in hex, like Apache's file etags: free to compute (no
 // content hash while streaming, nothing stored beside the file) and different after every
