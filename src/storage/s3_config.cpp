@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
+#include <charconv>
+#include <chrono>
 #include <cstdlib>
 
 #include "storage/object_store.hpp"
@@ -16,6 +18,34 @@ Result<bool> ParseBool(std::string_view name, std::string_view value) {
   if (value == "false" || value == "0") return false;
   return MakeError(ErrorCode::kInvalidArgument,
                    fmt::format("the s3 storage URL parameter {} must be true or false", name));
+}
+
+// "500ms", "5s": a whole number and a unit, 10 ms to 600 s.
+Result<std::chrono::milliseconds> ParseTimeout(std::string_view value) {
+  auto bad = [] {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the s3 storage URL parameter timeout must be a duration from 10ms to 600s "
+                     "such as 500ms or 5s");
+  };
+  int64_t scale = 0;
+  if (value.ends_with("ms")) {
+    scale = 1;
+    value.remove_suffix(2);
+  } else if (value.ends_with("s")) {
+    scale = 1000;
+    value.remove_suffix(1);
+  } else {
+    return bad();
+  }
+  int64_t number = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || number < 0 ||
+      number > 600'000) {
+    return bad();
+  }
+  std::chrono::milliseconds timeout(number * scale);
+  if (timeout < std::chrono::milliseconds(10) || timeout > std::chrono::seconds(600)) return bad();
+  return timeout;
 }
 
 }  // namespace
@@ -102,6 +132,10 @@ Result<S3Config> ParseS3Url(std::string_view url) {
       auto flag = ParseBool(name, value);
       if (!flag) return tl::unexpected(flag.error());
       config.virtual_host = *flag;
+    } else if (name == "timeout") {
+      auto timeout = ParseTimeout(value);
+      if (!timeout) return tl::unexpected(timeout.error());
+      config.timeout = *timeout;
     } else if (name == "presign") {
       auto flag = ParseBool(name, value);
       if (!flag) return tl::unexpected(flag.error());
@@ -110,7 +144,7 @@ Result<S3Config> ParseS3Url(std::string_view url) {
       std::string shown(name.substr(0, 32));
       return bad(
           fmt::format("has an unknown parameter '{}' (known: endpoint, region, "
-                      "virtual_host, presign)",
+                      "virtual_host, presign, timeout)",
                       shown));
     }
   }

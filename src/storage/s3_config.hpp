@@ -1,11 +1,18 @@
 // How vmp3 reaches an S3-compatible service: the storage URL, its parsed form, and credentials.
 //
 // Storage URL:  s3://BUCKET[/PREFIX]?endpoint=http://127.0.0.1:7480&region=us-east-1
-//                                    [&virtual_host=true][&presign=true]
+//                                    [&virtual_host=true][&presign=true][&timeout=5s]
 //   endpoint      scheme://host[:port] of the service; default https://s3.<region>.amazonaws.com
 //   region        signing region; default us-east-1
 //   virtual_host  address the bucket as BUCKET.host instead of host/BUCKET (path style, default)
 //   presign       downloads may redirect clients to a presigned URL (see S3ObjectStore::PresignGet)
+//   timeout       how long connecting may take, and how long one attempt of a small request
+//                 (HEAD, DELETE, a listing, starting or completing a multipart upload) may take
+//                 in all: a whole number with the unit ms or s (timeout=500ms, timeout=5s), from
+//                 10ms to 600s; default 5s. Requests that move object bytes (GET of a window, PUT
+//                 of a part or a small object) have no total cap: they are abandoned when slower
+//                 than 1 KiB/s for 30 s. Work done for an HTTP request is bounded by that
+//                 request's deadline as well (common/deadline.hpp; see storage/s3_http.hpp).
 //   PREFIX        objects live under PREFIX/<key>, so several deployments can share a bucket
 // Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, never from
 // the URL: a URL with user info is rejected, and no message ever repeats a URL's user info,
@@ -36,7 +43,8 @@ struct S3Config {
   size_t read_window = 1024 * 1024;
   int max_attempts = 4;                             // attempts per request, including the first
   std::chrono::milliseconds retry_base_delay{200};  // doubled per retry, with jitter
-  std::chrono::milliseconds connect_timeout{5000};
+  // The URL's timeout: connecting, and the whole of one attempt of a small request.
+  std::chrono::milliseconds timeout{5000};
   // A transfer slower than 1 KiB/s for this long is abandoned (and retried).
   std::chrono::seconds low_speed_time{30};
 };

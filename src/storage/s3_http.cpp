@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "common/deadline.hpp"
 #include "storage/s3_xml.hpp"
 #include "storage/sigv4.hpp"
 
@@ -188,15 +189,27 @@ std::string HttpClient::StoreKey(std::string_view full_key) const {
 }
 
 Result<Response> HttpClient::Execute(const Request& request) {
+  using std::chrono::milliseconds;
+  // What one attempt may take before the deadline is considered: transfers are not capped.
+  constexpr milliseconds kNoCap = milliseconds::max();
+  const milliseconds cap = request.transfer ? kNoCap : config_.timeout;
   const std::string payload_hash =
       request.body.empty() ? std::string(sigv4::kEmptyPayloadHash) : sigv4::Sha256Hex(request.body);
   std::string problem;
   for (int attempt = 1;; ++attempt) {
+    const milliseconds budget = TimeBudget(cap);
+    if (budget <= milliseconds(0)) {
+      if (attempt == 1) {
+        return tl::unexpected(DeadlinePassed(fmt::format("object storage at {}", EndpointUrl())));
+      }
+      return Unavailable(fmt::format("{} (the request's deadline passed before a retry)", problem));
+    }
     Response response;
     response.attempts = attempt;
     bool overflow = false;
-    const auto rc =
-        static_cast<CURLcode>(Perform(request, payload_hash, response, problem, overflow));
+    const auto rc = static_cast<CURLcode>(Perform(request, payload_hash,
+                                                  budget == kNoCap ? milliseconds(0) : budget,
+                                                  response, problem, overflow));
     if (overflow) {
       return MakeError(
           ErrorCode::kIo,
@@ -211,7 +224,11 @@ Result<Response> HttpClient::Execute(const Request& request) {
       return response;
     }
     if (attempt >= config_.max_attempts) return Unavailable(problem);
-    auto delay = Backoff(attempt);
+    const milliseconds delay = Backoff(attempt);
+    if (auto deadline = CurrentDeadline(); deadline && DeadlineClock::now() + delay >= *deadline) {
+      return Unavailable(
+          fmt::format("{} (no time left for a retry before the request's deadline)", problem));
+    }
     spdlog::warn("S3 {} failed ({}); retrying in {} ms", request.method, problem, delay.count());
     std::this_thread::sleep_for(delay);
   }
@@ -367,8 +384,9 @@ void HttpClient::Release(std::unique_ptr<PooledHandle> pooled) {
   }
 }
 
-int HttpClient::Perform(const Request& request, const std::string& payload_hash, Response& response,
-                        std::string& problem, bool& overflow) {
+int HttpClient::Perform(const Request& request, const std::string& payload_hash,
+                        std::chrono::milliseconds total, Response& response, std::string& problem,
+                        bool& overflow) {
   auto [host, path] = HostAndPath(request.key);
   sigv4::Request signed_request{.method = request.method,
                                 .path = path,
@@ -410,8 +428,11 @@ int HttpClient::Perform(const Request& request, const std::string& payload_hash,
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(config_.connect_timeout.count()));
+  const std::chrono::milliseconds connect =
+      total.count() > 0 ? std::min(config_.timeout, total) : config_.timeout;
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect.count()));
+  // 0: no cap on the whole transfer (only the low-speed limit below).
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(total.count()));
   curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME,
                    static_cast<long>(config_.low_speed_time.count()));

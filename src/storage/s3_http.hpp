@@ -6,6 +6,14 @@
 // with exponential backoff and jitter, up to S3Config::max_attempts attempts in all; other 4xx
 // never are. Every retry is signed again.
 //
+// Time: connecting may take S3Config::timeout. One attempt of a small request (the default)
+// may take S3Config::timeout in all; a transfer (Request::transfer) has no total cap, only the
+// low-speed limit (1 KiB/s for S3Config::low_speed_time), so large objects stream as long as
+// they move. When the calling thread has a deadline (common/deadline.hpp: the HTTP server sets
+// one around the work of a request), every attempt is capped by the time left, a request is not
+// sent at all once it has passed (kUnavailable, DeadlinePassed), and no retry starts whose
+// backoff would end after it.
+//
 // Threading: thread-safe; requests from many threads share a small pool of curl handles (and so
 // their connections). Every call blocks the calling thread for the duration of its requests.
 #pragma once
@@ -45,6 +53,9 @@ struct Request {
   size_t expected_body = 0;  // reserved up front, so a large body is not copied while it grows
   // CompleteMultipartUpload may fail after answering 200: its body is then an <Error>.
   bool error_in_ok_body = false;
+  // Moves object bytes (a window of a GET, a part, a whole small object): no total time cap
+  // unless a deadline sets one (see the top of this file).
+  bool transfer = false;
 };
 
 struct Response {
@@ -115,10 +126,11 @@ class HttpClient {
   std::chrono::milliseconds Backoff(int attempt) const;
   std::unique_ptr<PooledHandle> Acquire();
   void Release(std::unique_ptr<PooledHandle> pooled);
-  // One attempt. Returns libcurl's result code (0 on success), fills `response`, and sets
-  // `problem` to a description of a failure.
-  int Perform(const Request& request, const std::string& payload_hash, Response& response,
-              std::string& problem, bool& overflow);
+  // One attempt, taking at most `total` (0: no cap). Returns libcurl's result code (0 on
+  // success), fills `response`, and sets `problem` to a description of a failure.
+  int Perform(const Request& request, const std::string& payload_hash,
+              std::chrono::milliseconds total, Response& response, std::string& problem,
+              bool& overflow);
 
   const S3Config config_;
   const S3Endpoint endpoint_;

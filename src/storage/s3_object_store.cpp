@@ -38,6 +38,7 @@ Result<std::unique_ptr<S3ObjectStore>> S3ObjectStore::FromConfig(S3Config config
   if (config.read_window < 4096 || config.max_attempts < 1) {
     return bad("the S3 read window must be at least 4096 bytes and max_attempts at least 1");
   }
+  if (config.timeout < std::chrono::milliseconds(1)) return bad("the S3 timeout must be positive");
   if (config.endpoint.empty()) {
     config.endpoint = fmt::format("https://s3.{}.amazonaws.com", config.region);
   }

@@ -96,6 +96,7 @@ class Reader final : public ObjectReader {
     const size_t expected = static_cast<size_t>(last - offset + 1);
     Request request;
     request.key = full_key_;
+    request.transfer = true;
     request.headers = {{"Range", fmt::format("bytes={}-{}", offset, last)}};
     if (!s3_etag_.empty()) request.headers.emplace_back("If-Match", s3_etag_);
     // About one window: a server that ignores Range and answers 200 with the whole object is

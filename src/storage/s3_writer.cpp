@@ -112,6 +112,7 @@ class Writer final : public ObjectWriter {
   Result<ObjectInfo> PutWhole() {
     Request request = VersionedRequest("PUT");
     request.body = buffer_;
+    request.transfer = true;
     auto response = client_.Execute(request);
     if (!response) return tl::unexpected(response.error());
     if (response->status != 200) return tl::unexpected(client_.ErrorFor(*response, key_));
@@ -140,6 +141,7 @@ class Writer final : public ObjectWriter {
     request.query = {{"partNumber", std::to_string(part_etags_.size() + 1)},
                      {"uploadId", upload_id_}};
     request.body = buffer_;
+    request.transfer = true;
     auto response = client_.Execute(request);
     if (!response) return tl::unexpected(response.error());
     if (response->status != 200) return tl::unexpected(client_.ErrorFor(*response, key_));
