@@ -1,11 +1,13 @@
 #include "storage/file_object_store.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -151,6 +153,96 @@ class FileObjectReader final : public ObjectReader {
   ObjectInfo info_;
 };
 
+// Collects the objects of one listing by walking the directory tree in key order. Within a
+// directory, entries are visited in the order of their name, with "/" appended to directory
+// names: every key under directory "d" starts with "d/", so this is the byte order of the keys.
+class Lister {
+ public:
+  Lister(std::string_view prefix, std::string_view start_after, size_t want)
+      : prefix_(prefix), start_after_(start_after), want_(want) {}
+
+  // Lists the directory `dir`, whose objects' keys start with `key_prefix` ("" or "a/b/").
+  Status Walk(const std::filesystem::path& dir, const std::string& key_prefix) {
+    auto entries = ReadDirectory(dir, key_prefix);
+    if (!entries) return tl::unexpected(entries.error());
+    for (const Entry& entry : *entries) {
+      if (Full()) return {};
+      const std::string key = key_prefix + entry.name;
+      if (entry.directory) {
+        const std::string sub = key + "/";
+        if (!Reaches(sub)) continue;
+        if (auto walked = Walk(dir / entry.name, sub); !walked) return walked;
+        continue;
+      }
+      if (!key.starts_with(prefix_) || key <= start_after_ || !ValidateObjectKey(key)) continue;
+      struct stat st {};
+      if (::stat((dir / entry.name).c_str(), &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) continue;  // removed meanwhile
+        return tl::unexpected(ErrnoError(errno, "cannot list", key));
+      }
+      if (!S_ISREG(st.st_mode)) continue;
+      objects_.push_back(InfoFromStat(key, st));
+    }
+    return {};
+  }
+
+  bool Full() const { return objects_.size() >= want_; }
+  std::vector<ObjectInfo>& objects() { return objects_; }
+
+ private:
+  struct Entry {
+    std::string name;
+    bool directory;
+    std::string order;  // name, with "/" after a directory's
+  };
+
+  // Whether keys under `sub` ("a/b/") can be listed: they match the prefix, they can be after
+  // start_after, and they can be valid keys.
+  bool Reaches(const std::string& sub) const {
+    if (sub.size() >= kMaxObjectKeyLength) return false;
+    if (!sub.starts_with(prefix_) && !prefix_.starts_with(sub)) return false;
+    // Every key under sub is before start_after when start_after is beyond all of "sub...".
+    return !(start_after_ > sub && !start_after_.starts_with(sub));
+  }
+
+  // The visible entries of `dir`: regular files and directories whose names do not start with
+  // '.' (so never .tmp, where writes in progress live). A directory removed meanwhile is empty.
+  Result<std::vector<Entry>> ReadDirectory(const std::filesystem::path& dir,
+                                           std::string_view key_prefix) {
+    std::vector<Entry> entries;
+    DIR* stream = ::opendir(dir.c_str());
+    if (stream == nullptr) {
+      if (errno == ENOENT || errno == ENOTDIR) return entries;
+      return tl::unexpected(
+          Error(ErrorCode::kIo, fmt::format("cannot list the objects under \"{}\": {}", key_prefix,
+                                            std::strerror(errno))));
+    }
+    while (const dirent* d = ::readdir(stream)) {
+      std::string name = d->d_name;
+      if (name.empty() || name.front() == '.') continue;
+      unsigned char type = d->d_type;
+      if (type == DT_UNKNOWN) {
+        struct stat st {};
+        if (::fstatat(::dirfd(stream), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+      }
+      // Symbolic links are not followed: vmp3 never makes them, and they could loop.
+      if (type != DT_DIR && type != DT_REG) continue;
+      std::string order = type == DT_DIR ? name + "/" : name;
+      entries.push_back(Entry{std::move(name), type == DT_DIR, std::move(order)});
+    }
+    ::closedir(stream);
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return a.order < b.order; });
+    return entries;
+  }
+
+  const std::string prefix_;
+  const std::string start_after_;
+  const size_t want_;
+  std::vector<ObjectInfo> objects_;
+};
+
 void RemoveAbandonedTempFiles(const std::filesystem::path& tmp) {
   std::error_code ec;
   int64_t now = static_cast<int64_t>(std::time(nullptr));
@@ -231,6 +323,21 @@ Status FileObjectStore::Remove(std::string_view key) {
     return tl::unexpected(ErrnoError(err, "cannot remove", key));
   }
   return {};
+}
+
+Result<ObjectListing> FileObjectStore::List(std::string_view prefix, std::string_view start_after,
+                                            int limit) {
+  if (auto valid = ValidateListLimit(limit); !valid) return tl::unexpected(valid.error());
+  // One more than asked tells whether this is the last page.
+  Lister lister(prefix, start_after, static_cast<size_t>(limit) + 1);
+  if (auto walked = lister.Walk(root_, ""); !walked) return tl::unexpected(walked.error());
+  ObjectListing listing;
+  listing.objects = std::move(lister.objects());
+  if (listing.objects.size() > static_cast<size_t>(limit)) {
+    listing.objects.pop_back();
+    listing.next_start_after = listing.objects.back().key;
+  }
+  return listing;
 }
 
 Status FileObjectStore::Ping() {

@@ -32,6 +32,10 @@ class FileObjectStore final : public ObjectStore {
   Result<std::unique_ptr<ObjectReader>> Open(std::string_view key) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Status Remove(std::string_view key) override;
+  // Walks the directories under the root in key order. Each page reads every directory it
+  // passes through (and sorts it), so a page costs the size of those directories.
+  Result<ObjectListing> List(std::string_view prefix, std::string_view start_after,
+                             int limit) override;
   Status Ping() override;
   std::string Describe() const override;
 

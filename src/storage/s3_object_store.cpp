@@ -88,6 +88,44 @@ Status S3ObjectStore::Remove(std::string_view key) {
   return tl::unexpected(client_->ErrorFor(*response, key));
 }
 
+Result<ObjectListing> S3ObjectStore::List(std::string_view prefix, std::string_view start_after,
+                                          int limit) {
+  if (auto valid = ValidateListLimit(limit); !valid) return tl::unexpected(valid.error());
+  s3::Request request;
+  request.query = {{"list-type", "2"}, {"max-keys", std::to_string(limit)}};
+  // FullKey puts the store's prefix in front; "" lists everything under it.
+  if (std::string full_prefix = client_->FullKey(prefix); !full_prefix.empty()) {
+    request.query.emplace_back("prefix", std::move(full_prefix));
+  }
+  if (!start_after.empty())
+    request.query.emplace_back("start-after", client_->FullKey(start_after));
+  auto response = client_->Execute(request);
+  if (!response) return tl::unexpected(response.error());
+  if (response->status != 200) return tl::unexpected(client_->ErrorFor(*response, ""));
+  auto page = s3::ParseListObjectsV2(response->body);
+  if (!page) return tl::unexpected(page.error());
+  ObjectListing listing;
+  for (s3::ListedObject& listed : page->objects) {
+    std::string key = client_->StoreKey(listed.key);
+    if (!ValidateObjectKey(key)) continue;  // written by another tool; not addressable here
+    listing.objects.push_back(ObjectInfo{.key = std::move(key),
+                                         .size = listed.size,
+                                         .etag = std::move(listed.etag),
+                                         .modified_unix = listed.modified_unix});
+  }
+  if (page->truncated) {
+    if (page->objects.empty()) {
+      return MakeError(ErrorCode::kIo,
+                       fmt::format("object storage at {} sent an empty page of an unfinished "
+                                   "listing",
+                                   client_->EndpointUrl()));
+    }
+    // The last key S3 listed, even if it was skipped above: the next page starts after it.
+    listing.next_start_after = client_->StoreKey(page->objects.back().key);
+  }
+  return listing;
+}
+
 Status S3ObjectStore::Ping() {
   s3::Request request;
   request.method = "HEAD";

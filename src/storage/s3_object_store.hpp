@@ -53,6 +53,10 @@ class S3ObjectStore final : public ObjectStore {
   Result<std::unique_ptr<ObjectReader>> Open(std::string_view key) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Status Remove(std::string_view key) override;
+  // ListObjectsV2 with start-after and max-keys under the URL's prefix; keys come back without
+  // it. Etags are S3's (content hashes), not the per-commit versions Stat() reports.
+  Result<ObjectListing> List(std::string_view prefix, std::string_view start_after,
+                             int limit) override;
   // HEAD of the bucket: reachable, credentials accepted, bucket present.
   Status Ping() override;
   // "s3://bucket/prefix at <endpoint>"; no credentials.

@@ -825,6 +825,25 @@ TEST_F(S3Live, AbandonedUploadsAreAbortedByAge) {
   EXPECT_EQ(store_->Stat("big/abandoned").error().code, ErrorCode::kNotFound);
 }
 
+TEST_F(S3Live, AMultipartUploadInProgressIsNotListed) {
+  const size_t part = store_->config().part_size;
+  Put("listed/done", "done");
+  auto writer = store_->Create("listed/uploading");
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE((*writer)->Write(Bytes(Pattern(part + 1000, 8))));
+  ASSERT_EQ(store_->ListMultipartUploads()->size(), 1u) << "a part is on the server";
+  auto listing = store_->List("listed/", "", 1000);
+  ASSERT_TRUE(listing) << listing.error().message;
+  ASSERT_EQ(listing->objects.size(), 1u);
+  EXPECT_EQ(listing->objects[0].key, "listed/done") << "keys come without the URL's prefix";
+  ASSERT_TRUE((*writer)->Commit());
+  listing = store_->List("listed/", "", 1000);
+  ASSERT_TRUE(listing) << listing.error().message;
+  ASSERT_EQ(listing->objects.size(), 2u);
+  EXPECT_EQ(listing->objects[1].key, "listed/uploading");
+  EXPECT_EQ(listing->objects[1].size, part + 1000);
+}
+
 TEST_F(S3Live, AMultipartObjectIsWholeAndLeavesNoUpload) {
   const size_t part = store_->config().part_size;
   const std::string content = Pattern(2 * part + part / 2, 2);
