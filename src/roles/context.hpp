@@ -16,13 +16,16 @@
 #include "metrics/registry.hpp"
 #include "queue/job_queue.hpp"
 #include "service/config.hpp"
+#include "storage/capabilities.hpp"
 #include "storage/object_store.hpp"
 
 namespace vmp3::roles {
 
 struct Context {
   service::ServeConfig config;
-  std::shared_ptr<ObjectStore> storage;  // set when a role needs it
+  std::shared_ptr<ObjectStore> storage;                     // set when a role needs it
+  std::shared_ptr<PresignedUrls> presigned_urls;            // beside storage; null when absent
+  std::shared_ptr<AbandonedWriteSweeper> abandoned_writes;  // beside storage; null when absent
   std::shared_ptr<JobQueue> queue;
   std::shared_ptr<MetadataStore> metadata;
   std::shared_ptr<JobEventBus> events;

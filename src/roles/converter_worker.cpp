@@ -487,9 +487,11 @@ class Janitor final : public Worker {
   void Stop() override { thread_ = {}; }
 
   void RunOnce() {
-    // Writes a dead process left half done (S3 multipart uploads): a day is longer than any
-    // upload or conversion within the limits.
-    auto abandoned = context_.storage->AbortAbandonedWrites(std::chrono::hours(24));
+    // Writes a dead process left half done (S3 multipart uploads, temporary files): a day is longer
+    // than any upload or conversion within the limits.
+    auto abandoned = context_.abandoned_writes
+                         ? context_.abandoned_writes->AbortAbandonedWrites(std::chrono::hours(24))
+                         : Result<int>(0);
     if (!abandoned) {
       spdlog::warn("janitor: {}", abandoned.error().message);
     } else if (*abandoned > 0) {

@@ -27,7 +27,9 @@ class DownloadRoutes {
       co_return Response::Problem(e);
     }
     // Large deployments let clients fetch from object storage directly.
-    auto redirect = context_.storage->RedirectUrl(job->output_key, std::chrono::minutes(10));
+    auto redirect = context_.presigned_urls ? context_.presigned_urls->PresignedGetUrl(
+                                                  job->output_key, std::chrono::minutes(10))
+                                            : Result<std::string>(std::string());
     if (redirect && !redirect->empty()) {
       Response moved;
       moved.status = 302;

@@ -195,7 +195,9 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
   if (need_storage) {
     auto store = MakeObjectStore(config.storage, config.data_dir);
     if (!store) return tl::unexpected(store.error());
-    ctx.storage = *store;
+    ctx.storage = store->store;
+    ctx.presigned_urls = store->presigned_urls;
+    ctx.abandoned_writes = store->abandoned_writes;
   }
   if (need_queue) {
     JobQueueOptions options;
