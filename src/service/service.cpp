@@ -33,6 +33,8 @@ struct Built {
   std::function<int64_t()> now_ms;
   metrics::Registry metrics;
   std::shared_ptr<ObjectStore> storage;
+  std::shared_ptr<PresignedUrls> presigned_urls;            // null: the store cannot, or is not
+  std::shared_ptr<AbandonedWriteSweeper> abandoned_writes;  // configured to
   std::shared_ptr<JobQueue> queue;
   std::shared_ptr<MetadataStore> metadata;
   std::shared_ptr<LimitStore> limits;
@@ -66,9 +68,9 @@ struct Module {
 
 roles::MetadataRole& MetadataRoleOf(Built& b) {
   if (!b.metadata_role) {
-    b.metadata_role.reset(new roles::MetadataRole{b.config.metadata, b.config.retention,
-                                                  b.config.quota, *b.api, *b.storage, *b.metadata,
-                                                  *b.events, b.metrics, b.now_ms});
+    b.metadata_role.reset(new roles::MetadataRole{
+        b.config.metadata, b.config.retention, b.config.quota, *b.api, *b.storage,
+        b.abandoned_writes.get(), *b.metadata, *b.events, b.metrics, b.now_ms});
   }
   return *b.metadata_role;
 }
@@ -121,7 +123,8 @@ const std::vector<Module>& Modules() {
        .routes =
            [](http::Router& router, const ServeConfig&, Built* b) {
              if (b && !b->download_role) {
-               b->download_role.reset(new roles::DownloadRole{*b->api, *b->storage, *b->metadata});
+               b->download_role.reset(new roles::DownloadRole{
+                   *b->api, *b->storage, b->presigned_urls.get(), *b->metadata});
              }
              roles::AddDownloadRoutes(router, b ? b->download_role.get() : nullptr);
            }},
@@ -411,7 +414,9 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
   if (needs.storage) {
     auto store = MakeObjectStore(config.backends.storage, data_dir);
     if (!store) return tl::unexpected(store.error());
-    b.storage = *store;
+    b.storage = store->store;
+    b.presigned_urls = store->presigned_urls;
+    b.abandoned_writes = store->abandoned_writes;
   }
   if (needs.queue) {
     JobQueueOptions options;

@@ -101,7 +101,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   };
   auto files = MakeObjectStore("file", dir);
   ASSERT_TRUE(files) << files.error().message;
-  auto store = std::make_shared<FlakyOpenStore>(*files);
+  auto store = std::make_shared<FlakyOpenStore>(files->store);
   JobQueueOptions queue_options;
   queue_options.lease = 5s;  // the smallest lease: redelivery after the lost retry
   auto sqlite_queue = MakeJobQueue("sqlite", dir, queue_options);
@@ -129,7 +129,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   job.options_json = "{}";
   job.created_at = job.updated_at = now_ms();
   {
-    auto writer = (*files)->Create(job.input_key);
+    auto writer = files->store->Create(job.input_key);
     ASSERT_TRUE(writer) << writer.error().message;
     std::string bytes = [] {
       std::ifstream in(vmp3::test::Fixture("mp4_h264_aac"), std::ios::binary);
@@ -171,7 +171,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   converter->Stop();
   auto done = metadata->GetJob(job.id);
   ASSERT_TRUE(done);
-  auto mp3 = (*files)->Stat("outputs/" + job.id + ".mp3");
+  auto mp3 = files->store->Stat("outputs/" + job.id + ".mp3");
   ASSERT_TRUE(mp3) << mp3.error().message;
   EXPECT_EQ(mp3->size, done->output_size);
   auto decoded = vmp3::test::DecodeAudio(dir / "objects/outputs" / (job.id + ".mp3"));
