@@ -33,7 +33,10 @@ std::vector<OptionRow> OptionTable() {
        "Roles to run: all, or a list of auth,upload,metadata,download,converter", &c.roles},
       {"--storage", "VMP3_STORAGE", "Object store URL: file (under the data dir) or file:///path",
        &c.storage},
-      {"--queue", "VMP3_QUEUE", "Job queue URL: sqlite (under the data dir) or sqlite:///path",
+      {"--queue", "VMP3_QUEUE",
+       "Job queue URL: sqlite (under the data dir), sqlite:///path, or RabbitMQ as "
+       "amqp://USER:PASS@HOST:5672/VHOST?prefix=vmp3&timeout_ms=5000 (timeout_ms bounds every "
+       "call to the broker; default 5000)",
        &c.queue},
       {"--metadata", "VMP3_METADATA",
        "Metadata store URL: sqlite (under the data dir) or sqlite:///path", &c.metadata},
