@@ -18,6 +18,7 @@
 set -euo pipefail
 # shellcheck source=scripts/servers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+close_inherited_fds
 
 ctl_args=()
 if [[ ${1:-} == ctl ]]; then
