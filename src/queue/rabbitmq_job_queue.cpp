@@ -71,6 +71,30 @@ int ConsumerHeartbeat(const JobQueueOptions& options) {
   return static_cast<int>(std::clamp<int64_t>(seconds, 1, 65535));
 }
 
+// Lifecycle events over the queue's publishing connection.
+class RabbitMqLifecyclePublisher final : public LifecyclePublisher {
+ public:
+  RabbitMqLifecyclePublisher(std::shared_ptr<AmqpSharedConnection> publisher, std::string exchange,
+                             milliseconds timeout)
+      : publisher_(std::move(publisher)), exchange_(std::move(exchange)), timeout_(timeout) {}
+
+  Status Publish(std::string_view event, std::string_view json) override {
+    ScopedDeadline call(DeadlineClock::now() + timeout_);
+    return publisher_->Run([&](AmqpConnection& c) {
+      return c.Publish({.exchange = exchange_,
+                        .routing_key = event,
+                        .body = json,
+                        .content_type = "application/json",
+                        .mandatory = false});  // nobody listening is fine
+    });
+  }
+
+ private:
+  const std::shared_ptr<AmqpSharedConnection> publisher_;
+  const std::string exchange_;
+  const milliseconds timeout_;
+};
+
 }  // namespace
 
 struct RabbitMqJobQueue::Consumer {
@@ -169,18 +193,9 @@ Result<std::unique_ptr<RabbitMqJobQueue>> RabbitMqJobQueue::Open(const AmqpTarge
   return q;
 }
 
-void RabbitMqJobQueue::PublishLifecycle(std::string_view event, std::string_view json) {
-  ScopedDeadline call(DeadlineClock::now() + target_.timeout);
-  Status published = publisher_->Run([&](AmqpConnection& c) {
-    return c.Publish({.exchange = events_exchange_,
-                      .routing_key = event,
-                      .body = json,
-                      .content_type = "application/json",
-                      .mandatory = false});
-  });
-  if (!published) {
-    spdlog::debug("queue: lifecycle event {} not published: {}", event, published.error().message);
-  }
+std::shared_ptr<LifecyclePublisher> RabbitMqJobQueue::LifecycleEvents() const {
+  return std::make_shared<RabbitMqLifecyclePublisher>(publisher_, events_exchange_,
+                                                      target_.timeout);
 }
 
 Status RabbitMqJobQueue::PublishJob(const std::string& exchange, const std::string& routing_key,

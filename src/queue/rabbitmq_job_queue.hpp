@@ -8,7 +8,7 @@
 //       delay), then is dead-lettered back into PREFIX.jobs
 //   exchange PREFIX.dead (direct) ─convert─▶ classic queue PREFIX.convert.dead
 //   exchange PREFIX.events (topic): job lifecycle events (job.queued, job.started, job.done,
-//       job.failed) for roles such as the notifier (PublishLifecycle).
+//       job.failed, job.cancelled) for roles such as the notifier (LifecycleEvents()).
 //
 // How the contract maps onto the broker:
 // - Publish is persistent, mandatory and waits for the publisher confirm.
@@ -66,6 +66,7 @@
 
 #include "queue/amqp_connection.hpp"
 #include "queue/job_queue.hpp"
+#include "queue/lifecycle_publisher.hpp"
 
 namespace vmp3 {
 
@@ -90,8 +91,9 @@ class RabbitMqJobQueue final : public JobQueue {
   Status Ping() override;
   std::string Describe() const override;
 
-  // Publishes to the PREFIX.events topic exchange, routing key = the event.
-  void PublishLifecycle(std::string_view event, std::string_view json) override;
+  // Publishes lifecycle events to the PREFIX.events topic exchange (routing key = the event)
+  // over this queue's publishing connection. May outlive the queue.
+  std::shared_ptr<LifecyclePublisher> LifecycleEvents() const;
 
  private:
   struct Consumer;
@@ -137,7 +139,7 @@ class RabbitMqJobQueue final : public JobQueue {
   const std::string jobs_exchange_, dead_exchange_, events_exchange_;
   const std::string queue_, delay_queue_, dead_queue_;
 
-  // Job messages and lifecycle events.
+  // Job messages and lifecycle events; shared with LifecycleEvents().
   const std::shared_ptr<AmqpSharedConnection> publisher_;
   // Depth, DeadLetters, Ping: never publishes, so a resource alarm does not block it.
   AmqpSharedConnection inspector_;

@@ -15,6 +15,7 @@
 #include "metadata/metadata_store.hpp"
 #include "metrics/registry.hpp"
 #include "queue/job_queue.hpp"
+#include "queue/lifecycle_publisher.hpp"
 #include "service/config.hpp"
 #include "storage/object_store.hpp"
 
@@ -24,6 +25,7 @@ struct Context {
   service::ServeConfig config;
   std::shared_ptr<ObjectStore> storage;  // set when a role needs it
   std::shared_ptr<JobQueue> queue;
+  std::shared_ptr<LifecyclePublisher> lifecycle;  // null without a broker: no events then
   std::shared_ptr<MetadataStore> metadata;
   std::shared_ptr<JobEventBus> events;
   std::optional<auth::SigningKey> signing_key;  // only with the auth role

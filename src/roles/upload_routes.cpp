@@ -200,7 +200,11 @@ class UploadRoutes {
       return {};
     });
     if (!stored) co_return tl::unexpected(stored.error());
-    context_.queue->PublishLifecycle("job.queued", JobJson(job).dump());
+    if (context_.lifecycle) {
+      if (Status s = context_.lifecycle->Publish("job.queued", JobJson(job).dump()); !s)
+        spdlog::warn("job {}: lifecycle event job.queued not published: {}", job.id,
+                     s.error().message);
+    }
     spdlog::info("job {} queued: {} bytes from user {}", job.id, job.input_size, claims.subject);
     co_return job;
   }

@@ -203,7 +203,8 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
     options.max_attempts = config.job_attempts;
     auto queue = MakeJobQueue(config.queue, config.data_dir, options);
     if (!queue) return tl::unexpected(queue.error());
-    ctx.queue = *queue;
+    ctx.queue = queue->queue;
+    ctx.lifecycle = queue->lifecycle;
   }
   if (need_metadata) {
     auto metadata = MakeMetadataStore(config.metadata, config.data_dir);

@@ -1,5 +1,5 @@
 // RabbitMqJobQueue's own parts; its behaviour as a JobQueue is in job_queue_contract_test.cpp.
-// Here: the queue under broker faults (a resource alarm, a frozen broker):
+// Here: lifecycle events, and the queue under broker faults (a resource alarm, a frozen broker):
 // every call fails within its bound, nothing taken is kept from other consumers, and everything
 // works again once the broker does.
 #include "queue/rabbitmq_job_queue.hpp"
@@ -50,6 +50,34 @@ class RabbitMqJobQueueTest : public ::testing::Test {
 
   AmqpTarget target_;
 };
+
+TEST_F(RabbitMqJobQueueTest, LifecycleEventsGoToTheEventsTopicExchange) {
+  auto q = Open();
+  ASSERT_TRUE(q);
+  // A listener, as a notifier would bind one.
+  auto listener = AmqpConnection::Open(target_, {});
+  ASSERT_TRUE(listener) << listener.error().message;
+  const std::string inbox = target_.prefix + ".inbox";
+  ASSERT_TRUE((*listener)->DeclareQueue(inbox, {}));
+  ASSERT_TRUE((*listener)->BindQueue(inbox, target_.prefix + ".events", "job.*"));
+
+  std::shared_ptr<LifecyclePublisher> events = q->LifecycleEvents();
+  ASSERT_TRUE(events);
+  ASSERT_TRUE(events->Publish("job.done", R"({"id":"j1"})"));
+  // Nobody listening to an event is fine: not an error.
+  ASSERT_TRUE(events->Publish("other.event", "{}"));
+  q.reset();  // the publisher shares the queue's connection and may outlive it
+  ASSERT_TRUE(events->Publish("job.queued", R"({"id":"j2"})"));
+
+  std::vector<std::string> bodies;
+  for (;;) {
+    auto got = (*listener)->Get(inbox);
+    ASSERT_TRUE(got) << got.error().message;
+    if (!*got) break;
+    bodies.push_back((*got)->body);
+  }
+  EXPECT_EQ(bodies, (std::vector<std::string>{R"({"id":"j1"})", R"({"id":"j2"})"}));
+}
 
 class RabbitMqJobQueueFaultsTest : public RabbitMqJobQueueTest {
  protected:

@@ -107,7 +107,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   queue_options.lease = 5s;
   auto sqlite_queue = MakeJobQueue("sqlite", dir, queue_options);
   ASSERT_TRUE(sqlite_queue) << sqlite_queue.error().message;
-  auto queue = std::make_shared<RetryFailingQueue>(*sqlite_queue);
+  auto queue = std::make_shared<RetryFailingQueue>(sqlite_queue->queue);
   auto metadata = MakeMetadataStore("sqlite", dir);
   ASSERT_TRUE(metadata) << metadata.error().message;
   auto events = MakeJobEventBus("sqlite");
