@@ -204,6 +204,92 @@ TEST(FaultsTest, JobsQueuedAcrossARabbitMqRestartEachFinishOnce) {
   EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs(ids));
 }
 
+TEST(FaultsTest, AResourceAlarmRefusesUploadsAtOnceAndLeavesNothingBehind) {
+  if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
+  TestServers servers = Servers();
+  Cluster cluster;
+  HttpClient api = cluster.api();
+  Account account = CreateAccount(cluster.auth(), "alarm");
+  // A job before the alarm: the upload process's publishing connection is open and idle.
+  const std::string before = UploadJob(api, account, TonesVideo25s())["id"];
+  const std::vector<std::string> objects = ObjectFiles(cluster.data_dir());
+  {
+    test::MemoryAlarm alarm(servers);
+    // RabbitMQ holds publishes in a memory or disk alarm rather than refusing them: the upload
+    // must not wait for a confirm that cannot come, but answer 503 at once, keeping nothing.
+    for (int i = 0; i < 2; ++i) {
+      auto start = Clock::now();
+      HttpResponse refused = Upload(api, account, TonesVideo25s());
+      const double seconds = SecondsSince(start);
+      EXPECT_EQ(refused.status, 503) << refused.Describe();
+      EXPECT_EQ(refused.Header("Content-Type").value_or(""), "application/problem+json");
+      EXPECT_NE(refused.body.find("resource alarm is active"), std::string::npos) << refused.body;
+      EXPECT_LT(seconds, 6.0) << "an upload in a resource alarm must not hang";
+      std::printf("[ measured ] upload #%d in a resource alarm: %d after %.3f s\n", i + 1,
+                  refused.status, seconds);
+    }
+    // Nothing half-created: no job record without its queue message, no input without a job.
+    HttpResponse list = api.Get("/v1/jobs?limit=100", account.token);
+    ASSERT_EQ(list.status, 200) << list.Describe();
+    EXPECT_EQ(list.Json()["jobs"].size(), 1u) << "a refused upload left a job: " << list.body;
+    EXPECT_EQ(ObjectFiles(cluster.data_dir()), objects) << "a refused upload left an object";
+    alarm.End();
+  }
+  // The alarm cleared: uploads are taken again, and both jobs convert once.
+  const std::string after = UploadJob(api, account, TonesVideo25s())["id"];
+  cluster.StartConverter();
+  for (const auto& id : {before, after}) {
+    json end = WaitForEnd(api, account, id, 60s);
+    ExpectMp3(api, account, end, kTonesVideoSeconds);
+    EXPECT_EQ(cluster.TimesDone(id), 1) << id << "\n" << cluster.ConverterLogs();
+  }
+  HttpResponse list = api.Get("/v1/jobs?limit=100", account.token);
+  ASSERT_EQ(list.status, 200) << list.Describe();
+  EXPECT_EQ(list.Json()["jobs"].size(), 2u) << list.body;
+  EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs({before, after}));
+}
+
+TEST(FaultsTest, AConverterStoppedInAResourceAlarmGivesItsJobBack) {
+  if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
+  TestServers servers = Servers();
+  Cluster cluster;
+  HttpClient api = cluster.api();
+  Account account = CreateAccount(cluster.auth(), "giveback");
+  ServerProcess& first = cluster.StartConverter();
+  const std::string id = UploadJob(api, account, LongAudio())["id"];
+  WaitForStatus(api, account, id, "converting");
+  {
+    test::MemoryAlarm alarm(servers);
+    // Stopping hands the job back by republishing it, which the alarm blocks: the converter
+    // must give the delivery back to the broker instead, and still stop promptly.
+    ExitInfo stopped = first.Terminate();
+    EXPECT_TRUE(stopped.exited && stopped.exit_code == 0) << first.Log();
+    EXPECT_LT(stopped.seconds, 10.0) << first.Log();
+    std::printf("[ measured ] converter stopped in a resource alarm after %.1f s\n",
+                stopped.seconds);
+    EXPECT_EQ(cluster.TimesDone(id), 0) << "the job finished before the stop: nothing was tested";
+    const std::string log = first.Log();
+    EXPECT_NE(
+        log.find(fmt::format("job {}: queue release failed: RabbitMQ refuses new messages", id)),
+        std::string::npos)
+        << log;
+    EXPECT_NE(log.find(fmt::format("job {}: could not move it in the queue; giving it back", id)),
+              std::string::npos)
+        << log;
+    alarm.End();
+  }
+  // Another converter gets it (the broker counted the lost delivery) and converts it, once.
+  ServerProcess& second = cluster.StartConverter();
+  json end = WaitForEnd(api, account, id, 120s);
+  ExpectMp3(api, account, end, kLongAudioSeconds);
+  EXPECT_NE(second.Log().find(fmt::format("job {}: converting (attempt 2)", id)), std::string::npos)
+      << second.Log();
+  // The copy the blocked release had in flight arrives too, and must not convert it again.
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(cluster.TimesDone(id), 1) << cluster.ConverterLogs();
+  EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs({id}));
+}
+
 TEST(FaultsTest, RedisRestartsWhileIdleAndDuringAConversion) {
   if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
   TestServers servers = Servers();
