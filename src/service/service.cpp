@@ -36,6 +36,7 @@ struct Built {
   std::shared_ptr<PresignedUrls> presigned_urls;            // null: the store cannot, or is not
   std::shared_ptr<AbandonedWriteSweeper> abandoned_writes;  // configured to
   std::shared_ptr<JobQueue> queue;
+  std::shared_ptr<LifecyclePublisher> lifecycle;  // null: the queue announces no events
   std::shared_ptr<MetadataStore> metadata;
   std::shared_ptr<LimitStore> limits;
   std::shared_ptr<JobEventBus> events;
@@ -110,7 +111,7 @@ const std::vector<Module>& Modules() {
              if (b && !b->upload_role) {
                b->upload_role.reset(new roles::UploadRole{
                    b->config.upload, b->config.retention, b->config.quota, *b->api, *b->storage,
-                   *b->queue, *b->metadata, b->metrics, b->now_ms});
+                   *b->queue, b->lifecycle.get(), *b->metadata, b->metrics, b->now_ms});
              }
              roles::AddUploadRoutes(router, config.upload, b ? b->upload_role.get() : nullptr);
              // The upload role also serves the web page, since the page is how people upload.
@@ -134,11 +135,11 @@ const std::vector<Module>& Modules() {
        .metadata = true,
        .workers =
            [](Built& b, std::vector<std::unique_ptr<roles::Worker>>& workers) {
-             b.converter_role.reset(
-                 new roles::ConverterRole{b.config.converter, b.config.retention, *b.storage,
-                                          *b.queue, *b.metadata, *b.events, b.metrics, b.now_ms,
-                                          std::chrono::seconds(b.config.backends.lease_seconds),
-                                          b.config.backends.job_attempts});
+             b.converter_role.reset(new roles::ConverterRole{
+                 b.config.converter, b.config.retention, *b.storage, *b.queue, b.lifecycle.get(),
+                 *b.metadata, *b.events, b.metrics, b.now_ms,
+                 std::chrono::seconds(b.config.backends.lease_seconds),
+                 b.config.backends.job_attempts});
              workers.push_back(roles::MakeConverter(*b.converter_role));
            }},
       {.name = "all", .depends_on = {"auth", "metadata", "upload", "download", "converter"}},
@@ -322,8 +323,9 @@ void BackendConfig::AddOptions(OptionList& options) {
                      "s3://BUCKET?endpoint=URL&region=R (keys from AWS_* variables)",
                      &storage});
   options.push_back({"--queue", "VMP3_QUEUE",
-                     "Job queue URL: sqlite (under the data dir), sqlite:///path, or "
-                     "amqp://user:pass@host:port/vhost",
+                     "Job queue URL: sqlite (under the data dir), sqlite:///path, or RabbitMQ as "
+                     "amqp://USER:PASS@HOST:5672/VHOST?prefix=vmp3&timeout_ms=5000 (timeout_ms "
+                     "bounds every call to the broker; default 5000)",
                      &queue});
   options.push_back({"--metadata", "VMP3_METADATA",
                      "Metadata store URL: sqlite (under the data dir), sqlite:///path, or "
@@ -424,7 +426,8 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
     options.max_attempts = config.backends.job_attempts;
     auto queue = MakeJobQueue(config.backends.queue, data_dir, options);
     if (!queue) return tl::unexpected(queue.error());
-    b.queue = *queue;
+    b.queue = queue->queue;
+    b.lifecycle = queue->lifecycle;
   }
   if (needs.metadata) {
     auto metadata = MakeMetadataBackend(config.backends.metadata, data_dir);

@@ -106,7 +106,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   queue_options.lease = 5s;  // the smallest lease: redelivery after the lost retry
   auto sqlite_queue = MakeJobQueue("sqlite", dir, queue_options);
   ASSERT_TRUE(sqlite_queue) << sqlite_queue.error().message;
-  auto queue = std::make_shared<RetryFailingQueue>(*sqlite_queue);
+  auto queue = std::make_shared<RetryFailingQueue>(sqlite_queue->queue);
   auto metadata_store = MakeMetadataStore("sqlite", dir);
   ASSERT_TRUE(metadata_store) << metadata_store.error().message;
   std::shared_ptr<MetadataStore> metadata = *metadata_store;
@@ -117,8 +117,9 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   config.workers = 1;
   config.spool_dir = dir / "spool";
   RetentionConfig retention;
-  ConverterRole role{config,   retention, *store, *queue, *metadata,
-                     **events, registry,  now_ms, 5s,     3};
+  ConverterRole role{config,    retention, *store,   *queue, /*lifecycle=*/nullptr,
+                     *metadata, **events,  registry, now_ms, 5s,
+                     3};
 
   // A job whose input is stored, as the upload role leaves it.
   Job job;
