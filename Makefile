@@ -23,6 +23,14 @@ build: deps $(BUILD_DIR)/build.ninja
 run: build
 	@scripts/run-server $(BUILD_DIR)/vmp3 $(LISTEN) $(DATA_DIR)
 
+# The distributed deployment on one machine: RabbitMQ, Redis and Ceph RGW on 127.0.0.1, every role
+# its own process (two converters), nginx on LISTEN in front; prints the URL. State and logs under
+# DISTRIBUTED_DIR. Ctrl-C stops everything it started.
+DISTRIBUTED_DIR ?= $(BUILD_DIR)/distributed
+run-distributed: build
+	@scripts/install-deps --with-servers
+	@scripts/run-distributed $(BUILD_DIR)/vmp3 $(DISTRIBUTED_DIR) $(LISTEN)
+
 # Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ and Redis
 # (emptied of earlier runs' queues and keys) and
 # Ceph RGW on loopback for the distributed-mode tests, runs unit + integration + browser tests on
