@@ -67,8 +67,10 @@ fuzz: deps
 	for t in multipart range filenames; do \
 	  build-fuzz/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) fuzz/corpus/$$t || exit 1; done
 
+# The conversion benchmark against the ffmpeg CLI (bench/README.md). BENCH_SMOKE=1: tiny inputs, one
+# repetition, the table under $(BUILD_DIR)/bench-results-smoke (a check that it runs, in seconds).
 bench: build
-	bench/convert_bench.sh
+	VMP3_BUILD_DIR=$(BUILD_DIR) bench/convert_bench.sh
 
 format:
 	find app src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
