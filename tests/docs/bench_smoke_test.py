@@ -1,20 +1,32 @@
 #!/usr/bin/env python3
-"""bench/README.md's `BENCH_SMOKE=1 make bench`: builds (a no-op when built), runs
-bench/convert_bench.sh on tiny inputs once and writes its table under the build directory. The
-test checks it finished, that the table has a measured row for every command the benchmark
-compares, that nothing under bench/ changed, and that a failing step fails the run (a vmp3 that
-fails; a results directory under bench/)."""
+"""bench/README.md's benchmarks in smoke mode (BENCH_SMOKE=1: tiny inputs, one repetition, the table
+under the build directory). Usage: bench_smoke_test.py convert | service-embedded |
+service-distributed
+
+  convert              `BENCH_SMOKE=1 make bench`: builds (a no-op when built) and runs
+                       bench/convert_bench.sh; the table must have a measured row for every command
+                       the benchmark compares. Also: a failing step fails the run (a vmp3 that
+                       fails; a results directory under bench/ is refused).
+  service-embedded     `BENCH_SMOKE=1 bench/service_bench.sh embedded`
+  service-distributed  `BENCH_SMOKE=1 bench/service_bench.sh distributed` (starts its own
+                       RabbitMQ, Redis and Ceph RGW in a scratch directory and stops them)
+
+Each must exit 0, say where it wrote its table, write it under the build directory, and leave
+everything under bench/ as it was."""
 
 import hashlib
 import os
 import re
 import subprocess
+import sys
 import time
 
 import docs_support as ds
 
-# Rows of the table: each input with its commands (bench/convert_bench.sh, "Commands compared").
-EXPECTED_ROWS = 8
+# Rows of each table: convert_bench.sh, each input with its commands ("Commands compared" in
+# bench/README.md); service_bench.sh, its measures per mode.
+CONVERT_ROWS = 8
+SERVICE_ROWS = {"embedded": 5, "distributed": 5}
 BUDGET_S = 240  # the first run generates the inputs (seconds); later runs reuse them
 
 
@@ -31,18 +43,15 @@ def tree_digest(path):
     return digest.hexdigest()
 
 
-def main():
-    ds.require_build_up_to_date()
-    bench_dir = os.path.join(ds.SOURCE_DIR, "bench")
+def run_and_find_report(command, env, expected_rows, bench_dir):
+    """Runs a smoke benchmark; returns its table after checking where and what it wrote."""
     before = tree_digest(bench_dir)
     started = time.time()
-    done = subprocess.run(
-        ["make", "--no-print-directory", "-C", ds.SOURCE_DIR, "bench", f"BUILD_DIR={ds.BUILD_DIR}"],
-        env=ds.user_env(BENCH_SMOKE="1"), capture_output=True, text=True, timeout=BUDGET_S)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=BUDGET_S)
     took = time.time() - started
     print(done.stdout + done.stderr)
-    ds.log(f"BENCH_SMOKE=1 make bench: exit {done.returncode} in {took:.1f} s")
-    ds.check(done.returncode == 0, f"BENCH_SMOKE=1 make bench failed ({done.returncode})")
+    ds.log(f"{' '.join(command)}: exit {done.returncode} in {took:.1f} s")
+    ds.check(done.returncode == 0, f"{' '.join(command)} failed ({done.returncode})")
 
     m = re.search(r"^written to (.+)$", done.stderr, re.M)
     ds.check(m, "the benchmark did not say where it wrote its table")
@@ -53,15 +62,25 @@ def main():
              f"{report} was not written by this run")
     with open(report, encoding="utf-8") as f:
         table = f.read()
-    ds.check("smoke run" in table, f"{report} does not say it is a smoke run")
-    number = r"\s*\d+(\.\d+)?\s*"
     rows = [line for line in table.splitlines()
-            if re.match(rf"^\|[^|]+\|[^|]+\|{number}\|{number}\|{number}\|{number}\|", line)]
-    ds.check(len(rows) == EXPECTED_ROWS,
-             f"{report} has {len(rows)} measured rows, expected {EXPECTED_ROWS}:\n{table}")
+            if line.startswith("| ") and not line.startswith("| measure")
+            and re.search(r"\d", line)]
+    ds.check(len(rows) == expected_rows,
+             f"{report} has {len(rows)} measured rows, expected {expected_rows}:\n{table}")
+    ds.check(not re.search(r"\|\s*(nan|n/a)?\s*\|", "".join(rows)),
+             f"{report} has empty or unmeasured cells:\n{table}")
     ds.check(tree_digest(bench_dir) == before, "a smoke run changed files under bench/")
+    return table
+
+
+def convert(bench_dir):
+    table = run_and_find_report(
+        ["make", "--no-print-directory", "-C", ds.SOURCE_DIR, "bench", f"BUILD_DIR={ds.BUILD_DIR}"],
+        ds.user_env(BENCH_SMOKE="1"), CONVERT_ROWS, bench_dir)
+    ds.check("smoke run" in table, "the table does not say it is a smoke run")
 
     # A step that fails fails the whole run, and a smoke run never writes under bench/.
+    before = tree_digest(bench_dir)
     script = os.path.join(bench_dir, "convert_bench.sh")
     env = ds.user_env(BENCH_SMOKE="1", VMP3_BUILD_DIR=ds.BUILD_DIR)
     failing = subprocess.run([script], env=dict(env, VMP3="/bin/false"), capture_output=True,
@@ -75,6 +94,24 @@ def main():
              f"a smoke run into bench/results was not refused (exit {refused.returncode}):\n"
              f"{refused.stderr[-2000:]}")
     ds.check(tree_digest(bench_dir) == before, "a failed smoke run changed files under bench/")
+
+
+def service(bench_dir, mode):
+    run_and_find_report([os.path.join(bench_dir, "service_bench.sh"), mode],
+                        ds.user_env(BENCH_SMOKE="1", VMP3_BUILD_DIR=ds.BUILD_DIR),
+                        SERVICE_ROWS[mode], bench_dir)
+
+
+def main():
+    which = sys.argv[1] if len(sys.argv) > 1 else ""
+    ds.check(which in ("convert", "service-embedded", "service-distributed"),
+             "usage: bench_smoke_test.py convert|service-embedded|service-distributed")
+    ds.require_build_up_to_date()
+    bench_dir = os.path.join(ds.SOURCE_DIR, "bench")
+    if which == "convert":
+        convert(bench_dir)
+    else:
+        service(bench_dir, which.split("-", 1)[1])
 
 
 if __name__ == "__main__":

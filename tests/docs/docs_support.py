@@ -124,14 +124,40 @@ def port_is_free(port):
 
 
 def require_build_up_to_date():
-    """`make run` and friends build first. Under `make test` that is a no-op; if the tree is stale
-    a test would rebuild the project in the middle of a test run, so it refuses instead."""
-    dry = subprocess.run(["ninja", "-C", BUILD_DIR, "-n"], capture_output=True, text=True)
-    steps = [line for line in dry.stdout.splitlines() if re.match(r"^\[\d+/\d+\] ", line)
-             and "Re-checking globbed directories" not in line and "Re-running CMake" not in line]
+    """`make run` and friends build first. Under `make test` that is a no-op; on a stale tree a
+    test would rebuild the project in the middle of a test run, so it refuses instead.
+
+    `ninja -n` cannot tell: CMake's glob check makes build.ninja always look out of date, and a
+    dry run stops at the manifest. So: run the glob check (what ninja would run first; no
+    compiling), require build.ninja newer than everything it is generated from, then dry-run a
+    copy of the manifest without its regeneration edge."""
+    verify = os.path.join(BUILD_DIR, "CMakeFiles", "VerifyGlobs.cmake")
+    if os.path.exists(verify):
+        done = subprocess.run(["cmake", "-P", verify], cwd=BUILD_DIR, capture_output=True,
+                              text=True)
+        check(done.returncode == 0, f"CMake's glob check failed: {done.stderr}")
+    manifest = os.path.join(BUILD_DIR, "build.ninja")
+    with open(manifest) as f:
+        text = f.read()
+    m = re.search(r"^build build\.ninja: RERUN_CMAKE (.*?)\n\n", text, re.M | re.S)
+    check(m, f"{manifest} has no regeneration edge; is it a CMake Ninja build?")
+    built = os.path.getmtime(manifest)
+    inputs = [p.replace("$ ", " ") for p in re.split(r"(?<!\$) ", m.group(1).replace("|", " "))
+              if p.strip()]
+    newer = [p for p in inputs if os.path.exists(os.path.join(BUILD_DIR, p))
+             and os.path.getmtime(os.path.join(BUILD_DIR, p)) > built]
+    check(not newer, f"the build tree {BUILD_DIR} needs CMake to run again ({newer[:2]} changed); "
+                     f"build it first (make build)")
+    copy = os.path.join(BUILD_DIR, "docs-tests", "up-to-date.ninja")
+    os.makedirs(os.path.dirname(copy), exist_ok=True)
+    with open(copy, "w") as f:
+        f.write(text[:m.start()] + text[m.end():])
+    dry = subprocess.run(["ninja", "-C", BUILD_DIR, "-f", copy, "-n"], capture_output=True,
+                         text=True)
+    steps = [line for line in dry.stdout.splitlines() if re.match(r"^\[\d+/\d+\] ", line)]
     check(dry.returncode == 0 and not steps,
           f"the build tree {BUILD_DIR} is out of date ({len(steps)} steps to run, e.g. "
-          f"{steps[:1]}); build it first (make build)")
+          f"{steps[:1]}{dry.stderr.strip()}); build it first (make build)")
 
 
 # ---- Processes -----------------------------------------------------------------------------------
@@ -305,13 +331,27 @@ class OutputReader:
             return "\n".join(self.lines)
 
 
-def start(command, marks, cwd=None, extra_env=None, prefix=""):
+def start(command, marks, cwd=None, extra_env=None, prefix="", pass_fds=()):
     """Starts `command` in a new session (as a terminal would start a foreground job: a process
-    group of its own that a Ctrl-C reaches as a whole), stdout and stderr merged into a reader."""
+    group of its own that a Ctrl-C reaches as a whole), stdout and stderr merged into a reader.
+    `pass_fds`: descriptors it inherits besides those."""
     proc = subprocess.Popen(command, cwd=cwd, env=marks.env(extra_env), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", start_new_session=True)
+                            errors="replace", start_new_session=True, pass_fds=pass_fds)
     return proc, OutputReader(proc.stdout, prefix)
+
+
+def holders_of(path, pids):
+    """Those of `pids` that have `path` open."""
+    holders = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
+                        holders.append(pid)
+                        break
+    return holders
 
 
 def wait_exit(proc, timeout):

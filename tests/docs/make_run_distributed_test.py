@@ -11,6 +11,7 @@ start is its slowest. Whatever happens, the test leaves nothing running."""
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -87,8 +88,17 @@ def main():
                f"BUILD_DIR={ds.BUILD_DIR}", f"LISTEN=127.0.0.1:{port}",
                f"DISTRIBUTED_DIR={state_dir}"]
     ds.log(f"make run-distributed on port {port}, state in {state_dir}")
+    # Run as `flock SOME.lock make run-distributed` would: with a lock held on an inherited
+    # descriptor. The servers outlive the command, so they must not keep it (or the lock stays
+    # taken for as long as they run).
+    os.makedirs(state_dir, exist_ok=True)
+    lock_path = os.path.join(state_dir, "caller.lock")
+    lock = os.open(lock_path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644)
     started = time.monotonic()
-    proc, out = ds.start(command, marks, prefix="  | ")
+    try:
+        proc, out = ds.start(command, marks, prefix="  | ", pass_fds=(lock,))
+    finally:
+        os.close(lock)
     try:
         base = f"http://127.0.0.1:{port}"
         m = out.wait_for(r"vmp3 \(distributed\) listening on (http://\S+)", STARTUP_BUDGET_S)
@@ -107,6 +117,11 @@ def main():
                      "ceph-osd", "epmd"):
             ds.check(any(what in c for c in commands), f"no {what} process among {commands}")
         ds.log(f"{len(running)} processes started")
+        servers = [pid for pid, (_, cmd) in running.items()
+                   if re.search(r"redis-server|beam\.smp|epmd|ceph-|radosgw", cmd)]
+        held = ds.holders_of(lock_path, servers)
+        ds.check(not held, "servers kept the caller's descriptors (a caller's lock would stay "
+                           "taken while they run): " + ", ".join(running[p][1] for p in held))
 
         convert_through(base)
 
