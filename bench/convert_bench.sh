@@ -78,12 +78,15 @@ generate() {
     return
   fi
   echo "generating $out (${seconds}s, $size) ..." >&2
-  local tmp=$CACHE/.$name.partial.${name##*.}
+  local tmp=$CACHE/.$name.partial.$$.${name##*.}  # per process: two runs may fill one cache
   # shellcheck disable=SC2086  # vargs/aargs are word lists on purpose
-  "$FFMPEG" -nostdin -y -hide_banner -loglevel error \
+  if ! "$FFMPEG" -nostdin -y -hide_banner -loglevel error \
     -f lavfi -i "testsrc2=size=$size:rate=25" \
     -f lavfi -i "aevalsrc=exprs=$AUDIO_EXPR:sample_rate=48000:channel_layout=stereo" \
-    -t "$seconds" -map 0:v -map 1:a $vargs $aargs "$tmp"
+    -t "$seconds" -map 0:v -map 1:a $vargs $aargs "$tmp"; then
+    rm -f "$tmp"
+    die "could not generate $out"
+  fi
   mv "$tmp" "$out"
 }
 

@@ -46,8 +46,17 @@ def tree_digest(path):
 def run_and_find_report(command, env, expected_rows, bench_dir):
     """Runs a smoke benchmark; returns its table after checking where and what it wrote."""
     before = tree_digest(bench_dir)
+    marks = ds.MarkedProcesses()
     started = time.time()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=BUDGET_S)
+    try:
+        done = subprocess.run(command, env=marks.env(env), capture_output=True, text=True,
+                              timeout=BUDGET_S)
+    finally:
+        left = marks.snapshot()
+        if left:
+            marks.kill_all()
+    ds.check(not left, "processes left behind: " +
+             "; ".join(f"{pid} {cmd}" for pid, (_, cmd) in left.items()))
     took = time.time() - started
     print(done.stdout + done.stderr)
     ds.log(f"{' '.join(command)}: exit {done.returncode} in {took:.1f} s")

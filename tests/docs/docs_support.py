@@ -223,10 +223,10 @@ class MarkedProcesses:
         self.mark = f"{uuid.uuid4().hex}"
         self._needle = f"VMP3_DOCS_TEST_MARK={self.mark}".encode()
 
-    def env(self, extra=None):
-        env = user_env()
+    def env(self, base=None):
+        """`base` (default: user_env()) with the mark added."""
+        env = dict(base) if base is not None else user_env()
         env["VMP3_DOCS_TEST_MARK"] = self.mark
-        env.update(extra or {})
         return env
 
     def snapshot(self, pid_file_dirs=()):
@@ -335,7 +335,8 @@ def start(command, marks, cwd=None, extra_env=None, prefix="", pass_fds=()):
     """Starts `command` in a new session (as a terminal would start a foreground job: a process
     group of its own that a Ctrl-C reaches as a whole), stdout and stderr merged into a reader.
     `pass_fds`: descriptors it inherits besides those."""
-    proc = subprocess.Popen(command, cwd=cwd, env=marks.env(extra_env), stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(command, cwd=cwd, env=marks.env(user_env(**(extra_env or {}))),
+                            stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", start_new_session=True, pass_fds=pass_fds)
     return proc, OutputReader(proc.stdout, prefix)
