@@ -31,12 +31,18 @@ std::vector<OptionRow> OptionTable() {
        &c.data_dir},
       {"--roles", "VMP3_ROLES",
        "Roles to run: all, or a list of auth,upload,metadata,download,converter", &c.roles},
-      {"--storage", "VMP3_STORAGE", "Object store URL: file (under the data dir) or file:///path",
+      {"--storage", "VMP3_STORAGE",
+       "Object store URL: file (under the data dir), file:///path, or "
+       "s3://BUCKET?endpoint=URL&region=R (docs/deploy.md)",
        &c.storage},
-      {"--queue", "VMP3_QUEUE", "Job queue URL: sqlite (under the data dir) or sqlite:///path",
+      {"--queue", "VMP3_QUEUE",
+       "Job queue URL: sqlite (under the data dir), sqlite:///path, or "
+       "amqp://USER:PASS@HOST:PORT/VHOST (RabbitMQ)",
        &c.queue},
       {"--metadata", "VMP3_METADATA",
-       "Metadata store URL: sqlite (under the data dir) or sqlite:///path", &c.metadata},
+       "Metadata store URL: sqlite (under the data dir), sqlite:///path, or "
+       "redis://HOST:PORT/DB",
+       &c.metadata},
       {"--workers", "VMP3_WORKERS", "Converter threads (0: one per core)", &c.workers},
       {"--io-threads", "VMP3_IO_THREADS", "HTTP I/O threads (0: one per core)", &c.io_threads},
       {"--max-upload-bytes", "VMP3_MAX_UPLOAD_BYTES", "Largest upload accepted (413 beyond)",
