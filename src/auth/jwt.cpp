@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "common/io.hpp"
+#include "common/text.hpp"
 
 namespace vmp3::auth {
 namespace {
@@ -71,11 +72,7 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
 
 // Key files and environment variables: accept whichever base64 flavour a tool produced.
 std::optional<std::string> Base64DecodeLenient(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  const size_t first = text.find_first_not_of(kSpace);
-  text = first == std::string_view::npos
-             ? std::string_view()
-             : text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+  text = TrimWhitespace(text);
   for (int variant : {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
                       sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_URLSAFE_NO_PADDING}) {
     if (auto bytes = Base64Decode(text, variant)) return bytes;

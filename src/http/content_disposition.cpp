@@ -1,6 +1,10 @@
 #include "http/content_disposition.hpp"
 
+#include <boost/url/encode.hpp>
+#include <boost/url/grammar/lut_chars.hpp>
 #include <cstdint>
+
+#include "common/text.hpp"
 
 namespace vmp3::http {
 namespace {
@@ -69,32 +73,10 @@ void ForEachChar(std::string_view s, Fn fn) {
   }
 }
 
-bool IsAsciiAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool IsAttrChar(char c) {
-  // RFC 8187 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" /
-  // "`" / "|" / "~"
-  if (IsAsciiAlnum(c)) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '&':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+// RFC 8187 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" /
+// "`" / "|" / "~". Everything else in an ext-value is percent-encoded.
+constexpr boost::urls::grammar::lut_chars kAttrChars =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~";
 
 }  // namespace
 
@@ -157,17 +139,7 @@ std::string AttachmentDisposition(std::string_view utf8_filename) {
       encoded.push_back('_');
       return;
     }
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    for (char byte : ch) {
-      if (IsAttrChar(byte)) {
-        encoded.push_back(byte);
-      } else {
-        const auto u = static_cast<uint8_t>(byte);
-        encoded.push_back('%');
-        encoded.push_back(kHex[u >> 4]);
-        encoded.push_back(kHex[u & 0x0F]);
-      }
-    }
+    encoded += boost::urls::encode(ch, kAttrChars);
   });
   if (fallback.empty()) {
     fallback = "download";
