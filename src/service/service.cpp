@@ -404,10 +404,8 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
-  if (ec) {
-    return MakeError(ErrorCode::kIo, fmt::format("cannot create data directory {}: {}",
-                                                 data_dir.string(), ec.message()));
-  }
+  if (ec)
+    return tl::unexpected(ErrnoError(ec, "cannot create the data directory", data_dir.string()));
   // Backends: only those a selected role needs.
   if (needs.storage) {
     auto store = MakeObjectStore(config.backends.storage, data_dir);
