@@ -107,8 +107,7 @@ std::string Mp3NameFor(std::string_view original_filename) {
   std::string_view stem = trim(name);
   // "C:name" is relative to a drive's current directory. Repeated so that the result is a fixed
   // point: Mp3NameFor(Mp3NameFor(x)) == Mp3NameFor(x).
-  while (stem.size() >= 2 && stem[1] == ':' &&
-         ((stem[0] >= 'a' && stem[0] <= 'z') || (stem[0] >= 'A' && stem[0] <= 'Z'))) {
+  while (stem.size() >= 2 && stem[1] == ':' && IsAsciiAlpha(stem[0])) {
     stem = trim(stem.substr(2));
   }
   if (size_t dot = stem.rfind('.'); dot != std::string_view::npos && dot > 0) {
