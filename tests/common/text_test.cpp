@@ -49,8 +49,10 @@ TEST(TextTest, OrdersIgnoringAsciiCase) {
   EXPECT_TRUE(LessIgnoringAsciiCase("x", "X-Forwarded"));  // a prefix sorts first
   EXPECT_FALSE(LessIgnoringAsciiCase("X-Forwarded", "x"));
   EXPECT_TRUE(LessIgnoringAsciiCase("z", "\xC3\xA9"));  // bytes compare as unsigned
-  // '_' sits between 'Z' and 'a': the lower-cased order puts it after letters.
-  EXPECT_TRUE(LessIgnoringAsciiCase("Z", "_"));
+  // '_' sits between 'Z' and 'a': the lower-cased order puts it before every letter, as
+  // strcasecmp does.
+  EXPECT_TRUE(LessIgnoringAsciiCase("_", "Z"));
+  EXPECT_FALSE(LessIgnoringAsciiCase("Z", "_"));
 }
 
 TEST(TextTest, TrimsSpacesOrAllWhitespace) {
