@@ -1,42 +1,24 @@
 #include "http/multipart.hpp"
 
 #include <algorithm>
+#include <boost/url/pct_string_view.hpp>
 #include <cstring>
 #include <utility>
+
+#include "common/text.hpp"
 
 namespace vmp3::http {
 namespace {
 
 constexpr size_t kMaxBoundaryLength = 70;  // RFC 2046 §5.1.1
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string LowerCopy(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = Lower(c);
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return Lower(x) == Lower(y); });
-}
-
-bool IsOws(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool IsTchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  if (IsAsciiAlnum(c)) return true;
   return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
 }
 
 bool IsBoundaryChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  if (IsAsciiAlnum(c)) return true;
   return std::strchr("'()+_,-./:=? ", c) != nullptr && c != '\0';
 }
 
@@ -80,7 +62,7 @@ Result<std::vector<Param>> ParseParams(std::string_view s, std::string_view head
     size_t name_start = i;
     while (i < s.size() && IsTchar(s[i])) ++i;
     if (i == name_start) return malformed("a parameter has no name");
-    std::string name = LowerCopy(s.substr(name_start, i - name_start));
+    std::string name = AsciiLowerCopy(s.substr(name_start, i - name_start));
     while (i < s.size() && IsOws(s[i])) ++i;
     if (i == s.size() || s[i] != '=') return malformed("parameter '" + name + "' has no value");
     ++i;
@@ -120,13 +102,6 @@ const Param* FindParam(const std::vector<Param>& params, std::string_view name) 
   return nullptr;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = Lower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 // Decodes an RFC 8187 ext-value (charset'language'percent-encoded) into UTF-8. UTF-8 and
 // ISO-8859-1 are the charsets the RFC requires recipients to support.
 Result<std::string> DecodeExtValue(std::string_view v) {
@@ -140,25 +115,22 @@ Result<std::string> DecodeExtValue(std::string_view v) {
   size_t q2 = v.find('\'', q1 + 1);
   if (q2 == std::string_view::npos) return bad();
   std::string_view charset = v.substr(0, q1);
-  bool latin1 = EqualsIgnoreCase(charset, "iso-8859-1");
-  if (!latin1 && !EqualsIgnoreCase(charset, "utf-8")) return bad();
-  std::string_view encoded = v.substr(q2 + 1);
+  bool latin1 = EqualsIgnoringAsciiCase(charset, "iso-8859-1");
+  if (!latin1 && !EqualsIgnoringAsciiCase(charset, "utf-8")) return bad();
+  // Percent-decoding only: '+' is a literal '+' here, not a space.
+  auto encoded = boost::urls::make_pct_string_view(v.substr(q2 + 1));
+  if (!encoded) return bad();
+  const std::string bytes = encoded->decode();
+  if (!latin1) return bytes;
   std::string out;
-  for (size_t i = 0; i < encoded.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(encoded[i]);
-    if (c == '%') {
-      if (i + 2 >= encoded.size()) return bad();
-      int hi = HexValue(encoded[i + 1]);
-      int lo = HexValue(encoded[i + 2]);
-      if (hi < 0 || lo < 0) return bad();
-      c = static_cast<unsigned char>(hi * 16 + lo);
-      i += 2;
-    }
-    if (latin1 && c >= 0x80) {
+  out.reserve(bytes.size());
+  for (char byte : bytes) {
+    const auto c = static_cast<unsigned char>(byte);
+    if (c >= 0x80) {
       out.push_back(static_cast<char>(0xC0 | (c >> 6)));
       out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
     } else {
-      out.push_back(static_cast<char>(c));
+      out.push_back(byte);
     }
   }
   return out;
@@ -184,7 +156,7 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
       if (fields.empty()) return malformed("continuation line before any header");
       std::string& value = fields.back().second;
       value.push_back(' ');
-      value.append(Trim(line));
+      value.append(TrimSpaces(line));
       continue;
     }
     size_t colon = line.find(':');
@@ -193,7 +165,7 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
     if (!std::all_of(name.begin(), name.end(), IsTchar)) {
       return malformed("invalid header name");
     }
-    fields.emplace_back(LowerCopy(name), std::string(Trim(line.substr(colon + 1))));
+    fields.emplace_back(AsciiLowerCopy(name), std::string(TrimSpaces(line.substr(colon + 1))));
   }
 
   const std::string* disposition = nullptr;
@@ -206,9 +178,9 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
       if (content_type != nullptr) return malformed("more than one Content-Type");
       content_type = &value;
     } else if (name == "content-transfer-encoding") {
-      std::string encoding = LowerCopy(Trim(value));
+      std::string encoding = AsciiLowerCopy(TrimSpaces(value));
       if (encoding != "7bit" && encoding != "8bit" && encoding != "binary") {
-        return malformed("Content-Transfer-Encoding '" + std::string(Trim(value)) +
+        return malformed("Content-Transfer-Encoding '" + std::string(TrimSpaces(value)) +
                          "' is not supported; send the bytes as they are");
       }
     }
@@ -218,7 +190,7 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
   std::string_view cd = *disposition;
   size_t type_end = 0;
   while (type_end < cd.size() && IsTchar(cd[type_end])) ++type_end;
-  if (!EqualsIgnoreCase(cd.substr(0, type_end), "form-data")) {
+  if (!EqualsIgnoringAsciiCase(cd.substr(0, type_end), "form-data")) {
     return malformed("Content-Disposition of a part must be form-data");
   }
   auto params = ParseParams(cd.substr(type_end), "Content-Disposition");
@@ -243,8 +215,8 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
 
 Result<std::string> BoundaryFromContentType(std::string_view content_type) {
   size_t semicolon = content_type.find(';');
-  std::string_view type = Trim(content_type.substr(0, semicolon));
-  if (!EqualsIgnoreCase(type, "multipart/form-data")) {
+  std::string_view type = TrimSpaces(content_type.substr(0, semicolon));
+  if (!EqualsIgnoringAsciiCase(type, "multipart/form-data")) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "expected Content-Type multipart/form-data, got '" + std::string(type) + "'");
   }
