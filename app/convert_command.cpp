@@ -208,7 +208,12 @@ Result<media::ConvertResult> ConvertOne(const FileJob& job, const media::Convert
   auto source = FileSource::Open(job.input);
   if (!source) return tl::unexpected(source.error());
   auto sink = AtomicFileSink::Create(job.output, overwrite);
-  if (!sink) return tl::unexpected(sink.error());
+  if (!sink) {
+    Error error = sink.error();
+    if (error.code == ErrorCode::kAlreadyExists)
+      error.message += " (use --overwrite to replace it)";
+    return tl::unexpected(std::move(error));
+  }
   media::ConvertControl control;
   control.on_progress = [&progress](double fraction) {
     if (fraction >= 0) progress.store(std::min(fraction, 1.0), std::memory_order_relaxed);

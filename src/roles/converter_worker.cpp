@@ -45,8 +45,8 @@ class Converter final : public Worker {
             "Acks, retries, releases and heartbeats the queue refused or could not take.")),
         cleanup_failures_(role.metrics.AddCounter(
             "vmp3_cleanup_failures_total",
-            "Objects or records that could not be removed when their job ended (the janitor's "
-            "orphan sweep removes them later).")) {}
+            "Objects or records not removed when due (the janitor retries; its orphan sweep "
+            "removes objects nothing owns).")) {}
 
   void Start() override {
     std::filesystem::create_directories(SpoolDir());

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/io.hpp"
@@ -21,6 +22,10 @@ namespace vmp3 {
 Status ValidateObjectKey(std::string_view key);
 inline constexpr size_t kMaxObjectKeyLength = 200;
 
+// kInvalidArgument unless 1 <= limit <= kMaxListLimit (ObjectStore::List).
+inline constexpr int kMaxListLimit = 1000;
+Status ValidateListLimit(int limit);
+
 struct ObjectInfo {
   std::string key;
   uint64_t size = 0;
@@ -28,6 +33,14 @@ struct ObjectInfo {
   // equality only; etags from different stores are not comparable.
   std::string etag;
   int64_t modified_unix = 0;  // seconds since the epoch
+};
+
+// One page of ObjectStore::List.
+struct ObjectListing {
+  std::vector<ObjectInfo> objects;
+  // Pass as start_after to get the next page; empty on the last page. A page that is not the
+  // last may hold fewer than `limit` objects, even none: page until this is empty.
+  std::string next_start_after;
 };
 
 // Streams a new object into the store. Nothing is visible under the key until Commit() succeeds,
@@ -79,6 +92,16 @@ class ObjectStore {
   virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
   // Removing a missing object succeeds.
   virtual Status Remove(std::string_view key) = 0;
+  // Objects whose keys start with `prefix` (a plain string prefix: "inputs/" or "in"), in
+  // ascending byte order of key, strictly after `start_after` (empty: from the first), at most
+  // `limit` (1 to kMaxListLimit; kInvalidArgument otherwise). Each ObjectInfo has key, size,
+  // etag and modified_unix. Objects being written (not committed) are never listed, nor objects
+  // whose names are not valid keys (put there by other tools). Not a snapshot: an object
+  // committed or removed while paging may or may not be listed, but every object that exists
+  // throughout is listed exactly once. Listed etags are for comparing listings with each other:
+  // S3 lists its content hash, not the per-commit etag Stat() reports.
+  virtual Result<ObjectListing> List(std::string_view prefix, std::string_view start_after,
+                                     int limit) = 0;
   // Checks that the backend is reachable and writable (for readiness probes).
   virtual Status Ping() = 0;
   // Discards writes started at least `older_than` ago that never ended because the process

@@ -308,6 +308,24 @@ std::vector<std::string> BackendArgs(const fs::path& data_dir) {
           "--metadata", WithQuery(RequiredEnv("VMP3_TEST_REDIS_URL"), "prefix=" + prefix)};
 }
 
+void PutObject(const fs::path& data_dir, const std::string& key, std::string_view bytes) {
+  if (!DistributedBackends()) {
+    fs::path path = data_dir / "objects" / key;
+    fs::create_directories(path.parent_path());
+    WriteFile(path, bytes);
+    return;
+  }
+  auto [bucket, endpoint] = S3BucketAndEndpoint();
+  fs::path body = vmp3::test::TempDir() / "object";
+  WriteFile(body, bytes);
+  ProcessResult r = RunProcess(
+      {"curl", "-sS", "--fail-with-body", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
+       RequiredEnv("AWS_ACCESS_KEY_ID") + ":" + RequiredEnv("AWS_SECRET_ACCESS_KEY"), "-H",
+       "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--upload-file", body.string(),
+       endpoint + "/" + bucket + "/" + PrefixFor(data_dir) + "/" + key});
+  if (r.exit_code != 0) throw std::runtime_error("S3 PUT failed: " + r.out + r.err);
+}
+
 std::vector<std::string> ObjectFiles(const fs::path& data_dir) {
   if (DistributedBackends()) return S3Objects(data_dir);
   std::vector<std::string> files;

@@ -81,6 +81,12 @@ std::filesystem::path NewDataDir();
 // "multipart:KEY" entry per multipart upload left open (an orphan).
 std::vector<std::string> ObjectFiles(const std::filesystem::path& data_dir);
 
+// Stores `bytes` under `key` in the object store of the server on `data_dir`, behind its back
+// (a file under DATA_DIR/objects, or an S3 PUT under the server's key prefix): what a crash or
+// a failed removal leaves behind.
+void PutObject(const std::filesystem::path& data_dir, const std::string& key,
+               std::string_view bytes);
+
 // True when VMP3_IT_BACKENDS=distributed: every server the tests start runs on the real
 // RabbitMQ, Redis and S3 of VMP3_TEST_AMQP_URL, VMP3_TEST_REDIS_URL and VMP3_TEST_S3_URL (make
 // test starts them), with key/queue prefixes of its own derived from its data directory.

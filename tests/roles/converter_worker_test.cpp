@@ -39,6 +39,10 @@ class FlakyOpenStore final : public ObjectStore {
   }
   Result<ObjectInfo> Stat(std::string_view key) override { return inner_->Stat(key); }
   Status Remove(std::string_view key) override { return inner_->Remove(key); }
+  Result<ObjectListing> List(std::string_view prefix, std::string_view start_after,
+                             int limit) override {
+    return inner_->List(prefix, start_after, limit);
+  }
   Status Ping() override { return inner_->Ping(); }
   std::string Describe() const override { return inner_->Describe(); }
 
