@@ -364,10 +364,12 @@ class Role:
         with open(self.log_path, "ab") as out:
             out.write(f"=== soak: starting {' '.join(self.argv())}\n".encode())
             out.flush()
+            log_offset = out.tell()
             proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, env=self.env,
                                     start_new_session=True)
         inst = Instance(self, proc)
+        inst.log_offset = log_offset
         self.instances.append(inst)
         self.current = inst
         with open(CFG_RUN_PIDS, "a") as f:
@@ -530,7 +532,7 @@ def make_plan(rng):
     n_bad = max(len(BAD), round(n * 0.10))
     long_names = [m for m, (kind, _) in GOOD.items() if kind == "long"]
     short_names = [m for m, (kind, _) in GOOD.items() if kind == "short"]
-    n_long = max(3, round(n * 0.08))
+    n_long = max(3, round(n * 0.10))
     medias = [list(BAD)[i % len(BAD)] for i in range(n_bad)]
     medias += [long_names[i % len(long_names)] for i in range(n_long)]
     medias += [short_names[i % len(short_names)] for i in range(n - n_bad - n_long)]
@@ -597,6 +599,7 @@ class Soak:
         self.run_end = None
         self.has_orphan_sweep = False
         self.notes = []
+        self.interrupted = set()  # jobs a converter was converting when the chaos killed it
 
     # --- setup ---------------------------------------------------------------------------------
     def start_everything(self, s3env):
@@ -788,49 +791,84 @@ http {{
                     self.authed(user, "status", "GET", f"/v1/jobs/{job}", timeout=30, budget=30)
 
     def chaos(self):
-        """Kills a random role every ~kill_every s; restarts RabbitMQ and Redis once each and
-        stops RGW for a while, at fixed points of the load window. One event at a time."""
+        """Kills a random role every ~kill_every s (counted from the end of the previous event, so
+        a long outage is not followed by a burst of kills); restarts RabbitMQ and Redis once each
+        and stops RGW for a while, at fixed points of the load window. One event at a time."""
         L = CFG.load_seconds
-        timeline = [(0.22 * L, "rabbitmq"), (0.45 * L, "redis"), (0.65 * L, "rgw")]
-        t = CFG.kill_every / 2
-        while t < L:
-            timeline.append((t, "kill"))
-            t += CFG.kill_every * self.rng.uniform(0.75, 1.25)
-        timeline.sort()
+        servers = [(0.22 * L, "rabbitmq"), (0.45 * L, "redis"), (0.65 * L, "rgw")]
         names = list(self.roles)
-        for offset, what in timeline:
-            while now() < self.load_start + offset:
-                if self.chaos_stop.wait(0.2):
-                    return
-            if self.chaos_stop.is_set():
+        next_kill = self.load_start + CFG.kill_every / 2
+        while not self.chaos_stop.is_set():
+            due_server = self.load_start + servers[0][0] if servers else float("inf")
+            is_server = due_server <= next_kill
+            at = due_server if is_server else next_kill
+            if at >= self.load_start + L:
                 return
+            while now() < at:
+                if self.chaos_stop.wait(min(0.2, at - now())):
+                    return
             started = now()
-            event = {"what": what, "start": started, "end": None, "detail": ""}
+            event = {"what": "", "start": started, "end": None, "detail": ""}
             self.events.append(event)
             try:
-                if what == "kill":
-                    name = self.rng.choice(names)
-                    event["what"] = f"kill -9 {name}"
-                    old, new = self.roles[name].kill_and_restart()
-                    event["detail"] = (f"pid {old} -> {new}, answering again after "
-                                       f"{now() - started:.1f} s")
-                elif what == "rgw":
-                    event["what"] = f"RGW stopped for {CFG.rgw_outage_seconds:.0f} s"
-                    took = self.servers.action("rgw", "stop")
-                    time.sleep(CFG.rgw_outage_seconds)
-                    back = self.servers.action("rgw", "start")
+                if is_server:
+                    what = servers.pop(0)[1]
+                    if what == "rgw":
+                        event["what"] = f"RGW stopped for {CFG.rgw_outage_seconds:.0f} s"
+                        took = self.servers.action("rgw", "stop")
+                        time.sleep(CFG.rgw_outage_seconds)
+                        back = self.servers.action("rgw", "start")
+                    else:
+                        event["what"] = (f"{'RabbitMQ' if what == 'rabbitmq' else 'Redis'} "
+                                         "restarted")
+                        took = self.servers.action(what, "stop")
+                        back = self.servers.action(what, "start")
                     event["detail"] = f"stop {took:.1f} s, start {back:.1f} s"
                 else:
-                    event["what"] = f"{'RabbitMQ' if what == 'rabbitmq' else 'Redis'} restarted"
-                    took = self.servers.action(what, "stop")
-                    back = self.servers.action(what, "start")
-                    event["detail"] = f"stop {took:.1f} s, start {back:.1f} s"
+                    name = self.rng.choice(names)
+                    role = self.roles[name]
+                    event["what"] = f"kill -9 {name}"
+                    in_flight = self.await_conversion(role) if role.roles_flag == "converter" \
+                        else set()
+                    old, new = role.kill_and_restart()
+                    self.interrupted.update(in_flight)
+                    event["detail"] = (
+                        (f"while converting {', '.join(sorted(in_flight))}; " if in_flight
+                         else "") + f"pid {old} -> {new}, answering again after "
+                        f"{now() - started:.1f} s")
             except Exception as e:  # recorded: a chaos step that fails is a failed run
                 event["detail"] = f"FAILED: {e}"
                 self.failures.append(f"chaos step {event['what']} failed: {e}")
                 log(f"!! chaos: {event['what']} failed: {e}")
             event["end"] = now()
             log(f"chaos: {event['what']}: {event['detail']}")
+            if is_server:
+                next_kill = max(next_kill, now() + CFG.kill_every / 2)
+            else:
+                next_kill = now() + CFG.kill_every * self.rng.uniform(0.75, 1.25)
+
+    def await_conversion(self, role, patience=10.0):
+        """Waits (at most `patience` s) until the converter is converting, so that the kill
+        interrupts a conversion (they take ~0.05-1 s here; a blind kill would rarely hit one).
+        Returns the jobs it was converting, from its log."""
+        deadline = now() + patience
+        offset = role.current.log_offset
+        converting = set()
+        while True:
+            with open(role.log_path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            end = chunk.rfind(b"\n") + 1
+            offset += end
+            for line in chunk[:end].decode(errors="replace").splitlines():
+                m = re.search(r"job (\w+): (converting|done|failed|cancelled|handed back)", line)
+                if m and m.group(2) == "converting":
+                    converting.add(m.group(1))
+                elif m:
+                    converting.discard(m.group(1))
+            if converting or now() >= deadline:
+                return converting
+            time.sleep(0.02)
 
     def sampler(self):
         """VmRSS of every vmp3 process every few seconds; restarts roles that died on their own."""
@@ -1048,6 +1086,24 @@ def account(soak, durations, media_dir, report, final_jobs, drain_took, stuck):
                  + (f"; done in the API but never logged: {short_list(unlogged_done)}"
                     if unlogged_done else ""))
 
+    # Conversions the chaos interrupted (kill -9 of their converter): ended like any other.
+    interrupted = sorted(soak.interrupted)
+    media_of = {s.job_id: s for s in accepted}
+    wrong = []
+    for j in interrupted:
+        s = media_of.get(j)
+        job = by_id.get(j)
+        if s is None or s.delete_after is not None:
+            continue
+        want = "failed" if s.bad else "done"
+        if not job or job["status"] != want:
+            wrong.append(f"{j} ({s.media}): {job['status'] if job else 'missing'}")
+    report.check("conversions interrupted by kill -9 were redelivered and ended right",
+                 not wrong, f"{len(interrupted)} interrupted" + (": " if interrupted else "")
+                 + ", ".join(f"{st}: {n}" for st, n in sorted(collections.Counter(
+                     (by_id.get(j) or {}).get("status", "deleted") for j in interrupted).items()))
+                 + (f"; WRONG: {short_list(wrong)}" if wrong else ""))
+
     # Every done MP3: downloaded through the gateway, decoded, the input's duration.
     to_check = [(soak.users[s.client], s.job_id, s.media) for s in kept
                 if by_id.get(s.job_id, {}).get("status") == "done"]
@@ -1159,50 +1215,55 @@ def account(soak, durations, media_dir, report, final_jobs, drain_took, stuck):
 
 
 def memory_section(soak, report):
+    """Start/peak/end VmRSS per role, and the growth check. Checked: every instance that lived
+    the whole run, and (the chaos kills roles, so few do) every instance that lived at least
+    max(120 s, a quarter of the run). The mean of the first quarter of its life in the run is
+    compared with the mean of the last quarter, leaving out its first 30 s under load (pools,
+    read-ahead buffers and the first conversions' allocations are working set, not growth)."""
     run_start, run_end = soak.load_start, soak.run_end
-    rows, flagged, checked = [], [], []
+    warmup = 30.0
+    min_life = max(120.0, 0.25 * (run_end - run_start))
+    rows, flagged, checked = [], [], 0
     for name, role in soak.roles.items():
         samples = [s for inst in role.instances for s in inst.samples]
         if not samples:
             rows.append((name, "-", "-", "-", len(role.instances) - 1, "no samples"))
             continue
-        first = role.instances[0].samples[0][1] if role.instances[0].samples else samples[0][1]
-        last_inst = [i for i in role.instances if i.samples][-1]
-        end = last_inst.samples[-1][1]
+        first = next(i for i in role.instances if i.samples).samples[0][1]
+        end = [i for i in role.instances if i.samples][-1].samples[-1][1]
         peak = max(kb for _, kb in samples)
-        # The growth check: instances that lived the whole run; else the longest-lived one if it
-        # lived at least half the run.
-        whole = [i for i in role.instances if i.started <= run_start and
-                 (i.ended is None or i.ended >= run_end) and len(i.samples) >= 8]
-        lived = lambda i: (i.ended or run_end) - max(i.started, run_start)
-        subjects, how = whole, "whole run"
-        if not subjects:
-            longest = max(role.instances, key=lived)
-            if lived(longest) >= 0.5 * (run_end - run_start) and len(longest.samples) >= 8:
-                subjects, how = [longest], f"longest instance, {lived(longest):.0f} s"
-            else:
-                how = f"no instance lived half the run (longest {lived(longest):.0f} s)"
         notes = []
-        for inst in subjects:
-            ss = [kb for t, kb in inst.samples if run_start <= t <= run_end] or \
-                [kb for _, kb in inst.samples]
-            q = max(1, len(ss) // 4)
+        for inst in role.instances:
+            begin, until = max(inst.started, run_start), min(inst.ended or run_end, run_end)
+            if until - begin < min_life:
+                continue
+            whole = inst.started <= run_start and (inst.ended is None or inst.ended >= run_end)
+            ss = [kb for t, kb in inst.samples if begin + warmup <= t <= until]
+            if len(ss) < 8:
+                continue
+            q = len(ss) // 4
             a, b = statistics.mean(ss[:q]), statistics.mean(ss[-q:])
             growth = b / a - 1
-            checked.append(name)
-            notes.append(f"{how}: {a / 1024:.1f} → {b / 1024:.1f} MB ({growth * 100:+.0f} %)")
-            if growth > CFG.rss_growth_limit and (b - a) / 1024 > CFG.rss_growth_floor_mb:
+            checked += 1
+            grew = growth > CFG.rss_growth_limit and (b - a) / 1024 > CFG.rss_growth_floor_mb
+            notes.append(f"{'whole run' if whole else f'pid {inst.pid}, {until - begin:.0f} s'}:"
+                         f" {a / 1024:.1f} → {b / 1024:.1f} MB ({growth * 100:+.0f} %)"
+                         + (" **GREW**" if grew else ""))
+            if grew:
                 flagged.append(f"{name} pid {inst.pid}: {a / 1024:.1f} → {b / 1024:.1f} MB")
-        if not subjects:
-            notes.append(how)
+        if not notes:
+            longest = max(min(i.ended or run_end, run_end) - max(i.started, run_start)
+                          for i in role.instances)
+            notes.append(f"no instance lived {min_life:.0f} s (longest {longest:.0f} s)")
         rows.append((name, f"{first / 1024:.1f}", f"{peak / 1024:.1f}", f"{end / 1024:.1f}",
                      len(role.instances) - 1, "; ".join(notes)))
-    report.check(f"memory flat (mean VmRSS of the last quarter ≤ +{CFG.rss_growth_limit:.0%} "
-                 f"or +{CFG.rss_growth_floor_mb:.0f} MB over the first)", not flagged,
-                 f"checked {len(checked)} process(es): {', '.join(checked) or 'none'}"
+    report.check(f"memory flat (no process's mean VmRSS grew > {CFG.rss_growth_limit:.0%} and > "
+                 f"{CFG.rss_growth_floor_mb:.0f} MB from the first to the last quarter of its life)",
+                 not flagged if checked else None,
+                 f"{checked} process(es) lived ≥ {min_life:.0f} s and were checked"
                  + (f"; GREW: {'; '.join(flagged)}" if flagged else ""))
     return table(["role", "start MB", "peak MB", "end MB", "restarts",
-                  "first → last quarter (mean VmRSS)"], rows)
+                  "checked instances: first → last quarter (mean VmRSS)"], rows)
 
 
 def main():
@@ -1342,6 +1403,11 @@ def write_results(soak, report, by_id, mem_table, drain_took, dup_done):
     n429 = during.count(429)
     n502 = during.count(502)
     commit = run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=False)
+    changed = run(["git", "-C", str(ROOT), "log", "-1", "--format=%ct", "--", "src", "app"],
+                  check=False).stdout.decode().strip()
+    if changed.isdigit() and int(changed) > CFG.vmp3.stat().st_mtime:
+        soak.notes.append(f"{CFG.vmp3} is older than the last commit to src/ or app/: the run "
+                          "measured an older build than the commit named above")
     dirty = run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src", "app"],
                 check=False).stdout.strip()
     mode = "short" if CFG.short else "full"
