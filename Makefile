@@ -23,6 +23,14 @@ build: deps $(BUILD_DIR)/build.ninja
 run: build
 	@scripts/run-server $(BUILD_DIR)/vmp3 $(LISTEN) $(DATA_DIR)
 
+# The distributed deployment on one machine: RabbitMQ, Redis and Ceph RGW on 127.0.0.1, every role
+# its own process (two converters), nginx on LISTEN in front; prints the URL. State and logs under
+# DISTRIBUTED_DIR. Ctrl-C stops everything it started.
+DISTRIBUTED_DIR ?= $(BUILD_DIR)/distributed
+run-distributed: build
+	@scripts/install-deps --with-servers
+	@scripts/run-distributed $(BUILD_DIR)/vmp3 $(DISTRIBUTED_DIR) $(LISTEN)
+
 # Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ and Redis
 # (emptied of earlier runs' queues and keys) and
 # Ceph RGW on loopback for the distributed-mode tests, runs unit + integration + browser tests on
@@ -59,8 +67,10 @@ fuzz: deps
 	for t in multipart range filenames; do \
 	  build-fuzz/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) fuzz/corpus/$$t || exit 1; done
 
+# The conversion benchmark against the ffmpeg CLI (bench/README.md). BENCH_SMOKE=1: tiny inputs, one
+# repetition, the table under $(BUILD_DIR)/bench-results-smoke (a check that it runs, in seconds).
 bench: build
-	bench/convert_bench.sh
+	VMP3_BUILD_DIR=$(BUILD_DIR) bench/convert_bench.sh
 
 format:
 	find app src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -100,8 +100,7 @@ Result<std::unique_ptr<AtomicFileSink>> AtomicFileSink::Create(
   }
   std::filesystem::path temp =
       options.temp_dir.empty()
-          ? dir / fmt::format(".{}.{}{}.part", destination.filename().string(), RandomSuffix(),
-                              RandomSuffix())
+          ? dir / fmt::format(".{}.{}.part", destination.filename().string(), RandomSuffix())
           : options.temp_dir / fmt::format("{}{}.part", RandomSuffix(), RandomSuffix());
   const auto mode = static_cast<mode_t>(options.mode);
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);

@@ -13,6 +13,7 @@
 #include "metadata/metadata_store.hpp"
 #include "metrics/registry.hpp"
 #include "queue/job_queue.hpp"
+#include "queue/lifecycle_publisher.hpp"
 #include "roles/jobs.hpp"
 #include "roles/worker.hpp"
 #include "storage/object_store.hpp"
@@ -34,6 +35,7 @@ struct ConverterRole {
   const RetentionConfig& retention;
   ObjectStore& storage;
   JobQueue& queue;
+  LifecyclePublisher* lifecycle;  // null: the queue announces no events
   MetadataStore& metadata;
   JobEventBus& events;
   metrics::Registry& metrics;

@@ -111,8 +111,12 @@ class Converter final : public Worker {
           {JobStatus::kDone, "job.done"},
           {JobStatus::kFailed, "job.failed"},
           {JobStatus::kCancelled, "job.cancelled"}};
-      for (auto [status, name] : kLifecycle)
-        if (job.status == status) role_.queue.PublishLifecycle(name, data.dump());
+      for (auto [status, name] : kLifecycle) {
+        if (job.status != status || !role_.lifecycle) continue;
+        if (Status s = role_.lifecycle->Publish(name, data.dump()); !s)
+          spdlog::warn("job {}: lifecycle event {} not published: {}", job.id, name,
+                       s.error().message);
+      }
     }
     role_.events.Publish({job.id, job.owner_id, type, std::move(data)});
   }

@@ -5,6 +5,7 @@
 #include "http/router.hpp"
 #include "metadata/metadata_store.hpp"
 #include "roles/api.hpp"
+#include "storage/capabilities.hpp"
 #include "storage/object_store.hpp"
 
 namespace vmp3::roles {
@@ -12,6 +13,7 @@ namespace vmp3::roles {
 struct DownloadRole {
   const Api& api;
   ObjectStore& storage;
+  PresignedUrls* presigned_urls;  // null: stream the bytes (no presigning configured)
   MetadataStore& metadata;
 };
 

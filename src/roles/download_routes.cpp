@@ -35,7 +35,9 @@ class DownloadRoutes {
       co_return Response::Problem(e);
     }
     // Large deployments let clients fetch from object storage directly.
-    auto redirect = role_.storage.RedirectUrl(job->output_key, std::chrono::minutes(10));
+    auto redirect = role_.presigned_urls ? role_.presigned_urls->PresignedGetUrl(
+                                               job->output_key, std::chrono::minutes(10))
+                                         : Result<std::string>(std::string());
     if (redirect && !redirect->empty()) {
       Response moved;
       moved.status = 302;

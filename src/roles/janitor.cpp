@@ -43,11 +43,13 @@ class Janitor final : public Worker {
   void RunOnce() {
     // Writes a dead process left half done (S3 multipart uploads): a day is longer than any
     // upload or conversion within the limits.
-    auto abandoned = role_.storage.AbortAbandonedWrites(std::chrono::hours(24));
-    if (!abandoned) {
-      spdlog::warn("janitor: {}", abandoned.error().message);
-    } else if (*abandoned > 0) {
-      spdlog::info("janitor: discarded {} abandoned upload(s)", *abandoned);
+    if (role_.abandoned_writes) {
+      auto abandoned = role_.abandoned_writes->AbortAbandonedWrites(std::chrono::hours(24));
+      if (!abandoned) {
+        spdlog::warn("janitor: {}", abandoned.error().message);
+      } else if (*abandoned > 0) {
+        spdlog::info("janitor: discarded {} abandoned write(s)", *abandoned);
+      }
     }
     SweepExpired();
     for (std::string_view prefix : {"inputs/", "outputs/"}) SweepOrphans(prefix);
@@ -148,9 +150,9 @@ class Janitor final : public Worker {
       return true;  // one stubborn object must not stop the sweep
     }
     orphans_.Inc();
-    spdlog::info("janitor: removed {} ({})", key,
-                 job ? fmt::format("its job {} is {}", id, JobStatusName(job->status))
-                     : "no job owns it");
+    spdlog::info(
+        "janitor: removed {} ({})", key,
+        job ? fmt::format("its job {} is {}", id, JobStatusName(job->status)) : "no job owns it");
     if (job && is_input && job->input_key == key) {
       // The record still named it: forget it, so usage and the record say what is stored.
       auto forgotten = role_.metadata.UpdateJob(id, [&](Job& j) -> Status {

@@ -16,6 +16,7 @@
 #include "roles/api.hpp"
 #include "roles/jobs.hpp"
 #include "roles/worker.hpp"
+#include "storage/capabilities.hpp"
 #include "storage/object_store.hpp"
 
 namespace vmp3::roles {
@@ -36,6 +37,7 @@ struct MetadataRole {
   const QuotaConfig& quota;  // shown in GET /v1/account
   const Api& api;
   ObjectStore& storage;
+  AbandonedWriteSweeper* abandoned_writes;  // null when the store has none to sweep
   MetadataStore& metadata;
   JobEventBus& events;
   metrics::Registry& metrics;

@@ -11,6 +11,7 @@
 #include "metadata/metadata_store.hpp"
 #include "metrics/registry.hpp"
 #include "queue/job_queue.hpp"
+#include "queue/lifecycle_publisher.hpp"
 #include "roles/api.hpp"
 #include "roles/jobs.hpp"
 #include "storage/object_store.hpp"
@@ -31,6 +32,7 @@ struct UploadRole {
   const Api& api;
   ObjectStore& storage;
   JobQueue& queue;
+  LifecyclePublisher* lifecycle;  // null: the queue announces no events
   MetadataStore& metadata;
   metrics::Registry& metrics;
   std::function<int64_t()> now_ms;

@@ -212,12 +212,13 @@ class UploadRoutes {
     });
     if (!stored) co_return tl::unexpected(stored.error());
     // Best effort, like every lifecycle event; off the I/O thread, since it talks to the broker.
-    Status announced = co_await ex.Blocking<Status>([&]() -> Status {
-      role_.queue.PublishLifecycle("job.queued", JobJson(job).dump());
-      return {};
-    });
-    if (!announced)
-      spdlog::warn("job {}: job.queued not announced: {}", job.id, announced.error().message);
+    if (role_.lifecycle) {
+      Status announced = co_await ex.Blocking<Status>(
+          [&] { return role_.lifecycle->Publish("job.queued", JobJson(job).dump()); });
+      if (!announced)
+        spdlog::warn("job {}: lifecycle event job.queued not published: {}", job.id,
+                     announced.error().message);
+    }
     spdlog::info("job {} queued: {} bytes from user {}", job.id, job.input_size, claims.subject);
     co_return job;
   }

@@ -33,7 +33,10 @@ struct Built {
   std::function<int64_t()> now_ms;
   metrics::Registry metrics;
   std::shared_ptr<ObjectStore> storage;
+  std::shared_ptr<PresignedUrls> presigned_urls;            // null: the store cannot, or is not
+  std::shared_ptr<AbandonedWriteSweeper> abandoned_writes;  // configured to
   std::shared_ptr<JobQueue> queue;
+  std::shared_ptr<LifecyclePublisher> lifecycle;  // null: the queue announces no events
   std::shared_ptr<MetadataStore> metadata;
   std::shared_ptr<LimitStore> limits;
   std::shared_ptr<JobEventBus> events;
@@ -66,9 +69,9 @@ struct Module {
 
 roles::MetadataRole& MetadataRoleOf(Built& b) {
   if (!b.metadata_role) {
-    b.metadata_role.reset(new roles::MetadataRole{b.config.metadata, b.config.retention,
-                                                  b.config.quota, *b.api, *b.storage, *b.metadata,
-                                                  *b.events, b.metrics, b.now_ms});
+    b.metadata_role.reset(new roles::MetadataRole{
+        b.config.metadata, b.config.retention, b.config.quota, *b.api, *b.storage,
+        b.abandoned_writes.get(), *b.metadata, *b.events, b.metrics, b.now_ms});
   }
   return *b.metadata_role;
 }
@@ -108,7 +111,7 @@ const std::vector<Module>& Modules() {
              if (b && !b->upload_role) {
                b->upload_role.reset(new roles::UploadRole{
                    b->config.upload, b->config.retention, b->config.quota, *b->api, *b->storage,
-                   *b->queue, *b->metadata, b->metrics, b->now_ms});
+                   *b->queue, b->lifecycle.get(), *b->metadata, b->metrics, b->now_ms});
              }
              roles::AddUploadRoutes(router, config.upload, b ? b->upload_role.get() : nullptr);
              // The upload role also serves the web page, since the page is how people upload.
@@ -121,7 +124,8 @@ const std::vector<Module>& Modules() {
        .routes =
            [](http::Router& router, const ServeConfig&, Built* b) {
              if (b && !b->download_role) {
-               b->download_role.reset(new roles::DownloadRole{*b->api, *b->storage, *b->metadata});
+               b->download_role.reset(new roles::DownloadRole{
+                   *b->api, *b->storage, b->presigned_urls.get(), *b->metadata});
              }
              roles::AddDownloadRoutes(router, b ? b->download_role.get() : nullptr);
            }},
@@ -131,11 +135,11 @@ const std::vector<Module>& Modules() {
        .metadata = true,
        .workers =
            [](Built& b, std::vector<std::unique_ptr<roles::Worker>>& workers) {
-             b.converter_role.reset(
-                 new roles::ConverterRole{b.config.converter, b.config.retention, *b.storage,
-                                          *b.queue, *b.metadata, *b.events, b.metrics, b.now_ms,
-                                          std::chrono::seconds(b.config.backends.lease_seconds),
-                                          b.config.backends.job_attempts});
+             b.converter_role.reset(new roles::ConverterRole{
+                 b.config.converter, b.config.retention, *b.storage, *b.queue, b.lifecycle.get(),
+                 *b.metadata, *b.events, b.metrics, b.now_ms,
+                 std::chrono::seconds(b.config.backends.lease_seconds),
+                 b.config.backends.job_attempts});
              workers.push_back(roles::MakeConverter(*b.converter_role));
            }},
       {.name = "all", .depends_on = {"auth", "metadata", "upload", "download", "converter"}},
@@ -319,8 +323,9 @@ void BackendConfig::AddOptions(OptionList& options) {
                      "s3://BUCKET?endpoint=URL&region=R (keys from AWS_* variables)",
                      &storage});
   options.push_back({"--queue", "VMP3_QUEUE",
-                     "Job queue URL: sqlite (under the data dir), sqlite:///path, or "
-                     "amqp://user:pass@host:port/vhost",
+                     "Job queue URL: sqlite (under the data dir), sqlite:///path, or RabbitMQ as "
+                     "amqp://USER:PASS@HOST:5672/VHOST?prefix=vmp3&timeout_ms=5000 (timeout_ms "
+                     "bounds every call to the broker; default 5000)",
                      &queue});
   options.push_back({"--metadata", "VMP3_METADATA",
                      "Metadata store URL: sqlite (under the data dir), sqlite:///path, or "
@@ -411,7 +416,9 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
   if (needs.storage) {
     auto store = MakeObjectStore(config.backends.storage, data_dir);
     if (!store) return tl::unexpected(store.error());
-    b.storage = *store;
+    b.storage = store->store;
+    b.presigned_urls = store->presigned_urls;
+    b.abandoned_writes = store->abandoned_writes;
   }
   if (needs.queue) {
     JobQueueOptions options;
@@ -419,7 +426,8 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
     options.max_attempts = config.backends.job_attempts;
     auto queue = MakeJobQueue(config.backends.queue, data_dir, options);
     if (!queue) return tl::unexpected(queue.error());
-    b.queue = *queue;
+    b.queue = queue->queue;
+    b.lifecycle = queue->lifecycle;
   }
   if (needs.metadata) {
     auto metadata = MakeMetadataBackend(config.backends.metadata, data_dir);

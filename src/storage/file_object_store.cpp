@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <vector>
@@ -17,7 +18,7 @@ namespace vmp3 {
 namespace {
 
 constexpr size_t kWriteBufferSize = 256 * 1024;
-constexpr int64_t kAbandonedTempAgeSeconds = 24 * 60 * 60;
+constexpr std::chrono::hours kAbandonedTempAge(24);
 
 // Messages name the key, not the absolute path: they can reach users and logs.
 Error ErrnoError(int err, std::string_view what, std::string_view key) {
@@ -243,16 +244,29 @@ class Lister {
   std::vector<ObjectInfo> objects_;
 };
 
-void RemoveAbandonedTempFiles(const std::filesystem::path& tmp) {
+// Removes the temporary files in `tmp` not modified for `older_than` (a live writer modifies its
+// file at least every 256 KiB written); returns how many.
+Result<int> RemoveAbandonedTempFiles(const std::filesystem::path& tmp,
+                                     std::chrono::seconds older_than) {
   std::error_code ec;
-  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  int removed = 0;
   for (const auto& entry : std::filesystem::directory_iterator(tmp, ec)) {
     struct stat st {};
     if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (now - static_cast<int64_t>(st.st_mtim.tv_sec) > kAbandonedTempAgeSeconds) {
-      ::unlink(entry.path().c_str());
+    if (now - static_cast<int64_t>(st.st_mtim.tv_sec) < older_than.count()) continue;
+    if (::unlink(entry.path().c_str()) == 0) {
+      ++removed;
+    } else if (errno != ENOENT) {  // ENOENT: another process swept it first
+      return MakeError(ErrorCode::kIo, fmt::format("cannot remove an abandoned temporary file: {}",
+                                                   std::strerror(errno)));
     }
   }
+  if (ec) {
+    return MakeError(ErrorCode::kIo, fmt::format("cannot list the temporary files of {}: {}",
+                                                 tmp.parent_path().string(), ec.message()));
+  }
+  return removed;
 }
 
 }  // namespace
@@ -266,7 +280,10 @@ Result<std::unique_ptr<FileObjectStore>> FileObjectStore::OpenDirectory(
     return MakeError(ErrorCode::kIo, fmt::format("cannot create the object directory {}: {}",
                                                  root.string(), ec.message()));
   }
-  RemoveAbandonedTempFiles(absolute / ".tmp");
+  // At most a few files: what crashed processes left. A failure only leaves them for the janitor.
+  if (auto swept = RemoveAbandonedTempFiles(absolute / ".tmp", kAbandonedTempAge); !swept) {
+    spdlog::warn("{}", swept.error().message);
+  }
   return std::unique_ptr<FileObjectStore>(new FileObjectStore(absolute));
 }
 
@@ -338,6 +355,10 @@ Result<ObjectListing> FileObjectStore::List(std::string_view prefix, std::string
     listing.next_start_after = listing.objects.back().key;
   }
   return listing;
+}
+
+Result<int> FileObjectStore::AbortAbandonedWrites(std::chrono::seconds older_than) {
+  return RemoveAbandonedTempFiles(tmp_, older_than);
 }
 
 Status FileObjectStore::Ping() {

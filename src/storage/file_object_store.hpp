@@ -4,8 +4,9 @@
 // through an AtomicFileSink: Commit fsyncs the file, renames it over <root>/<key> and fsyncs the
 // directory (a failure of that last step is logged, not returned: the object is already visible).
 // Keys cannot start a segment with '.', so .tmp never collides with an object. Temporary files a
-// crashed process left behind are removed by OpenDirectory() once they are a day old, which never
-// disturbs a live writer of another process sharing the directory.
+// crashed process left behind are removed by OpenDirectory() once they are a day old, and by
+// AbortAbandonedWrites (the janitor); a live writer, of this or another process sharing the
+// directory, modifies its file as it goes and so is never taken for abandoned.
 //
 // The etag is "<inode>-<size>-<mtime ns>" in hex, like Apache's file etags: free to compute (no
 // content hash while streaming, nothing stored beside the file) and different after every
@@ -19,11 +20,12 @@
 #include <filesystem>
 #include <memory>
 
+#include "storage/capabilities.hpp"
 #include "storage/object_store.hpp"
 
 namespace vmp3 {
 
-class FileObjectStore final : public ObjectStore {
+class FileObjectStore final : public ObjectStore, public AbandonedWriteSweeper {
  public:
   // Creates root and root/.tmp when missing.
   static Result<std::unique_ptr<FileObjectStore>> OpenDirectory(const std::filesystem::path& root);
@@ -38,6 +40,8 @@ class FileObjectStore final : public ObjectStore {
                              int limit) override;
   Status Ping() override;
   std::string Describe() const override;
+  // Removes temporary files not modified for `older_than`.
+  Result<int> AbortAbandonedWrites(std::chrono::seconds older_than) override;
 
  private:
   explicit FileObjectStore(std::filesystem::path root)

@@ -3,7 +3,6 @@
 // Every implementation passes tests/storage/object_store_contract_test.cpp.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -79,7 +78,8 @@ class ObjectReader : public ByteSource {
   virtual void ReadAhead(size_t /*max_bytes*/) {}
 };
 
-// Thread-safe: every method may be called from any thread concurrently.
+// Thread-safe: every method may be called from any thread concurrently. What only some stores
+// can do (presigned URLs, sweeping abandoned writes) is in storage/capabilities.hpp.
 // Errors: kInvalidArgument for a bad key, kNotFound for a missing object, kUnavailable or kIo
 // when the backend cannot be reached or fails.
 class ObjectStore {
@@ -104,19 +104,8 @@ class ObjectStore {
                                      int limit) = 0;
   // Checks that the backend is reachable and writable (for readiness probes).
   virtual Status Ping() = 0;
-  // Discards writes started at least `older_than` ago that never ended because the process
-  // writing them died (the janitor calls it); returns how many. Stores that clean up otherwise
-  // return 0 (files: abandoned temp files are removed when the store is opened).
-  virtual Result<int> AbortAbandonedWrites(std::chrono::seconds /*older_than*/) { return 0; }
   // Where objects are, for logs; never contains a secret.
   virtual std::string Describe() const = 0;
-  // A URL that lets anyone holding it GET the object until `expires` from now, when this store
-  // can make one and was configured to (S3 with ?presign=true); otherwise empty. The download
-  // role then redirects clients there instead of streaming the bytes itself.
-  virtual Result<std::string> RedirectUrl(std::string_view /*key*/,
-                                          std::chrono::seconds /*expires*/) {
-    return std::string();
-  }
 };
 
 }  // namespace vmp3

@@ -222,9 +222,4 @@ Status S3ObjectStore::CreateBucketIfMissing() {
   return tl::unexpected(client_->ErrorFor(*response, ""));
 }
 
-Result<std::string> S3ObjectStore::RedirectUrl(std::string_view key, std::chrono::seconds expires) {
-  if (!config().presign_downloads) return std::string();
-  return PresignGet(key, expires);
-}
-
 }  // namespace vmp3

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/capabilities.hpp"
 #include "storage/object_store.hpp"
 #include "storage/s3_config.hpp"
 
@@ -43,7 +44,9 @@ struct S3MultipartUpload {
   int64_t initiated_unix = -1;  // when it was started, by S3's clock; -1 when S3 did not say
 };
 
-class S3ObjectStore final : public ObjectStore {
+// Also a PresignedUrls (handed out by MakeObjectStore only with presign=true) and an
+// AbandonedWriteSweeper (multipart uploads of processes that died).
+class S3ObjectStore final : public ObjectStore, public PresignedUrls, public AbandonedWriteSweeper {
  public:
   // Checks the configuration (kInvalidArgument); does not contact the service (Ping does).
   static Result<std::unique_ptr<S3ObjectStore>> FromConfig(S3Config config);
@@ -61,12 +64,15 @@ class S3ObjectStore final : public ObjectStore {
   Status Ping() override;
   // "s3://bucket/prefix at <endpoint>"; no credentials.
   std::string Describe() const override;
-  // PresignGet when the URL asked for presigned downloads; empty otherwise.
-  Result<std::string> RedirectUrl(std::string_view key, std::chrono::seconds expires) override;
 
   // A URL that lets anyone holding it GET the object (with Range if they like) for `expires`
-  // (1 s to 7 days), without credentials. Does not check that the object exists.
+  // (1 s to 7 days), without credentials. Does not check that the object exists. Whether the
+  // URL asked for presigned downloads (presign=true) matters only to MakeObjectStore.
   Result<std::string> PresignGet(std::string_view key, std::chrono::seconds expires) const;
+  Result<std::string> PresignedGetUrl(std::string_view key,
+                                      std::chrono::seconds expires) const override {
+    return PresignGet(key, expires);
+  }
 
   // Aborts the multipart uploads under this store's prefix started at least `older_than` ago:
   // the parts of a process that died mid-upload (a bucket lifecycle rule does the same).

@@ -1,5 +1,5 @@
 // What the whole-system tests share on top of ServerProcess and HttpClient: accounts, uploads,
-// waiting for jobs, the long media inputs, running other programs, looking at the data dir.
+// waiting for jobs, the long media inputs, looking at the data dir.
 //
 // Errors: helpers that need a precondition to hold (an account was created, an upload was
 // accepted) throw std::runtime_error with the server's answer, which GoogleTest reports as a
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "integration/http_client.hpp"
+#include "support/process.hpp"
 
 namespace vmp3::itest {
 
@@ -94,15 +95,9 @@ bool DistributedBackends();
 // The extra `vmp3 serve` arguments for that (empty when embedded).
 std::vector<std::string> BackendArgs(const std::filesystem::path& data_dir);
 
-struct ProcessResult {
-  int exit_code = -1;  // -1 when it did not exit normally (killed, timed out)
-  std::string out;     // stdout
-  std::string err;     // stderr
-};
-// Runs `argv` (argv[0] looked up in PATH) with stdin from /dev/null and waits at most `timeout`
-// (SIGKILL past it).
-ProcessResult RunProcess(const std::vector<std::string>& argv,
-                         std::chrono::milliseconds timeout = 60s);
+// Running other programs (support/process.hpp).
+using test::ProcessResult;
+using test::RunProcess;
 
 std::string ReadFile(const std::filesystem::path& path);
 void WriteFile(const std::filesystem::path& path, std::string_view bytes);

@@ -101,12 +101,12 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   };
   auto files = MakeObjectStore("file", dir);
   ASSERT_TRUE(files) << files.error().message;
-  auto store = std::make_shared<FlakyOpenStore>(*files);
+  auto store = std::make_shared<FlakyOpenStore>(files->store);
   JobQueueOptions queue_options;
   queue_options.lease = 5s;  // the smallest lease: redelivery after the lost retry
   auto sqlite_queue = MakeJobQueue("sqlite", dir, queue_options);
   ASSERT_TRUE(sqlite_queue) << sqlite_queue.error().message;
-  auto queue = std::make_shared<RetryFailingQueue>(*sqlite_queue);
+  auto queue = std::make_shared<RetryFailingQueue>(sqlite_queue->queue);
   auto metadata_store = MakeMetadataStore("sqlite", dir);
   ASSERT_TRUE(metadata_store) << metadata_store.error().message;
   std::shared_ptr<MetadataStore> metadata = *metadata_store;
@@ -117,8 +117,9 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   config.workers = 1;
   config.spool_dir = dir / "spool";
   RetentionConfig retention;
-  ConverterRole role{config,   retention, *store, *queue, *metadata,
-                     **events, registry,  now_ms, 5s,     3};
+  ConverterRole role{config,    retention, *store,   *queue, /*lifecycle=*/nullptr,
+                     *metadata, **events,  registry, now_ms, 5s,
+                     3};
 
   // A job whose input is stored, as the upload role leaves it.
   Job job;
@@ -129,7 +130,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   job.options_json = "{}";
   job.created_at = job.updated_at = now_ms();
   {
-    auto writer = (*files)->Create(job.input_key);
+    auto writer = files->store->Create(job.input_key);
     ASSERT_TRUE(writer) << writer.error().message;
     std::string bytes = [] {
       std::ifstream in(vmp3::test::Fixture("mp4_h264_aac"), std::ios::binary);
@@ -171,7 +172,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   converter->Stop();
   auto done = metadata->GetJob(job.id);
   ASSERT_TRUE(done);
-  auto mp3 = (*files)->Stat("outputs/" + job.id + ".mp3");
+  auto mp3 = files->store->Stat("outputs/" + job.id + ".mp3");
   ASSERT_TRUE(mp3) << mp3.error().message;
   EXPECT_EQ(mp3->size, done->output_size);
   auto decoded = vmp3::test::DecodeAudio(dir / "objects/outputs" / (job.id + ".mp3"));

@@ -182,12 +182,42 @@ TEST(FileObjectStore, ListingWhileObjectsComeAndGoNeverFails) {
   churn.join();
 }
 
+TEST(FileObjectStore, SweepsAbandonedTemporaryFilesByAge) {
+  fs::path root = TempDir();
+  auto store = FileObjectStore::OpenDirectory(root);
+  ASSERT_TRUE(store);
+  std::ofstream(root / ".tmp/crashed.part") << "left by a process that died";
+  struct utimbuf old_times {};
+  old_times.actime = old_times.modtime = std::time(nullptr) - 3 * 3600;
+  ASSERT_EQ(::utime((root / ".tmp/crashed.part").c_str(), &old_times), 0);
+  auto live = (*store)->Create("live");
+  ASSERT_TRUE(live && (*live)->Write(Bytes(std::string(300'000, 'l'))));
+  ASSERT_EQ(CountFiles(root / ".tmp"), 2u);
+
+  auto swept = (*store)->AbortAbandonedWrites(std::chrono::hours(1));
+  ASSERT_TRUE(swept) << swept.error().message;
+  EXPECT_EQ(*swept, 1);
+  EXPECT_FALSE(fs::exists(root / ".tmp/crashed.part"));
+  EXPECT_EQ(CountFiles(root / ".tmp"), 1u) << "the live writer's file stays";
+  ASSERT_TRUE((*live)->Commit());
+  EXPECT_EQ(fs::file_size(root / "live"), 300'000u);
+
+  // older_than 0: every write in progress counts as abandoned; its writer cannot commit.
+  auto doomed = (*store)->Create("doomed");
+  ASSERT_TRUE(doomed && (*doomed)->Write(Bytes(std::string(300'000, 'd'))));
+  auto all = (*store)->AbortAbandonedWrites(std::chrono::seconds(0));
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(*all, 1);
+  EXPECT_FALSE((*doomed)->Commit());
+  EXPECT_EQ((*store)->Stat("doomed").error().code, ErrorCode::kNotFound);
+}
+
 TEST(ObjectStoreFactory, FileDefaultsToTheDataDirectory) {
   fs::path data = TempDir();
   for (std::string_view url : {"", "file"}) {
     auto store = MakeObjectStore(url, data);
     ASSERT_TRUE(store) << store.error().message;
-    EXPECT_EQ((*store)->Describe(), "file://" + (data / "objects").string());
+    EXPECT_EQ(store->store->Describe(), "file://" + (data / "objects").string());
   }
   EXPECT_TRUE(fs::is_directory(data / "objects"));
 }
@@ -196,8 +226,19 @@ TEST(ObjectStoreFactory, FileUrlWithAbsolutePath) {
   fs::path elsewhere = TempDir() / "elsewhere";
   auto store = MakeObjectStore("file://" + elsewhere.string(), TempDir());
   ASSERT_TRUE(store) << store.error().message;
-  EXPECT_EQ((*store)->Describe(), "file://" + elsewhere.string());
+  EXPECT_EQ(store->store->Describe(), "file://" + elsewhere.string());
   EXPECT_TRUE(fs::is_directory(elsewhere));
+}
+
+TEST(ObjectStoreFactory, FilesCanSweepButNotPresign) {
+  auto storage = MakeObjectStore("file", TempDir());
+  ASSERT_TRUE(storage) << storage.error().message;
+  ASSERT_NE(storage->store, nullptr);
+  EXPECT_EQ(storage->presigned_urls, nullptr);
+  ASSERT_NE(storage->abandoned_writes, nullptr);
+  auto swept = storage->abandoned_writes->AbortAbandonedWrites(std::chrono::hours(24));
+  ASSERT_TRUE(swept) << swept.error().message;
+  EXPECT_EQ(*swept, 0);
 }
 
 TEST(ObjectStoreFactory, RejectsOtherUrlsWithoutEchoingThem) {

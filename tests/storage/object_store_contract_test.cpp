@@ -471,8 +471,7 @@ TEST_P(ObjectStoreContract, ListsInByteOrderOfKeyWithSizeEtagAndTime) {
   const std::vector<std::string> sorted = {"list/a-c",   "list/a.d", "list/a/b",
                                            "list/a/c/d", "list/a0",  "list/b"};
   std::map<std::string, ObjectInfo> committed;
-  for (const std::string& key :
-       {"list/a0", "list/a/c/d", "list/b", "list/a-c", "list/a/b", "list/a.d"}) {
+  for (std::string key : {"list/a0", "list/a/c/d", "list/b", "list/a-c", "list/a/b", "list/a.d"}) {
     committed[key] = Put(key, "content of " + key);
   }
   auto listing = store_->List("list/", "", 1000);
@@ -536,7 +535,7 @@ TEST_P(ObjectStoreContract, ListPagesWithStartAfter) {
 }
 
 TEST_P(ObjectStoreContract, ListFiltersByPrefix) {
-  for (const std::string& key :
+  for (std::string_view key :
        {"inputs/job-1", "inputs/job-2", "inputs-old", "outputs/job-1.mp3", "outputs/job-2.mp3"}) {
     Put(key, key);
   }

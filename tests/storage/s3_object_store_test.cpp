@@ -160,8 +160,8 @@ TEST(S3Url, FactoryTakesCredentialsFromTheEnvironment) {
     ScopedEnv secret("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
     auto store = MakeObjectStore(url, test::TempDir());
     ASSERT_TRUE(store) << store.error().message;
-    EXPECT_EQ((*store)->Describe(), "s3://vmp3-media/p at http://127.0.0.1:9");
-    EXPECT_EQ((*store)->Describe().find("EXAMPLEKEY"), std::string::npos);
+    EXPECT_EQ(store->store->Describe(), "s3://vmp3-media/p at http://127.0.0.1:9");
+    EXPECT_EQ(store->store->Describe().find("EXAMPLEKEY"), std::string::npos);
   }
   {
     ScopedEnv key("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE");
@@ -177,6 +177,26 @@ TEST(S3Url, FactoryTakesCredentialsFromTheEnvironment) {
     ASSERT_FALSE(store);
     EXPECT_NE(store.error().message.find("AWS_ACCESS_KEY_ID"), std::string::npos);
   }
+}
+
+TEST(S3Url, FactoryHandsOutPresignedUrlsOnlyWhenAskedTo) {
+  ScopedEnv key("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE");
+  ScopedEnv secret("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+  auto plain = MakeObjectStore("s3://vmp3-media?endpoint=http://127.0.0.1:9", test::TempDir());
+  ASSERT_TRUE(plain) << plain.error().message;
+  ASSERT_NE(plain->store, nullptr);
+  EXPECT_EQ(plain->presigned_urls, nullptr) << "without presign=true downloads are streamed";
+  EXPECT_NE(plain->abandoned_writes, nullptr) << "multipart uploads can be abandoned";
+
+  auto presigning =
+      MakeObjectStore("s3://vmp3-media?endpoint=http://127.0.0.1:9&presign=true", test::TempDir());
+  ASSERT_TRUE(presigning) << presigning.error().message;
+  ASSERT_NE(presigning->presigned_urls, nullptr);
+  auto url = presigning->presigned_urls->PresignedGetUrl("outputs/a.mp3", 600s);
+  ASSERT_TRUE(url) << url.error().message;
+  EXPECT_TRUE(url->starts_with("http://127.0.0.1:9/vmp3-media/outputs/a.mp3?X-Amz-")) << *url;
+  EXPECT_EQ(presigning->presigned_urls->PresignedGetUrl("../x", 600s).error().code,
+            ErrorCode::kInvalidArgument);
 }
 
 TEST(S3Store, ChecksItsConfiguration) {
