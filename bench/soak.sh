@@ -29,5 +29,5 @@ for cmd in python3 ffmpeg ffprobe curl; do
   command -v "$cmd" >/dev/null || die "$cmd is not installed: scripts/install-deps --with-servers"
 done
 [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || die "nginx is not installed: scripts/install-deps --with-servers"
-export VMP3
+export VMP3 PYTHONDONTWRITEBYTECODE=1
 exec python3 "$ROOT/bench/soak.py"
