@@ -258,8 +258,12 @@ TEST(FaultsTest, AConverterStoppedInAResourceAlarmGivesItsJobBack) {
   ServerProcess& first = cluster.StartConverter();
   const std::string id = UploadJob(api, account, LongAudio())["id"];
   WaitForStatus(api, account, id, "converting");
+  // Frozen while the alarm is raised (rabbitmqctl may take seconds, long enough for the
+  // conversion to finish otherwise), so the stop below really lands mid-conversion.
+  ASSERT_EQ(::kill(first.pid(), SIGSTOP), 0);
   {
     test::MemoryAlarm alarm(servers);
+    ASSERT_EQ(::kill(first.pid(), SIGCONT), 0);
     // Stopping hands the job back by republishing it, which the alarm blocks: the converter
     // must give the delivery back to the broker instead, and still stop promptly.
     ExitInfo stopped = first.Terminate();
