@@ -34,7 +34,8 @@ Result<QueueBackend> MakeJobQueue(std::string_view url, const std::filesystem::p
     std::shared_ptr<LifecyclePublisher> lifecycle = (*queue)->LifecycleEvents();
     return QueueBackend{.queue = std::move(*queue), .lifecycle = std::move(lifecycle)};
   } else {
-    return tl::unexpected(UnsupportedUrlScheme("queue", url, "sqlite, sqlite:///path, amqp://, memory"));
+    return tl::unexpected(
+        UnsupportedUrlScheme("queue", url, "sqlite, sqlite:///path, amqp://, memory"));
   }
   auto queue = SqliteJobQueue::Open(path, options);
   if (!queue) return tl::unexpected(queue.error());

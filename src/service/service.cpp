@@ -319,18 +319,18 @@ Status ServerConfig::Validate() const {
 
 void BackendConfig::AddOptions(OptionList& options) {
   options.push_back({"--storage", "VMP3_STORAGE",
-                     "Object store URL: file (under the data dir), file:///path, or "
-                     "s3://BUCKET?endpoint=URL&region=R (keys from AWS_* variables); memory keeps objects in "
-                     "this process until it exits (demos)",
+                     "Object store URL: file (under the data dir), file:///path, "
+                     "s3://BUCKET?endpoint=URL&region=R (keys from AWS_* variables), or memory "
+                     "(this process only, gone when it exits: demos)",
                      &storage});
   options.push_back({"--queue", "VMP3_QUEUE",
-                     "Job queue URL: sqlite (under the data dir), sqlite:///path, or RabbitMQ as "
+                     "Job queue URL: sqlite (under the data dir), sqlite:///path, RabbitMQ as "
                      "amqp://USER:PASS@HOST:5672/VHOST?prefix=vmp3&timeout_ms=5000 (timeout_ms "
-                     "bounds every call to the broker; default 5000); memory: this process only (demos)",
+                     "bounds every call to the broker; default 5000), or memory (demos)",
                      &queue});
   options.push_back({"--metadata", "VMP3_METADATA",
-                     "Metadata store URL: sqlite (under the data dir), sqlite:///path, or "
-                     "redis://[:pass@]host:port/DB; memory: this process only (demos)",
+                     "Metadata store URL: sqlite (under the data dir), sqlite:///path, "
+                     "redis://[:pass@]host:port/DB, or memory (demos)",
                      &metadata});
   options.push_back({"--job-attempts", "VMP3_JOB_ATTEMPTS",
                      "Deliveries of a job before it is given up", &job_attempts});

@@ -38,8 +38,8 @@ Result<ObjectStorage> MakeObjectStore(std::string_view url, const std::filesyste
     }
     root = std::filesystem::path(path);
   } else {
-    return tl::unexpected(
-        UnsupportedUrlScheme("storage", url, "file, file:///path, s3://bucket?endpoint=..., memory"));
+    return tl::unexpected(UnsupportedUrlScheme(
+        "storage", url, "file, file:///path, s3://bucket?endpoint=..., memory"));
   }
   auto store = FileObjectStore::OpenDirectory(root);
   if (!store) return tl::unexpected(store.error());

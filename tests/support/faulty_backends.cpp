@@ -147,11 +147,11 @@ class FaultyObjectReader final : public ObjectReader {
       : inner_(std::move(inner)), plan_(std::move(plan)) {}
 
   Result<size_t> Read(std::span<std::byte> out) override {
-    if (auto injected = *plan_.Before("Read")) return tl::unexpected(*injected);
+    if (auto injected = plan_->Before("Read")) return tl::unexpected(*injected);
     return inner_->Read(out);
   }
   Status Seek(uint64_t offset) override {
-    if (auto injected = *plan_.Before("Seek")) return tl::unexpected(*injected);
+    if (auto injected = plan_->Before("Seek")) return tl::unexpected(*injected);
     return inner_->Seek(offset);
   }
   bool Seekable() const override { return inner_->Seekable(); }
@@ -171,7 +171,7 @@ class FaultyObjectWriter final : public ObjectWriter {
       : inner_(std::move(inner)), plan_(std::move(plan)) {}
 
   Status Write(std::span<const std::byte> data) override {
-    if (auto injected = *plan_.Before("Write")) return tl::unexpected(*injected);
+    if (auto injected = plan_->Before("Write")) return tl::unexpected(*injected);
     return inner_->Write(data);
   }
   uint64_t Position() const override { return inner_->Position(); }
@@ -199,7 +199,7 @@ FaultyObjectStore::FaultyObjectStore(std::shared_ptr<ObjectStore> inner)
 }
 
 Result<std::unique_ptr<ObjectWriter>> FaultyObjectStore::Create(std::string_view key) {
-  if (auto injected = *plan_.Before("Create")) return tl::unexpected(*injected);
+  if (auto injected = plan_->Before("Create")) return tl::unexpected(*injected);
   auto writer = inner_->Create(key);
   if (!writer) return writer;
   return std::unique_ptr<ObjectWriter>(
@@ -207,7 +207,7 @@ Result<std::unique_ptr<ObjectWriter>> FaultyObjectStore::Create(std::string_view
 }
 
 Result<std::unique_ptr<ObjectReader>> FaultyObjectStore::Open(std::string_view key) {
-  if (auto injected = *plan_.Before("Open")) return tl::unexpected(*injected);
+  if (auto injected = plan_->Before("Open")) return tl::unexpected(*injected);
   auto reader = inner_->Open(key);
   if (!reader) return reader;
   return std::unique_ptr<ObjectReader>(
@@ -215,23 +215,23 @@ Result<std::unique_ptr<ObjectReader>> FaultyObjectStore::Open(std::string_view k
 }
 
 Result<ObjectInfo> FaultyObjectStore::Stat(std::string_view key) {
-  if (auto injected = *plan_.Before("Stat")) return tl::unexpected(*injected);
+  if (auto injected = plan_->Before("Stat")) return tl::unexpected(*injected);
   return inner_->Stat(key);
 }
 
 Status FaultyObjectStore::Remove(std::string_view key) {
-  if (auto injected = *plan_.Before("Remove")) return tl::unexpected(*injected);
+  if (auto injected = plan_->Before("Remove")) return tl::unexpected(*injected);
   return inner_->Remove(key);
 }
 
 Result<ObjectListing> FaultyObjectStore::List(std::string_view prefix, std::string_view start_after,
                                               int limit) {
-  if (auto injected = *plan_.Before("List")) return tl::unexpected(*injected);
+  if (auto injected = plan_->Before("List")) return tl::unexpected(*injected);
   return inner_->List(prefix, start_after, limit);
 }
 
 Status FaultyObjectStore::Ping() {
-  if (auto injected = *plan_.Before("Ping")) return tl::unexpected(*injected);
+  if (auto injected = plan_->Before("Ping")) return tl::unexpected(*injected);
   return inner_->Ping();
 }
 
