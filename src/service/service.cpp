@@ -367,8 +367,16 @@ Status ServeConfig::Validate() const {
         quota.Validate(), retention.Validate(), metadata.Validate(), converter.Validate()}) {
     if (!s) return s;
   }
+  const auto modules = *ResolveRoles(server.roles);
+  // A memory backend lives in this process, where no other process can reach it.
+  const bool memory =
+      backends.storage == "memory" || backends.queue == "memory" || backends.metadata == "memory";
+  if (memory && modules.size() != Modules().size()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "memory backends live in one process only: use them with --roles all");
+  }
   // Only a process that serves the API without signing needs to be told how to verify tokens.
-  Needs needs = NeedsOf(*ResolveRoles(server.roles));
+  Needs needs = NeedsOf(modules);
   if (needs.serves_api && !needs.signs && api.jwt_public_key.empty() && api.auth_url.empty()) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "roles serving the API without the auth role need --jwt-public-key or "
