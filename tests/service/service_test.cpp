@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace vmp3 {
+namespace vmp3::service {
 namespace {
 
 TEST(ServeConfigTest, MemoryBackendsNeedEveryRoleInTheProcess) {
@@ -29,4 +29,4 @@ TEST(ServeConfigTest, MemoryBackendsNeedEveryRoleInTheProcess) {
 }
 
 }  // namespace
-}  // namespace vmp3
+}  // namespace vmp3::service
