@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "metadata/memory_metadata_store.hpp"
 #include "metadata/redis_metadata_store.hpp"
 #include "metadata/sqlite_metadata_store.hpp"
 
@@ -9,6 +10,10 @@ namespace vmp3 {
 
 Result<MetadataBackend> MakeMetadataBackend(std::string_view url,
                                             const std::filesystem::path& data_dir) {
+  if (url == "memory") {
+    auto memory = std::make_shared<MemoryMetadataStore>();
+    return MetadataBackend{memory, memory};
+  }
   std::filesystem::path path;
   if (url.empty() || url == "sqlite") {
     path = data_dir / "vmp3.db";
@@ -29,7 +34,7 @@ Result<MetadataBackend> MakeMetadataBackend(std::string_view url,
     return MetadataBackend{shared, shared};
   } else {
     return tl::unexpected(
-        UnsupportedUrlScheme("metadata", url, "sqlite, sqlite:///path, redis://"));
+        UnsupportedUrlScheme("metadata", url, "sqlite, sqlite:///path, redis://, memory"));
   }
   auto store = SqliteMetadataStore::Open(path);
   if (!store) return tl::unexpected(store.error());

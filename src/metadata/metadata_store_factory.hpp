@@ -15,6 +15,7 @@ namespace vmp3 {
 //   "sqlite" or ""        data_dir/vmp3.db
 //   "sqlite:///abs/path"  that database file
 //   "redis://..."         Redis (see RedisTarget::Parse)
+//   "memory"              a new MemoryMetadataStore: this process only, gone when it exits (demos)
 // Any other URL fails with kInvalidArgument. Error messages name only the URL's scheme, since a
 // URL may carry credentials.
 Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,

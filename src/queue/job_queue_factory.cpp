@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "queue/memory_job_queue.hpp"
 #include "queue/rabbitmq_job_queue.hpp"
 #include "queue/sqlite_job_queue.hpp"
 
@@ -9,6 +10,11 @@ namespace vmp3 {
 
 Result<QueueBackend> MakeJobQueue(std::string_view url, const std::filesystem::path& data_dir,
                                   const JobQueueOptions& options) {
+  if (url == "memory") {
+    auto queue = MemoryJobQueue::Open(options);
+    if (!queue) return tl::unexpected(queue.error());
+    return QueueBackend{.queue = std::move(*queue), .lifecycle = nullptr};
+  }
   std::filesystem::path path;
   if (url.empty() || url == "sqlite") {
     path = data_dir / "queue.db";
@@ -28,7 +34,8 @@ Result<QueueBackend> MakeJobQueue(std::string_view url, const std::filesystem::p
     std::shared_ptr<LifecyclePublisher> lifecycle = (*queue)->LifecycleEvents();
     return QueueBackend{.queue = std::move(*queue), .lifecycle = std::move(lifecycle)};
   } else {
-    return tl::unexpected(UnsupportedUrlScheme("queue", url, "sqlite, sqlite:///path, amqp://"));
+    return tl::unexpected(
+        UnsupportedUrlScheme("queue", url, "sqlite, sqlite:///path, amqp://, memory"));
   }
   auto queue = SqliteJobQueue::Open(path, options);
   if (!queue) return tl::unexpected(queue.error());

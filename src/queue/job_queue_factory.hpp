@@ -21,6 +21,7 @@ struct QueueBackend {
 //   "sqlite:///abs/path"  that database file
 //   "amqp://..."          RabbitMQ (AmqpTarget::Parse in amqp_connection.hpp), with lifecycle
 //                         events on its PREFIX.events exchange
+//   "memory"              a new MemoryJobQueue: this process only, gone when it exits (demos)
 // Any other URL fails with kInvalidArgument. Error messages name only the URL's scheme, since a
 // URL may carry credentials.
 Result<QueueBackend> MakeJobQueue(std::string_view url, const std::filesystem::path& data_dir,

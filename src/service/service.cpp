@@ -315,17 +315,18 @@ Status ServerConfig::Validate() const {
 
 void BackendConfig::AddOptions(OptionList& options) {
   options.push_back({"--storage", "VMP3_STORAGE",
-                     "Object store URL: file (under the data dir), file:///path, or "
-                     "s3://BUCKET?endpoint=URL&region=R (keys from AWS_* variables)",
+                     "Object store URL: file (under the data dir), file:///path, "
+                     "s3://BUCKET?endpoint=URL&region=R (keys from AWS_* variables), or memory "
+                     "(this process only, gone when it exits: demos)",
                      &storage});
   options.push_back({"--queue", "VMP3_QUEUE",
-                     "Job queue URL: sqlite (under the data dir), sqlite:///path, or RabbitMQ as "
+                     "Job queue URL: sqlite (under the data dir), sqlite:///path, RabbitMQ as "
                      "amqp://USER:PASS@HOST:5672/VHOST?prefix=vmp3&timeout_ms=5000 (timeout_ms "
-                     "bounds every call to the broker; default 5000)",
+                     "bounds every call to the broker; default 5000), or memory (demos)",
                      &queue});
   options.push_back({"--metadata", "VMP3_METADATA",
-                     "Metadata store URL: sqlite (under the data dir), sqlite:///path, or "
-                     "redis://[:pass@]host:port/DB",
+                     "Metadata store URL: sqlite (under the data dir), sqlite:///path, "
+                     "redis://[:pass@]host:port/DB, or memory (demos)",
                      &metadata});
   options.push_back({"--job-attempts", "VMP3_JOB_ATTEMPTS",
                      "Deliveries of a job before it is given up", &job_attempts});
@@ -362,8 +363,16 @@ Status ServeConfig::Validate() const {
         quota.Validate(), retention.Validate(), metadata.Validate(), converter.Validate()}) {
     if (!s) return s;
   }
+  const auto modules = *ResolveRoles(server.roles);
+  // A memory backend lives in this process, where no other process can reach it.
+  const bool memory =
+      backends.storage == "memory" || backends.queue == "memory" || backends.metadata == "memory";
+  if (memory && modules.size() != Modules().size()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "memory backends live in one process only: use them with --roles all");
+  }
   // Only a process that serves the API without signing needs to be told how to verify tokens.
-  Needs needs = NeedsOf(*ResolveRoles(server.roles));
+  Needs needs = NeedsOf(modules);
   if (needs.serves_api && !needs.signs && api.jwt_public_key.empty() && api.auth_url.empty()) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "roles serving the API without the auth role need --jwt-public-key or "

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "storage/file_object_store.hpp"
+#include "storage/memory_object_store.hpp"
 #include "storage/s3_object_store.hpp"
 
 namespace vmp3 {
@@ -21,6 +22,11 @@ Result<ObjectStorage> MakeObjectStore(std::string_view url, const std::filesyste
     return ObjectStorage{
         .store = s3, .presigned_urls = presign ? s3 : nullptr, .abandoned_writes = s3};
   }
+  if (url == "memory") {
+    return ObjectStorage{.store = std::make_shared<MemoryObjectStore>(),
+                         .presigned_urls = nullptr,
+                         .abandoned_writes = nullptr};
+  }
   std::filesystem::path root;
   if (url.empty() || url == "file") {
     root = data_dir / "objects";
@@ -32,8 +38,8 @@ Result<ObjectStorage> MakeObjectStore(std::string_view url, const std::filesyste
     }
     root = std::filesystem::path(path);
   } else {
-    return tl::unexpected(
-        UnsupportedUrlScheme("storage", url, "file, file:///path, s3://bucket?endpoint=..."));
+    return tl::unexpected(UnsupportedUrlScheme(
+        "storage", url, "file, file:///path, s3://bucket?endpoint=..., memory"));
   }
   auto store = FileObjectStore::OpenDirectory(root);
   if (!store) return tl::unexpected(store.error());

@@ -25,6 +25,7 @@ struct ObjectStorage {
 //   "s3://bucket[/prefix]?endpoint=...&region=..."  S3 (see storage/s3_config.hpp), with
 //                       credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
 //                       AWS_SESSION_TOKEN; nothing is contacted until the store is used
+//   "memory"            a new MemoryObjectStore: this process only, gone when it exits (demos)
 // Any other URL fails with kInvalidArgument. Error messages never repeat the URL, since a URL may
 // carry credentials.
 Result<ObjectStorage> MakeObjectStore(std::string_view url, const std::filesystem::path& data_dir);

@@ -1,6 +1,7 @@
-// The LimitStore contract, run against every implementation: memory, SQLite, and Redis when the
-// test servers run (VMP3_TEST_REDIS_URL). Also the throttle and rate limiter on each, since
-// sharing their counts across processes is the point of keeping them in a backend.
+// The LimitStore contract, run against every implementation: memory (alone and inside the memory
+// metadata store), SQLite, and Redis when the test servers run (VMP3_TEST_REDIS_URL). Also the
+// throttle and rate limiter on each, since sharing their counts across processes is the point of
+// keeping them in a backend.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include "auth/login_throttle.hpp"
 #include "auth/rate_limiter.hpp"
 #include "metadata/memory_limit_store.hpp"
+#include "metadata/memory_metadata_store.hpp"
 #include "metadata/metadata_store_contract.hpp"
 
 namespace vmp3::test {
@@ -35,6 +37,12 @@ std::vector<LimitBackend> LimitBackends() {
          auto store = std::make_shared<MemoryLimitStore>();
          return std::make_pair<std::shared_ptr<LimitStore>, std::shared_ptr<LimitStore>>(store,
                                                                                          store);
+       }},
+      {"MemoryMetadata", "",
+       [] {
+         auto a = std::make_shared<MemoryMetadataStore>();
+         auto b = std::make_shared<MemoryMetadataStore>(a->state());
+         return std::make_pair<std::shared_ptr<LimitStore>, std::shared_ptr<LimitStore>>(a, b);
        }},
       {"Sqlite", "",
        [] {

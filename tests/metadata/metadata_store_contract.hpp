@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "metadata/job_events.hpp"
+#include "metadata/memory_metadata_store.hpp"
 #include "metadata/redis_metadata_store.hpp"
 #include "metadata/sqlite_metadata_store.hpp"
 #include "support/fixtures.hpp"
@@ -47,6 +48,17 @@ class SqliteMetadataStoreHarness final : public MetadataStoreHarness {
   std::filesystem::path path_ = TempDir() / "vmp3.db";
 };
 
+// Handles on one MemoryMetadataStore::State: what one handle wrote, the next one sees.
+class MemoryMetadataStoreHarness final : public MetadataStoreHarness {
+ public:
+  Result<std::unique_ptr<MetadataStore>> Open() override {
+    return std::unique_ptr<MetadataStore>(std::make_unique<MemoryMetadataStore>(state_));
+  }
+
+ private:
+  std::shared_ptr<MemoryMetadataStore::State> state_ = MemoryMetadataStore().state();
+};
+
 // A fresh key prefix on the Redis server of VMP3_TEST_REDIS_URL for each test.
 class RedisMetadataHarness final : public MetadataStoreHarness {
  public:
@@ -66,6 +78,7 @@ class RedisMetadataHarness final : public MetadataStoreHarness {
 inline std::vector<MetadataStoreBackend> MetadataStoreBackends() {
   return {
       {"Sqlite", "", [] { return std::make_unique<SqliteMetadataStoreHarness>(); }},
+      {"Memory", "", [] { return std::make_unique<MemoryMetadataStoreHarness>(); }},
       {"Redis", "VMP3_TEST_REDIS_URL", [] { return std::make_unique<RedisMetadataHarness>(); }},
   };
 }

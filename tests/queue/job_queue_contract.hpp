@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "queue/memory_job_queue.hpp"
 #include "queue/rabbitmq_job_queue.hpp"
 #include "queue/sqlite_job_queue.hpp"
 #include "support/fixtures.hpp"
@@ -53,6 +54,20 @@ class SqliteJobQueueHarness final : public JobQueueHarness {
   std::filesystem::path path_ = TempDir() / "queue.db";
 };
 
+// Handles on one MemoryJobQueue::State, each with its own options, as processes on one queue.
+class MemoryJobQueueHarness final : public JobQueueHarness {
+ public:
+  Result<std::unique_ptr<JobQueue>> Open(const JobQueueOptions& options) override {
+    auto queue = MemoryJobQueue::Open(options, state_);
+    if (!queue) return tl::unexpected(queue.error());
+    if (state_ == nullptr) state_ = (*queue)->state();
+    return std::unique_ptr<JobQueue>(std::move(*queue));
+  }
+
+ private:
+  std::shared_ptr<MemoryJobQueue::State> state_;  // made by the first successful Open
+};
+
 // Fresh exchanges and queues (a random name prefix) on the broker of VMP3_TEST_AMQP_URL.
 class RabbitMqJobQueueHarness final : public JobQueueHarness {
  public:
@@ -73,6 +88,7 @@ class RabbitMqJobQueueHarness final : public JobQueueHarness {
 inline std::vector<JobQueueBackend> JobQueueBackends() {
   return {
       {"Sqlite", "", [] { return std::make_unique<SqliteJobQueueHarness>(); }},
+      {"Memory", "", [] { return std::make_unique<MemoryJobQueueHarness>(); }},
       {"RabbitMq", "VMP3_TEST_AMQP_URL",
        [] { return std::make_unique<RabbitMqJobQueueHarness>(); }},
   };

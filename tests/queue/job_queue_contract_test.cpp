@@ -232,6 +232,21 @@ TEST_P(JobQueueContract, StaleDeliveryLosesItsLease) {
   EXPECT_EQ(Depth(*q), 0u);
 }
 
+TEST_P(JobQueueContract, ExpiredLeaseThatNobodyTookIsStillHonoured) {
+  if (!harness_->TimedLeases())
+    GTEST_SKIP() << "leases are connections here: a live taker never loses its lease";
+  auto q = Open(ShortLease(200ms));
+  ASSERT_TRUE(q);
+  ASSERT_TRUE(q->Publish("late"));
+  auto d = Take(*q, 5s);
+  ASSERT_TRUE(d);
+  std::this_thread::sleep_for(400ms);  // the lease ran out, but no Take came
+  EXPECT_TRUE(q->Heartbeat(*d)) << "nobody took the job over";
+  EXPECT_FALSE(Take(*q, 0ms)) << "the heartbeat renewed the lease";
+  EXPECT_TRUE(q->Ack(*d));
+  EXPECT_EQ(Depth(*q), 0u);
+}
+
 TEST_P(JobQueueContract, FinishedDeliveryCannotBeFinishedAgain) {
   auto q = Open();
   ASSERT_TRUE(q);
@@ -279,6 +294,27 @@ TEST_P(JobQueueContract, RetryHidesTheJobForTheDelay) {
   ASSERT_TRUE(again);
   EXPECT_GE(Clock::now() - start, 400ms);
   EXPECT_EQ(again->attempt, 2);
+}
+
+TEST_P(JobQueueContract, ADelayedRetryDoesNotHoldUpOtherJobs) {
+  auto q = Open();
+  ASSERT_TRUE(q);
+  ASSERT_TRUE(q->Publish("delayed"));
+  auto d = Take(*q, 5s);
+  ASSERT_TRUE(d);
+  auto retried_at = Clock::now();
+  ASSERT_TRUE(q->Retry(*d, 1500ms));
+  ASSERT_TRUE(q->Publish("behind"));
+  auto behind = Take(*q, 5s);
+  ASSERT_TRUE(behind);
+  EXPECT_EQ(behind->job_id, "behind");
+  EXPECT_LT(Clock::now() - retried_at, 1000ms) << "the later job waited for the delayed one";
+  EXPECT_TRUE(q->Ack(*behind));
+  auto delayed = Take(*q, 5s);
+  ASSERT_TRUE(delayed);
+  EXPECT_EQ(delayed->job_id, "delayed");
+  EXPECT_GE(Clock::now() - retried_at, 1400ms);
+  EXPECT_TRUE(q->Ack(*delayed));
 }
 
 TEST_P(JobQueueContract, RetryOnTheLastAttemptDeadLetters) {

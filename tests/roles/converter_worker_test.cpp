@@ -1,86 +1,28 @@
-// The converter worker's handling of failures, on the embedded backends with faults injected
-// by thin wrappers: what a job becomes when storage fails transiently and the queue cannot take
-// the retry either.
+// The converter worker's handling of failures, on the in-memory backends with faults injected by
+// the decorators of support/faulty_backends.hpp: what a job becomes when storage fails
+// transiently and the queue cannot take the retry either.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <span>
 #include <thread>
+#include <vector>
 
-#include "metadata/metadata_store_factory.hpp"
-#include "queue/job_queue_factory.hpp"
+#include "metadata/memory_metadata_store.hpp"
+#include "queue/memory_job_queue.hpp"
 #include "roles/converter_role.hpp"
-#include "storage/object_store_factory.hpp"
+#include "storage/memory_object_store.hpp"
 #include "support/audio_decode.hpp"
+#include "support/faulty_backends.hpp"
 #include "support/fixtures.hpp"
 
 namespace vmp3::roles {
 namespace {
 
 using namespace std::chrono_literals;
-
-// An object store whose Open fails with kUnavailable while `down` is set (Ping still answers,
-// so the converter does not wait the failure out as an outage: it retries the job).
-class FlakyOpenStore final : public ObjectStore {
- public:
-  explicit FlakyOpenStore(std::shared_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
-  std::atomic<bool> down{true};
-
-  Result<std::unique_ptr<ObjectWriter>> Create(std::string_view key) override {
-    return inner_->Create(key);
-  }
-  Result<std::unique_ptr<ObjectReader>> Open(std::string_view key) override {
-    if (down) return MakeError(ErrorCode::kUnavailable, "storage is restarting (injected)");
-    return inner_->Open(key);
-  }
-  Result<ObjectInfo> Stat(std::string_view key) override { return inner_->Stat(key); }
-  Status Remove(std::string_view key) override { return inner_->Remove(key); }
-  Result<ObjectListing> List(std::string_view prefix, std::string_view start_after,
-                             int limit) override {
-    return inner_->List(prefix, start_after, limit);
-  }
-  Status Ping() override { return inner_->Ping(); }
-  std::string Describe() const override { return inner_->Describe(); }
-
- private:
-  std::shared_ptr<ObjectStore> inner_;
-};
-
-// A queue whose Retry fails with kUnavailable while `retry_down` is set, as a broker that went
-// away would; everything else is the real SQLite queue.
-class RetryFailingQueue final : public JobQueue {
- public:
-  explicit RetryFailingQueue(std::shared_ptr<JobQueue> inner) : inner_(std::move(inner)) {}
-  std::atomic<bool> retry_down{true};
-  std::atomic<int> failed_retries{0};
-
-  Status Publish(std::string_view job_id) override { return inner_->Publish(job_id); }
-  Result<std::optional<Delivery>> Take(std::chrono::milliseconds wait) override {
-    return inner_->Take(wait);
-  }
-  Status Ack(const Delivery& delivery) override { return inner_->Ack(delivery); }
-  Result<bool> Retry(const Delivery& delivery, std::chrono::milliseconds delay) override {
-    if (retry_down) {
-      ++failed_retries;
-      return MakeError(ErrorCode::kUnavailable, "the broker connection is closed (injected)");
-    }
-    return inner_->Retry(delivery, delay);
-  }
-  Status Release(const Delivery& delivery) override { return inner_->Release(delivery); }
-  Status Heartbeat(const Delivery& delivery) override { return inner_->Heartbeat(delivery); }
-  Result<uint64_t> Depth() override { return inner_->Depth(); }
-  Result<std::vector<std::string>> DeadLetters() override { return inner_->DeadLetters(); }
-  void Interrupt() override { inner_->Interrupt(); }
-  Status Ping() override { return inner_->Ping(); }
-  std::string Describe() const override { return inner_->Describe(); }
-
- private:
-  std::shared_ptr<JobQueue> inner_;
-};
 
 template <typename Predicate>
 bool Eventually(Predicate done, std::chrono::milliseconds timeout = 20s) {
@@ -99,27 +41,27 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  auto files = MakeObjectStore("file", dir);
-  ASSERT_TRUE(files) << files.error().message;
-  auto store = std::make_shared<FlakyOpenStore>(files->store);
+  auto memory_store = std::make_shared<MemoryObjectStore>();
+  auto store = std::make_shared<test::FaultyObjectStore>(memory_store);
+  // Open fails (Ping still answers, so the converter does not wait the failure out as an
+  // outage: it retries the job) ...
+  store->plan().On("Open").Fail(ErrorCode::kUnavailable);
   JobQueueOptions queue_options;
   queue_options.lease = 5s;  // the smallest lease: redelivery after the lost retry
-  auto sqlite_queue = MakeJobQueue("sqlite", dir, queue_options);
-  ASSERT_TRUE(sqlite_queue) << sqlite_queue.error().message;
-  auto queue = std::make_shared<RetryFailingQueue>(sqlite_queue->queue);
-  auto metadata_store = MakeMetadataStore("sqlite", dir);
-  ASSERT_TRUE(metadata_store) << metadata_store.error().message;
-  std::shared_ptr<MetadataStore> metadata = *metadata_store;
-  auto events = MakeJobEventBus("sqlite");
-  ASSERT_TRUE(events) << events.error().message;
+  auto memory_queue = MemoryJobQueue::Open(queue_options);
+  ASSERT_TRUE(memory_queue) << memory_queue.error().message;
+  auto queue = std::make_shared<test::FaultyJobQueue>(std::move(*memory_queue));
+  // ... and the queue cannot take the retry, as when the broker went away.
+  queue->plan().On("Retry").Fail(ErrorCode::kUnavailable);
+  auto metadata = std::make_shared<MemoryMetadataStore>();
+  InProcessJobEventBus events;
   metrics::Registry registry;
   ConverterConfig config;
   config.workers = 1;
   config.spool_dir = dir / "spool";
   RetentionConfig retention;
-  ConverterRole role{config,    retention, *store,   *queue, /*lifecycle=*/nullptr,
-                     *metadata, **events,  registry, now_ms, 5s,
-                     3};
+  ConverterRole role{config,   retention, *store, *queue, /*lifecycle=*/nullptr, *metadata, events,
+                     registry, now_ms,    5s,     3};
 
   // A job whose input is stored, as the upload role leaves it.
   Job job;
@@ -130,7 +72,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   job.options_json = "{}";
   job.created_at = job.updated_at = now_ms();
   {
-    auto writer = files->store->Create(job.input_key);
+    auto writer = memory_store->Create(job.input_key);
     ASSERT_TRUE(writer) << writer.error().message;
     std::string bytes = [] {
       std::ifstream in(vmp3::test::Fixture("mp4_h264_aac"), std::ios::binary);
@@ -145,7 +87,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
 
   auto converter = MakeConverter(role);
   converter->Start();
-  ASSERT_TRUE(Eventually([&] { return queue->failed_retries > 0; }))
+  ASSERT_TRUE(Eventually([&] { return queue->plan().Failures("Retry") > 0; }))
       << "the converter never tried to retry the job";
   // The job is not failed, then or a moment later: the delivery it could not reschedule comes
   // back when its 5 s lease runs out.
@@ -157,8 +99,9 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   }
 
   // Storage and queue are back: the lease runs out, the job is delivered again and ends done.
-  store->down = false;
-  queue->retry_down = false;
+  EXPECT_GE(store->plan().Failures("Open"), 1);
+  store->plan().Clear("Open");
+  queue->plan().Clear("Retry");
   ASSERT_TRUE(Eventually(
       [&] {
         auto now = metadata->GetJob(job.id);
@@ -172,10 +115,22 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   converter->Stop();
   auto done = metadata->GetJob(job.id);
   ASSERT_TRUE(done);
-  auto mp3 = files->store->Stat("outputs/" + job.id + ".mp3");
+  auto mp3 = memory_store->Open("outputs/" + job.id + ".mp3");
   ASSERT_TRUE(mp3) << mp3.error().message;
-  EXPECT_EQ(mp3->size, done->output_size);
-  auto decoded = vmp3::test::DecodeAudio(dir / "objects/outputs" / (job.id + ".mp3"));
+  EXPECT_EQ((*mp3)->Size(), done->output_size);
+  const auto mp3_path = dir / "output.mp3";
+  {
+    std::ofstream out(mp3_path, std::ios::binary);
+    std::vector<std::byte> buffer(64 * 1024);
+    for (;;) {
+      auto n = (*mp3)->Read(buffer);
+      ASSERT_TRUE(n) << n.error().message;
+      if (*n == 0) break;
+      out.write(reinterpret_cast<const char*>(buffer.data()), static_cast<std::streamsize>(*n));
+    }
+    ASSERT_TRUE(out.good());
+  }
+  auto decoded = vmp3::test::DecodeAudio(mp3_path);
   ASSERT_TRUE(decoded) << decoded.error().message;
   EXPECT_EQ(decoded->container, "mp3");
   EXPECT_NEAR(decoded->seconds(), 3.0, 0.05);

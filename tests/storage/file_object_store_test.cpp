@@ -242,7 +242,7 @@ TEST(ObjectStoreFactory, FilesCanSweepButNotPresign) {
 }
 
 TEST(ObjectStoreFactory, RejectsOtherUrlsWithoutEchoingThem) {
-  for (std::string_view url : {"file://relative/path", "file://", "memory"}) {
+  for (std::string_view url : {"file://relative/path", "file://", "memory://elsewhere"}) {
     auto store = MakeObjectStore(url, TempDir());
     ASSERT_FALSE(store) << url;
     EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "storage/file_object_store.hpp"
+#include "storage/memory_object_store.hpp"
 #include "storage/s3_object_store.hpp"
 #include "support/fixtures.hpp"
 
@@ -49,6 +50,17 @@ class FileObjectStoreHarness final : public ObjectStoreHarness {
 
  private:
   std::filesystem::path root_ = TempDir() / "objects";
+};
+
+// Handles on one MemoryObjectStore::State: what the first handle committed, the next one sees.
+class MemoryObjectStoreHarness final : public ObjectStoreHarness {
+ public:
+  Result<std::unique_ptr<ObjectStore>> Open() override {
+    return std::unique_ptr<ObjectStore>(std::make_unique<MemoryObjectStore>(state_));
+  }
+
+ private:
+  std::shared_ptr<MemoryObjectStore::State> state_ = MemoryObjectStore().state();
 };
 
 // The S3 store on the server VMP3_TEST_S3_URL names (an s3:// storage URL), with credentials
@@ -101,6 +113,7 @@ class S3ObjectStoreHarness final : public ObjectStoreHarness {
 inline std::vector<ObjectStoreBackend> ObjectStoreBackends() {
   return {
       {"File", "", [] { return std::make_unique<FileObjectStoreHarness>(); }},
+      {"Memory", "", [] { return std::make_unique<MemoryObjectStoreHarness>(); }},
       {"S3", "VMP3_TEST_S3_URL", [] { return std::make_unique<S3ObjectStoreHarness>(); }},
   };
 }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <limits>
@@ -570,6 +571,43 @@ TEST_P(ObjectStoreContract, ListNeverShowsUncommittedWritesOrRemovedObjects) {
   (*aborted)->Abort();
   EXPECT_EQ(ListAll(*store_, "visible/", 1000),
             (std::vector<std::string>{"visible/kept", "visible/pending"}));
+}
+
+// What the listing promises while objects come and go: every object that exists throughout is
+// listed exactly once, in order, whatever is committed or removed between pages.
+TEST_P(ObjectStoreContract, ListPagesThroughChangesWithoutSkippingOrRepeating) {
+  std::set<std::string> throughout;
+  for (int i = 0; i < 12; ++i) {
+    std::string key = fmt::format("churn/{:02}", i * 2);
+    Put(key, key);
+    throughout.insert(key);
+  }
+  // Removed between pages: one already listed, one not yet reached.
+  throughout.erase("churn/00");
+  throughout.erase("churn/16");
+  std::vector<std::string> listed;
+  std::string start_after;
+  for (int page = 0;; ++page) {
+    auto listing = store_->List("churn/", start_after, 3);
+    ASSERT_TRUE(listing) << listing.error().message;
+    for (const std::string& key : Keys(*listing)) listed.push_back(key);
+    if (listing->next_start_after.empty()) break;
+    start_after = listing->next_start_after;
+    ASSERT_LT(page, 50) << "paging does not end";
+    // Keys both behind and ahead of the pager arrive; two objects go.
+    Put(fmt::format("churn/{:02}", page * 4 + 1), "new");
+    Put(fmt::format("churn/99-{}", page), "new");
+    if (page == 1) {
+      ASSERT_TRUE(store_->Remove("churn/00"));
+      ASSERT_TRUE(store_->Remove("churn/16"));
+    }
+  }
+  EXPECT_TRUE(std::is_sorted(listed.begin(), listed.end()));
+  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()).size(), listed.size())
+      << "an object was listed twice";
+  std::set<std::string> seen(listed.begin(), listed.end());
+  for (const std::string& key : throughout) EXPECT_EQ(seen.count(key), 1u) << key;
+  EXPECT_EQ(seen.count("churn/16"), 0u) << "removed before the pager reached it";
 }
 
 TEST_P(ObjectStoreContract, ListLimitIsOneToAThousand) {
