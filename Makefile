@@ -50,14 +50,13 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD_DIR) --output-on-failure -j $(JOBS) -L unit --timeout 900
 
-# libFuzzer targets (clang): the multipart parser, Range parsing, file names. FUZZ_SECONDS each.
+# libFuzzer targets (clang, in build-fuzz): each built and run for FUZZ_SECONDS on its seed
+# corpus fuzz/corpus/<target>; new inputs go to build-fuzz/corpus/<target>, crashes to
+# build-fuzz/crashes/<target>. FUZZ_TARGETS picks some (default: all). See fuzz/README.md.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 fuzz: deps
-	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DVMP3_BUILD_TESTS=OFF -DVMP3_BUILD_BENCH=OFF
-	cmake --build build-fuzz -j $(JOBS) --target multipart_fuzz range_fuzz filenames_fuzz
-	for t in multipart range filenames; do \
-	  build-fuzz/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) fuzz/corpus/$$t || exit 1; done
+	scripts/run-fuzzers --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 bench: build
 	bench/convert_bench.sh
@@ -69,4 +68,4 @@ format-check:
 	find app src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) build-fuzz

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "http/header_params.hpp"
+
 namespace vmp3::http {
 namespace {
 
@@ -97,6 +99,33 @@ bool IsAttrChar(char c) {
 }
 
 }  // namespace
+
+Result<ContentDisposition> ParseContentDisposition(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  size_t type_end = 0;
+  while (type_end < value.size() && IsTokenChar(value[type_end])) ++type_end;
+  if (type_end == 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "malformed Content-Disposition header: no disposition type");
+  }
+  auto params = ParseHeaderParams(value.substr(type_end), "Content-Disposition");
+  if (!params) return tl::unexpected(params.error());
+
+  ContentDisposition disposition;
+  disposition.type.assign(value.substr(0, type_end));
+  for (char& c : disposition.type) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  if (const HeaderParam* name = FindHeaderParam(*params, "name")) disposition.name = name->value;
+  if (const HeaderParam* ext = FindHeaderParam(*params, "filename*")) {
+    auto decoded = DecodeExtValue(ext->value);
+    if (!decoded) return tl::unexpected(decoded.error());
+    disposition.filename = std::move(*decoded);
+  } else if (const HeaderParam* filename = FindHeaderParam(*params, "filename")) {
+    disposition.filename = filename->value;
+  }
+  return disposition;
+}
 
 std::string DropInvalidUtf8(std::string_view bytes) {
   std::string out;

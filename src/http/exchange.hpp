@@ -51,7 +51,8 @@ struct RequestHead {
 class EventStream {
  public:
   virtual ~EventStream() = default;
-  // Fails (kUnavailable) once the client is gone; the producer should then return.
+  // Fails (kUnavailable) once the client is gone; the producer should then return. Framed by
+  // http/sse.hpp: line breaks in `data` reach the client as "\n".
   virtual Awaitable<Status> Send(std::string_view event, std::string_view data) = 0;
   virtual Awaitable<Status> Comment(std::string_view text) = 0;  // keep-alive ping
   // True when the server drains for shutdown: finish promptly.

@@ -7,6 +7,7 @@
 
 #include "auth/login_throttle.hpp"
 #include "auth/password.hpp"
+#include "auth/registration.hpp"
 #include "roles/roles.hpp"
 
 namespace vmp3::roles {
@@ -50,24 +51,12 @@ class AuthRoutes {
       co_return Response::Problem(Error(ErrorCode::kPermissionDenied, "registration is closed"));
     auto body = co_await ex.ReadSmallBody();
     if (!body) co_return Response::Problem(body.error());
-    auto json = nlohmann::json::parse(*body, nullptr, false);
-    if (json.is_discarded() || !json.is_object() || !json.contains("username") ||
-        !json["username"].is_string() || !json.contains("password") ||
-        !json["password"].is_string()) {
-      co_return Response::Problem(Error(ErrorCode::kInvalidArgument,
-                                        R"(send JSON {"username": "...", "password": "..."})"));
-    }
+    auto registration = auth::ParseRegistration(*body);
+    if (!registration) co_return Response::Problem(registration.error());
     User user;
-    user.username = json["username"].get<std::string>();
-    std::string password = json["password"].get<std::string>();
-    if (json.contains("email") && json["email"].is_string())
-      user.email = json["email"].get<std::string>();
-    if (auto s = auth::CheckUsername(user.username); !s) co_return Response::Problem(s.error());
-    if (auto s = auth::CheckPasswordPolicy(password, user.username); !s)
-      co_return Response::Problem(s.error());
-    if (!user.email.empty()) {
-      if (auto s = auth::CheckEmail(user.email); !s) co_return Response::Problem(s.error());
-    }
+    user.username = registration->username;
+    user.email = registration->email;
+    const std::string& password = registration->password;
     user.id = NewId();
     user.created_at = context_.now_ms();
     Status created = co_await ex.Blocking<Status>([&]() -> Status {

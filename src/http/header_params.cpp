@@ -1,0 +1,127 @@
+#include "http/header_params.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace vmp3::http {
+namespace {
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool IsOws(char c) { return c == ' ' || c == '\t'; }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = Lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+}  // namespace
+
+bool IsTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return Lower(x) == Lower(y); });
+}
+
+Result<std::vector<HeaderParam>> ParseHeaderParams(std::string_view s, std::string_view header) {
+  std::vector<HeaderParam> params;
+  auto malformed = [&](std::string_view what) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "malformed " + std::string(header) + " header: " + std::string(what));
+  };
+  size_t i = 0;
+  while (true) {
+    while (i < s.size() && IsOws(s[i])) ++i;
+    if (i == s.size()) break;
+    if (s[i] != ';') return malformed("expected ';' between parameters");
+    ++i;
+    while (i < s.size() && IsOws(s[i])) ++i;
+    if (i == s.size()) break;
+    if (s[i] == ';') continue;  // an empty parameter
+    size_t name_start = i;
+    while (i < s.size() && IsTokenChar(s[i])) ++i;
+    if (i == name_start) return malformed("a parameter has no name");
+    std::string name(s.substr(name_start, i - name_start));
+    for (char& c : name) c = Lower(c);
+    while (i < s.size() && IsOws(s[i])) ++i;
+    if (i == s.size() || s[i] != '=') return malformed("parameter '" + name + "' has no value");
+    ++i;
+    while (i < s.size() && IsOws(s[i])) ++i;
+    std::string value;
+    if (i < s.size() && s[i] == '"') {
+      ++i;
+      bool closed = false;
+      while (i < s.size()) {
+        char c = s[i++];
+        if (c == '"') {
+          closed = true;
+          break;
+        }
+        if (c == '\\' && i < s.size() && (s[i] == '"' || s[i] == '\\')) c = s[i++];
+        value.push_back(c);
+      }
+      if (!closed) return malformed("unterminated quoted value of '" + name + "'");
+    } else {
+      size_t value_start = i;
+      while (i < s.size() && s[i] != ';' && !IsOws(s[i]) && s[i] != '"') ++i;
+      value.assign(s.substr(value_start, i - value_start));
+      if (value.empty()) return malformed("parameter '" + name + "' has no value");
+    }
+    if (FindHeaderParam(params, name) != nullptr) {
+      return malformed("duplicate parameter '" + name + "'");
+    }
+    params.push_back({std::move(name), std::move(value)});
+  }
+  return params;
+}
+
+const HeaderParam* FindHeaderParam(const std::vector<HeaderParam>& params, std::string_view name) {
+  for (const HeaderParam& p : params) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+Result<std::string> DecodeExtValue(std::string_view v) {
+  auto bad = [] {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "malformed Content-Disposition header: filename* is not charset'lang'value "
+                     "with UTF-8 or ISO-8859-1");
+  };
+  size_t q1 = v.find('\'');
+  if (q1 == std::string_view::npos) return bad();
+  size_t q2 = v.find('\'', q1 + 1);
+  if (q2 == std::string_view::npos) return bad();
+  std::string_view charset = v.substr(0, q1);
+  bool latin1 = EqualsIgnoreCase(charset, "iso-8859-1");
+  if (!latin1 && !EqualsIgnoreCase(charset, "utf-8")) return bad();
+  std::string_view encoded = v.substr(q2 + 1);
+  std::string out;
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(encoded[i]);
+    if (c == '%') {
+      if (i + 2 >= encoded.size()) return bad();
+      int hi = HexValue(encoded[i + 1]);
+      int lo = HexValue(encoded[i + 2]);
+      if (hi < 0 || lo < 0) return bad();
+      c = static_cast<unsigned char>(hi * 16 + lo);
+      i += 2;
+    }
+    if (latin1 && c >= 0x80) {
+      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+}  // namespace vmp3::http
