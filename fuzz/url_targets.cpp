@@ -30,7 +30,9 @@ std::string UrlHost(const std::string& host) {
 std::vector<std::string> Secrets(std::string_view url) {
   std::vector<std::string> secrets;
   auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) return secrets;
+  // Boost.URL 1.81 reads out of bounds iterating the params of an empty query before a fragment
+  // ("?#", boostorg/url#864); the parsers under test refuse fragments before they look at params.
+  if (!parsed || parsed->has_fragment()) return secrets;
   std::vector<std::string> keys;
   for (auto param : parsed->params(boost::urls::encoding_opts(false, false, false))) {
     keys.push_back(param.key);

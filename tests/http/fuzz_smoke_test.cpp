@@ -24,7 +24,7 @@ namespace {
 
 using Target = int (*)(const uint8_t*, size_t);
 
-int Run(Target target, std::string_view input) {
+int RunTarget(Target target, std::string_view input) {
   return target(reinterpret_cast<const uint8_t*>(input.data()), input.size());
 }
 
@@ -74,13 +74,13 @@ class Mutator {
 void Exercise(Target target, const std::vector<std::string>& seeds,
               const std::vector<std::string>& tokens, int rounds) {
   Mutator mutator(20240601, tokens);
-  for (const std::string& seed : seeds) ASSERT_EQ(Run(target, seed), 0);
+  for (const std::string& seed : seeds) ASSERT_EQ(RunTarget(target, seed), 0);
   for (int i = 0; i < rounds; ++i) {
     std::string input = mutator.Mutate(seeds[i % seeds.size()]);
     // Chains of mutations reach further than single edits.
     for (int k = 0; k < i % 3; ++k) input = mutator.Mutate(std::move(input));
-    ASSERT_EQ(Run(target, input), 0);
-    ASSERT_EQ(Run(target, mutator.RandomBytes(64)), 0);
+    ASSERT_EQ(RunTarget(target, input), 0);
+    ASSERT_EQ(RunTarget(target, mutator.RandomBytes(64)), 0);
   }
 }
 
@@ -128,7 +128,7 @@ TEST(FuzzSmokeTest, CorporaPass) {
   for (const auto& [name, target] : Targets()) {
     const std::vector<std::string> inputs = CorpusOf(name);
     EXPECT_GE(inputs.size(), 2u) << name;
-    for (const std::string& input : inputs) ASSERT_EQ(Run(target, input), 0) << name;
+    for (const std::string& input : inputs) ASSERT_EQ(RunTarget(target, input), 0) << name;
   }
 }
 
