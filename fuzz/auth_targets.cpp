@@ -231,9 +231,10 @@ void CheckKeyText(std::string_view text) {
     auto again = auth::PublicKey::FromBase64(key->ToBase64());
     FUZZ_CHECK(again.has_value() && *again == *key, key->ToBase64());
   } else {
+    // One message for every bad text: it cannot repeat any of it.
     FUZZ_CHECK(key.error().code == ErrorCode::kInvalidArgument, key.error().message);
-    FUZZ_CHECK(key.error().message.find(text) == std::string::npos || text.size() < 8,
-               "the message repeats the key text");
+    FUZZ_CHECK(key.error().message == auth::PublicKey::FromBase64("!").error().message,
+               key.error().message);
   }
   if (auto key = auth::SigningKey::FromSeedBase64(text)) {
     auto again = auth::SigningKey::FromSeedBase64(key->ExportSeedBase64());
@@ -246,10 +247,10 @@ void CheckKeyText(std::string_view text) {
       FUZZ_CHECK(!TheKeys().verifier->Verify(token), token);
     }
   } else {
+    // A secret must never be echoed: one message for every bad text.
     FUZZ_CHECK(key.error().code == ErrorCode::kInvalidArgument, key.error().message);
-    // A secret must never be echoed.
-    FUZZ_CHECK(key.error().message.find(text) == std::string::npos || text.size() < 8,
-               "the message repeats the seed text");
+    FUZZ_CHECK(key.error().message == auth::SigningKey::FromSeedBase64("!").error().message,
+               key.error().message);
   }
 }
 
