@@ -26,7 +26,9 @@ run: build
 # Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ and Redis
 # (emptied of earlier runs' queues and keys) and
 # Ceph RGW on loopback for the distributed-mode tests, runs unit + integration + browser tests on
-# the Release build, stops the servers, then runs the unit tests again under ASan + UBSan.
+# the Release build and the fuzz_smoke test (every fuzz target built with clang in build-fuzz and
+# run FUZZ_SMOKE_SECONDS, default 5), stops the servers, then runs the unit tests again under
+# ASan + UBSan.
 SERVERS_DIR ?= $(BUILD_DIR)/test-servers
 test: test-deps build
 	@scripts/test-servers start-fresh $(SERVERS_DIR) >/dev/null

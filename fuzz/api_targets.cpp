@@ -1,6 +1,7 @@
 // Entry point for what API requests carry besides uploads and tokens: the registration body, the
 // conversion options of an upload (and their round trip through Job::options_json to the
 // converter), and the Server-Sent Events framing of job events.
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -29,19 +30,23 @@ bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-// True when `s` (valid UTF-8) holds a control character (C0, DEL, C1), a space, or a Unicode
-// line or paragraph separator: nothing an email address may carry into a mail header.
+// True when `s` (valid UTF-8) holds a control character (Unicode Cc: C0, DEL, C1) or whitespace
+// (Unicode White_Space, from the Unicode Character Database's PropList.txt): nothing an email
+// address may carry into a mail header.
 bool HasControlOrSpace(std::string_view s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto u = static_cast<unsigned char>(s[i]);
-    if (u <= 0x20 || u == 0x7F) return true;
-    if (u == 0xC2 && i + 1 < s.size()) {
-      const auto v = static_cast<unsigned char>(s[i + 1]);
-      if (v <= 0x9F || v == 0xA0) return true;  // C1 controls (NEL among them), no-break space
-    }
-    if (u == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80) {
-      const auto w = static_cast<unsigned char>(s[i + 2]);
-      if (w == 0xA8 || w == 0xA9) return true;  // U+2028, U+2029
+  static constexpr uint32_t kWhiteSpace[] = {0x0009, 0x000A, 0x000B, 0x000C, 0x000D, 0x0020, 0x0085,
+                                             0x00A0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004,
+                                             0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200A, 0x2028,
+                                             0x2029, 0x202F, 0x205F, 0x3000};
+  for (size_t i = 0; i < s.size();) {
+    const auto lead = static_cast<unsigned char>(s[i]);
+    const size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    uint32_t cp = n == 1 ? lead : lead & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    i += n;
+    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return true;
+    for (uint32_t space : kWhiteSpace) {
+      if (cp == space) return true;
     }
   }
   return false;
