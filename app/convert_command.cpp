@@ -208,7 +208,12 @@ Result<media::ConvertResult> ConvertOne(const FileJob& job, const media::Convert
   auto source = FileSource::Open(job.input);
   if (!source) return tl::unexpected(source.error());
   auto sink = AtomicFileSink::Create(job.output, overwrite);
-  if (!sink) return tl::unexpected(sink.error());
+  if (!sink) {
+    Error error = sink.error();
+    if (error.code == ErrorCode::kAlreadyExists)
+      error.message += " (use --overwrite to replace it)";
+    return tl::unexpected(std::move(error));
+  }
   media::ConvertControl control;
   control.on_progress = [&progress](double fraction) {
     if (fraction >= 0) progress.store(std::min(fraction, 1.0), std::memory_order_relaxed);
@@ -461,13 +466,17 @@ class TtyReporter final : public Reporter {
 
 void AddConvertOptions(CLI::App& sub) {
   ConvertArgs& a = Args();
+  sub.footer(
+      "Exit status: 0 every file converted; 1 some file failed (each failure is named on stderr; "
+      "the other files are converted); 2 bad command line, nothing done; 130 (SIGINT) or 143 "
+      "(SIGTERM) interrupted, no partial output left.");
   sub.add_option("INPUT", a.inputs, "Video or audio files to convert")->required();
   auto* output = sub.add_option("-o,--output", a.output,
                                 "Output file (only with one input; default: INPUT with .mp3)")
                      ->type_name("OUT.mp3");
   auto* dir = sub.add_option("-d,--output-dir", a.output_dir,
-                             "Write outputs into this existing directory (default: beside each "
-                             "input)")
+                             "Write outputs into this directory, created if missing (default: "
+                             "beside each input)")
                   ->type_name("DIR");
   output->excludes(dir);
   a.quality_option =
@@ -513,8 +522,9 @@ int RunConvert() {
   if (!a.output.empty() && a.inputs.size() > 1) {
     return UsageError("-o takes one input; use -d DIR to convert several");
   }
-  if (std::error_code ec; !a.output_dir.empty() && !fs::is_directory(a.output_dir, ec)) {
-    return UsageError(fmt::format("output directory {} does not exist", a.output_dir));
+  if (std::error_code ec; !a.output_dir.empty() && fs::exists(a.output_dir, ec) &&
+                          !fs::is_directory(a.output_dir, ec)) {
+    return UsageError(fmt::format("{} is not a directory", Printable(a.output_dir)));
   }
 
   media::ConvertOptions options;
@@ -531,6 +541,15 @@ int RunConvert() {
   options.max_input_seconds = a.max_duration;
   options.max_output_bytes = a.max_output_size;
   if (Status valid = options.Validate(); !valid) return UsageError(valid.error().message);
+
+  // -d DIR is created when missing (with its parents, like mkdir -p), but only once the command
+  // line is known to be good: a usage error leaves no trace.
+  if (std::error_code ec;
+      !a.output_dir.empty() && !fs::create_directories(a.output_dir, ec) && ec) {
+    WriteStderr(fmt::format("vmp3: convert: cannot create output directory {}: {}\n",
+                            Printable(a.output_dir), ec.message()));
+    return kExitFailure;
+  }
 
   std::vector<FileJob> jobs = PlanJobs(a);
   size_t hardware = std::max(1u, std::thread::hardware_concurrency());

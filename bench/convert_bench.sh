@@ -1,49 +1,61 @@
 #!/usr/bin/env bash
 # vmp3 convert vs the ffmpeg CLI, side by side on the same generated inputs.
 #
-# Usage: bench/convert_bench.sh            (full run: ~10 min of input generation the first
-#                                           time, then 3 repetitions of every command)
-#        BENCH_SMOKE=1 bench/convert_bench.sh   (10-second inputs, 1 repetition: proves it works)
+# Usage: bench/convert_bench.sh                  full run: ~10 min of input generation the first
+#                                                time, then 3 repetitions of every command
+#        BENCH_SMOKE=1 bench/convert_bench.sh    smoke run: 3-5 s inputs of 320x180 or less, one
+#                                                repetition, the table written under the build
+#                                                directory; proves the script works in seconds
 #
 # Environment:
-#   VMP3               the vmp3 binary (default: build/vmp3)
+#   VMP3_BUILD_DIR     the build directory (default build; `make bench` passes its BUILD_DIR)
+#   VMP3               the vmp3 binary (default: $VMP3_BUILD_DIR/vmp3)
 #   FFMPEG             the ffmpeg binary (default: ffmpeg on PATH)
 #   BENCH_REPS         repetitions of each command (default 3; 1 in smoke mode)
-#   BENCH_CACHE        where generated inputs are kept and reused (default build/bench-inputs,
-#                      build/bench-inputs-smoke in smoke mode)
-#   BENCH_RESULTS_DIR  where the Markdown table is written (default bench/results; the cache
-#                      directory in smoke mode, so smoke numbers never land in the repository)
+#   BENCH_CACHE        where generated inputs are kept and reused (default
+#                      $VMP3_BUILD_DIR/bench-inputs, $VMP3_BUILD_DIR/bench-inputs-smoke in smoke mode)
+#   BENCH_RESULTS_DIR  where the Markdown table is written (default bench/results;
+#                      $VMP3_BUILD_DIR/bench-results-smoke in smoke mode, which refuses any
+#                      directory under bench/ so smoke numbers never land in the repository)
 #
 # Each command runs under GNU time (wall, user, sys, peak RSS); the table shows medians and the
 # ratio to ffmpeg's re-encode of the same input. Repetitions are interleaved (vmp3, ffmpeg, vmp3,
-# ...) so drift in machine load spreads over both tools. Nothing here asserts on timings.
+# ...) so drift in machine load spreads over both tools. Nothing here asserts on timings, but any
+# failing step (input generation, a command, a missing output) fails the run with a non-zero exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=${BENCH_SMOKE:-0}
-VMP3=${VMP3:-$ROOT/build/vmp3}
+BUILD=$(realpath -m "${VMP3_BUILD_DIR:-$ROOT/build}")
+VMP3=${VMP3:-$BUILD/vmp3}
 FFMPEG=${FFMPEG:-ffmpeg}
 TIME=/usr/bin/time
 
+# Input lengths (s) and frame sizes: a 10-minute and a 60-minute input, or tiny ones for smoke.
 if [[ $SMOKE == 1 ]]; then
   REPS=${BENCH_REPS:-1}
-  CACHE=${BENCH_CACHE:-$ROOT/build/bench-inputs-smoke}
-  RESULTS_DIR=${BENCH_RESULTS_DIR:-$CACHE}
-  SHORT=10 LONG=10
+  CACHE=${BENCH_CACHE:-$BUILD/bench-inputs-smoke}
+  RESULTS_DIR=${BENCH_RESULTS_DIR:-$BUILD/bench-results-smoke}
+  SHORT=3 LONG=5
+  BIG_SIZE=320x180 BIG_NAME=180p SMALL_SIZE=160x90 SMALL_NAME=90p
 else
   REPS=${BENCH_REPS:-3}
-  CACHE=${BENCH_CACHE:-$ROOT/build/bench-inputs}
+  CACHE=${BENCH_CACHE:-$BUILD/bench-inputs}
   RESULTS_DIR=${BENCH_RESULTS_DIR:-$ROOT/bench/results}
   SHORT=600 LONG=3600
+  BIG_SIZE=1280x720 BIG_NAME=720p SMALL_SIZE=640x360 SMALL_NAME=360p
 fi
 
 die() { echo "convert_bench: $*" >&2; exit 1; }
-[[ -x $VMP3 ]] || die "$VMP3 not found or not executable (build it: cmake --build build --target vmp3_cli)"
+[[ -x $VMP3 ]] || die "$VMP3 not found or not executable (build it: make build)"
 command -v "$FFMPEG" >/dev/null || die "ffmpeg not found (set FFMPEG)"
 if ! [[ -x $TIME ]] || ! $TIME -f '%e' true 2>/dev/null; then
   die "GNU time is needed at $TIME (apt-get install time)"
 fi
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPS must be a positive integer"
+if [[ $SMOKE == 1 && $(realpath -m "$RESULTS_DIR")/ == "$ROOT/bench/"* ]]; then
+  die "a smoke run does not write under bench/ (BENCH_RESULTS_DIR=$RESULTS_DIR)"
+fi
 
 mkdir -p "$CACHE" "$RESULTS_DIR"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmp3-bench.XXXXXX")
@@ -66,22 +78,25 @@ generate() {
     return
   fi
   echo "generating $out (${seconds}s, $size) ..." >&2
-  local tmp=$CACHE/.$name.partial.${name##*.}
+  local tmp=$CACHE/.$name.partial.$$.${name##*.}  # per process: two runs may fill one cache
   # shellcheck disable=SC2086  # vargs/aargs are word lists on purpose
-  "$FFMPEG" -nostdin -y -hide_banner -loglevel error \
+  if ! "$FFMPEG" -nostdin -y -hide_banner -loglevel error \
     -f lavfi -i "testsrc2=size=$size:rate=25" \
     -f lavfi -i "aevalsrc=exprs=$AUDIO_EXPR:sample_rate=48000:channel_layout=stereo" \
-    -t "$seconds" -map 0:v -map 1:a $vargs $aargs "$tmp"
+    -t "$seconds" -map 0:v -map 1:a $vargs $aargs "$tmp"; then
+    rm -f "$tmp"
+    die "could not generate $out"
+  fi
   mv "$tmp" "$out"
 }
 
-MP4_SHORT=h264-aac-720p-${SHORT}s.mp4
-MP4_LONG=h264-aac-360p-${LONG}s.mp4
-AVI_SHORT=mpeg4-mp3-720p-${SHORT}s.avi
+MP4_SHORT=h264-aac-$BIG_NAME-${SHORT}s.mp4
+MP4_LONG=h264-aac-$SMALL_NAME-${LONG}s.mp4
+AVI_SHORT=mpeg4-mp3-$BIG_NAME-${SHORT}s.avi
 H264="-c:v libx264 -preset ultrafast -pix_fmt yuv420p"
-generate "$MP4_SHORT" "$SHORT" 1280x720 "$H264" "-c:a aac -b:a 128k"
-generate "$MP4_LONG" "$LONG" 640x360 "$H264" "-c:a aac -b:a 128k"
-generate "$AVI_SHORT" "$SHORT" 1280x720 "-c:v mpeg4 -q:v 5" "-c:a libmp3lame -b:a 192k"
+generate "$MP4_SHORT" "$SHORT" "$BIG_SIZE" "$H264" "-c:a aac -b:a 128k"
+generate "$MP4_LONG" "$LONG" "$SMALL_SIZE" "$H264" "-c:a aac -b:a 128k"
+generate "$AVI_SHORT" "$SHORT" "$BIG_SIZE" "-c:v mpeg4 -q:v 5" "-c:a libmp3lame -b:a 192k"
 
 # ---- Measuring ---------------------------------------------------------------------------------
 
@@ -127,10 +142,12 @@ bench_input() {
   for ((rep = 1; rep <= REPS; rep++)); do
     for c in "${cases[@]}"; do
       local id=${c%%|*} rest=${c#*|}
-      local cmd=${rest#*|}
+      local label=${rest%%|*} cmd=${rest#*|}
       # shellcheck disable=SC2034
       local OUT=$WORK/$id.mp3
+      rm -f "$OUT"
       eval "run $id $cmd"
+      [[ -s $OUT ]] || die "$label: exited 0 but wrote no $OUT"
     done
   done
   # The reference for ratios: ffmpeg re-encoding this input.
@@ -161,13 +178,13 @@ describe() {  # "720p H.264/AAC MP4, 10 min, 480 MB"
   echo "$1, $(awk -v s="$2" 'BEGIN { if (s >= 60) printf "%d min", s / 60; else printf "%d s", s }'), $(file_mb "$CACHE/$3") MB"
 }
 
-bench_input "$MP4_SHORT" "$(describe "720p H.264/AAC MP4" "$SHORT" "$MP4_SHORT")" \
+bench_input "$MP4_SHORT" "$(describe "$BIG_NAME H.264/AAC MP4" "$SHORT" "$MP4_SHORT")" \
   "mp4s_vmp3|vmp3 convert (re-encode V2)|$VMP3_CONVERT" \
   "mp4s_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME"
-bench_input "$MP4_LONG" "$(describe "360p H.264/AAC MP4" "$LONG" "$MP4_LONG")" \
+bench_input "$MP4_LONG" "$(describe "$SMALL_NAME H.264/AAC MP4" "$LONG" "$MP4_LONG")" \
   "mp4l_vmp3|vmp3 convert (re-encode V2)|$VMP3_CONVERT" \
   "mp4l_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME"
-bench_input "$AVI_SHORT" "$(describe "720p MPEG-4/MP3 AVI" "$SHORT" "$AVI_SHORT")" \
+bench_input "$AVI_SHORT" "$(describe "$BIG_NAME MPEG-4/MP3 AVI" "$SHORT" "$AVI_SHORT")" \
   "avi_vmp3_copy|vmp3 convert (copy)|$VMP3_CONVERT" \
   "avi_vmp3_reencode|vmp3 convert --reencode (V2)|$VMP3_CONVERT --reencode" \
   "avi_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME" \

@@ -9,18 +9,47 @@
 #                GET /v1/jobs/{id} under wrk (64 connections): requests/s and latency percentiles.
 #   distributed: end-to-end vs `vmp3 convert`; 200 short jobs through 1 vs 2 converter processes;
 #                peak RSS of every role during a 1 GiB upload into S3.
-# Environment: VMP3 (default build/vmp3), BENCH_CACHE (default build/bench-inputs, shared with
-# convert_bench.sh), BENCH_REPS (default 3), BENCH_RESULTS_DIR (default bench/results).
+# Environment: VMP3_BUILD_DIR (default build), VMP3 (default $VMP3_BUILD_DIR/vmp3), BENCH_CACHE
+# (default $VMP3_BUILD_DIR/bench-inputs, shared with convert_bench.sh), BENCH_REPS (default 3),
+# BENCH_RESULTS_DIR (default bench/results).
+# BENCH_SMOKE=1: the same steps, small: a 3 s input, 16 MiB uploads, 10 queued jobs, wrk for 2 s,
+# one repetition, inputs in $VMP3_BUILD_DIR/bench-inputs-smoke and the table in
+# $VMP3_BUILD_DIR/bench-results-smoke (never under bench/). It proves the script works.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODE=${1:-embedded}
-VMP3=${VMP3:-$ROOT/build/vmp3}
-CACHE=${BENCH_CACHE:-$ROOT/build/bench-inputs}
-REPS=${BENCH_REPS:-3}
-RESULTS_DIR=${BENCH_RESULTS_DIR:-$ROOT/bench/results}
-INPUT=$CACHE/h264-aac-720p-600s.mp4
-BIG=$CACHE/random-1GiB.bin
-CLIP=$CACHE/clip-10s.mp4
+SMOKE=${BENCH_SMOKE:-0}
+BUILD=$(realpath -m "${VMP3_BUILD_DIR:-$ROOT/build}")
+VMP3=${VMP3:-$BUILD/vmp3}
+if [[ $SMOKE == 1 ]]; then
+  CACHE=${BENCH_CACHE:-$BUILD/bench-inputs-smoke}
+  REPS=${BENCH_REPS:-1}
+  RESULTS_DIR=${BENCH_RESULTS_DIR:-$BUILD/bench-results-smoke}
+  INPUT=$CACHE/h264-aac-180p-3s.mp4
+  INPUT_MAKER="BENCH_SMOKE=1 bench/convert_bench.sh"
+  SUFFIX=-smoke
+  BIG_MIB=16 CLIP_SECONDS=2 DRAIN_JOBS=10 WRK_SECONDS=2
+else
+  CACHE=${BENCH_CACHE:-$BUILD/bench-inputs}
+  REPS=${BENCH_REPS:-3}
+  RESULTS_DIR=${BENCH_RESULTS_DIR:-$ROOT/bench/results}
+  INPUT=$CACHE/h264-aac-720p-600s.mp4
+  INPUT_MAKER="bench/convert_bench.sh"
+  SUFFIX=""
+  BIG_MIB=1024 CLIP_SECONDS=10 DRAIN_JOBS=200 WRK_SECONDS=10
+fi
+BIG=$CACHE/random-${BIG_MIB}MiB.bin
+CLIP=$CACHE/clip-${CLIP_SECONDS}s.mp4
+BIG_LABEL=$([[ $BIG_MIB == 1024 ]] && echo "1 GiB" || echo "$BIG_MIB MiB")
+case "$MODE" in embedded | distributed) ;; *)
+  echo "usage: ${0##*/} embedded|distributed" >&2
+  exit 2
+  ;;
+esac
+if [[ $SMOKE == 1 && $(realpath -m "$RESULTS_DIR")/ == "$ROOT/bench/"* ]]; then
+  echo "service_bench: a smoke run does not write under bench/ (BENCH_RESULTS_DIR=$RESULTS_DIR)" >&2
+  exit 1
+fi
 mkdir -p "$CACHE" "$RESULTS_DIR"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmp3-sbench.XXXXXX")
 chmod 755 "$WORK"  # the RabbitMQ server runs as its own user and must reach its directory
@@ -35,11 +64,13 @@ trap cleanup EXIT
 die() { echo "service_bench: $*" >&2; exit 1; }
 
 [[ -x $VMP3 ]] || die "$VMP3 is missing: make build"
-[[ -f $INPUT ]] || BENCH_REPS=1 "$ROOT/bench/convert_bench.sh" >/dev/null 2>&1 || true
-[[ -f $INPUT ]] || die "$INPUT is missing: run bench/convert_bench.sh first"
-[[ -f $BIG ]] || head -c $((1 << 30)) /dev/urandom >"$BIG"
-[[ -f $CLIP ]] || ffmpeg -nostdin -v error -f lavfi -i "sine=f=440:d=10" -f lavfi -i "testsrc2=s=320x240:d=10" \
-  -c:a aac -c:v libx264 -preset ultrafast -shortest "$CLIP"
+# convert_bench.sh makes the input (its one-repetition table goes to the scratch directory).
+[[ -f $INPUT ]] || BENCH_REPS=1 BENCH_CACHE=$CACHE BENCH_RESULTS_DIR=$WORK VMP3=$VMP3 \
+  "$ROOT/bench/convert_bench.sh" >/dev/null 2>&1 || true
+[[ -f $INPUT ]] || die "$INPUT is missing: run $INPUT_MAKER first"
+[[ -f $BIG ]] || head -c $((BIG_MIB << 20)) /dev/urandom >"$BIG"
+[[ -f $CLIP ]] || ffmpeg -nostdin -v error -f lavfi -i "sine=f=440:d=$CLIP_SECONDS" \
+  -f lavfi -i "testsrc2=s=320x240:d=$CLIP_SECONDS" -c:a aac -c:v libx264 -preset ultrafast -shortest "$CLIP"
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 now() { date +%s.%N; }
@@ -119,7 +150,7 @@ convert_seconds() {
 }
 
 stamp=$(date -u +%Y-%m-%dT%H:%MZ)
-out=$RESULTS_DIR/service-$MODE-$(date -u +%Y%m%d-%H%M).md
+out=$RESULTS_DIR/service-$MODE-$(date -u +%Y%m%d-%H%M)$SUFFIX.md
 {
   echo "## Service benchmarks, $MODE ($stamp, $(nproc) cores)"
   echo
@@ -142,7 +173,7 @@ if [[ $MODE == embedded ]]; then
   # wrk on GET /v1/jobs/{id} with a valid token.
   job=$(upload "$BASE" "$TOKEN" "$CLIP")
   wait_done "$BASE" "$TOKEN" "$job"
-  wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $TOKEN" "$BASE/v1/jobs/$job" >"$WORK/wrk.txt"
+  wrk -t2 -c64 -d"${WRK_SECONDS}s" --latency -H "Authorization: Bearer $TOKEN" "$BASE/v1/jobs/$job" >"$WORK/wrk.txt"
   rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk.txt")
   p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk.txt")
@@ -155,7 +186,7 @@ if [[ $MODE == embedded ]]; then
   idle_rss=$(awk -v kb="$(rss_kb "$PID")" 'BEGIN {printf "%.1f", kb / 1024}')
   t0=$(now)
   one_rss=$(max_rss_during "$PID" upload "$BASE" "$TOKEN" "$BIG")
-  one_rate=$(echo "1024 / ($(now) - $t0)" | bc -l)
+  one_rate=$(echo "$BIG_MIB / ($(now) - $t0)" | bc -l)
   one_hwm=$(peak_rss_mb "$PID")
   stop_server "$PID"
   start_server eight --data-dir "$WORK/eight" --workers 1 --max-upload-bytes $((2 << 30))
@@ -171,9 +202,9 @@ if [[ $MODE == embedded ]]; then
     printf '| end-to-end upload → done → download | %.2f s (vmp3 convert: %.2f s), ratio **%.2f** | ≤ 1.15 |\n' \
       "$e2e_med" "$conv_med" "$(echo "$e2e_med / $conv_med" | bc -l)"
     echo "| server RSS after start and one sign-in | ${idle_rss} MB | |"
-    printf '| server peak RSS receiving one 1 GiB upload (sampled every 20 ms) | **%s MB** (%.0f MB/s; VmHWM incl. Argon2id sign-in: %s MB) | ≤ 64 MB |\n' "$one_rss" "$one_rate" "$one_hwm"
-    echo "| server peak RSS receiving 8 × 1 GiB at once | **${eight_rss} MB** (VmHWM: ${eight_hwm} MB) | ≤ 128 MB |"
-    echo "| GET /v1/jobs/{id}, wrk 64 connections, 10 s | **${rps} req/s**, p50 ${p50}, p99 ${p99} | ≥ 15,000 req/s, p99 ≤ 20 ms |"
+    printf '| server peak RSS receiving one %s upload (sampled every 20 ms) | **%s MB** (%.0f MB/s; VmHWM incl. Argon2id sign-in: %s MB) | ≤ 64 MB |\n' "$BIG_LABEL" "$one_rss" "$one_rate" "$one_hwm"
+    echo "| server peak RSS receiving 8 × $BIG_LABEL at once | **${eight_rss} MB** (VmHWM: ${eight_hwm} MB) | ≤ 128 MB |"
+    echo "| GET /v1/jobs/{id}, wrk 64 connections, $WRK_SECONDS s | **${rps} req/s**, p50 ${p50}, p99 ${p99} | ≥ 15,000 req/s, p99 ≤ 20 ms |"
   } >>"$out"
 else
   "$ROOT/scripts/test-servers" start "$WORK/servers" >/dev/null
@@ -197,11 +228,11 @@ else
   conv_med=$(printf '%s\n' "${conv[@]}" | median)
 
   stop_server "$CONV1"
-  # Throughput: queue 200 short jobs with no converter running, then time how long 1 (or 2)
+  # Throughput: queue DRAIN_JOBS short jobs with no converter running, then time how long 1 (or 2)
   # converter processes take to drain them, so upload speed does not enter the figure.
-  drain() {  # N_CONVERTERS -> seconds to finish 200 queued 10 s clips
+  drain() {  # N_CONVERTERS -> seconds to finish DRAIN_JOBS queued clips
     local ids=() conv=() t0
-    for _ in $(seq 1 200); do ids+=("$(upload "$BASE" "$TOKEN" "$CLIP")"); done
+    for _ in $(seq 1 "$DRAIN_JOBS"); do ids+=("$(upload "$BASE" "$TOKEN" "$CLIP")"); done
     t0=$(now)
     for i in $(seq 1 "$1"); do
       start_server "drain$1-$i" --roles converter --workers 1 "${backends[@]}" "${verify[@]}"
@@ -222,11 +253,12 @@ else
     echo "|---|---|---|"
     printf '| end-to-end upload → done → download | %.2f s (vmp3 convert: %.2f s), ratio **%.2f** | ≤ 1.3 |\n' \
       "$e2e_med" "$conv_med" "$(echo "$e2e_med / $conv_med" | bc -l)"
-    printf '| 200 queued 10 s clips drained by 1 converter process (1 thread) | %.1f s, **%.1f jobs/s** | |\n' "$one" "$(echo "200 / $one" | bc -l)"
-    printf '| 200 queued 10 s clips drained by 2 converter processes (1 thread each) | %.1f s, **%.1f jobs/s**, speed-up %.2f× | |\n' \
-      "$two" "$(echo "200 / $two" | bc -l)" "$(echo "$one / $two" | bc -l)"
-    echo "| peak RSS of the upload role (with metadata, download) during a 1 GiB upload into S3, sampled every 20 ms | **${api_rss} MB** (VmHWM incl. sign-ins: $(peak_rss_mb "$API_PID") MB) | ≤ 64 MB |"
-    echo "| VmHWM of the other roles: auth (Argon2id, 64 MiB by design) / converter (after a 10-min conversion) | $(peak_rss_mb "$AUTH_PID") / $(peak_rss_mb "$CONV1") MB | |"
+    printf '| %s queued %s s clips drained by 1 converter process (1 thread) | %.1f s, **%.1f jobs/s** | |\n' "$DRAIN_JOBS" "$CLIP_SECONDS" "$one" "$(echo "$DRAIN_JOBS / $one" | bc -l)"
+    printf '| %s queued %s s clips drained by 2 converter processes (1 thread each) | %.1f s, **%.1f jobs/s**, speed-up %.2f× | |\n' \
+      "$DRAIN_JOBS" "$CLIP_SECONDS" "$two" "$(echo "$DRAIN_JOBS / $two" | bc -l)" "$(echo "$one / $two" | bc -l)"
+    echo "| peak RSS of the upload role (with metadata, download) during a $BIG_LABEL upload into S3, sampled every 20 ms | **${api_rss} MB** (VmHWM incl. sign-ins: $(peak_rss_mb "$API_PID") MB) | ≤ 64 MB |"
+    echo "| VmHWM of the other roles: auth (Argon2id, 64 MiB by design) / converter (after the end-to-end conversions) | $(peak_rss_mb "$AUTH_PID") / $(peak_rss_mb "$CONV1") MB | |"
   } >>"$out"
 fi
 cat "$out"
+echo "written to $out" >&2

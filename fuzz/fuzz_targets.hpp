@@ -48,7 +48,7 @@ int FuzzJsonBodies(const uint8_t* data, size_t size);
 // media::Probe through the AVIO bridge on the input as an in-memory ByteSource.
 int FuzzMediaProbe(const uint8_t* data, size_t size);
 
-// --- storage_targets.cpp (only where storage/s3_xml.hpp exists) ---
+// --- storage_targets.cpp ---
 // storage/s3_xml.hpp: every S3 XML answer parser, ParseIsoTime and the request-body builders.
 int FuzzS3Xml(const uint8_t* data, size_t size);
 

@@ -1,6 +1,5 @@
 // Entry point for the S3 XML answers (storage/s3_xml.hpp): every parser on every input, and each
-// parsed answer written back as XML and parsed again. Built only where storage/s3_xml.hpp exists
-// (fuzz/CMakeLists.txt, tests/CMakeLists.txt).
+// parsed answer written back as XML and parsed again.
 #include <ctime>
 #include <pugixml.hpp>
 #include <span>

@@ -12,8 +12,9 @@
 #include "fuzz_check.hpp"
 #include "fuzz_targets.hpp"
 #include "metadata/redis_metadata_store.hpp"
-#include "queue/rabbitmq_job_queue.hpp"
-#include "storage/s3_object_store.hpp"
+#include "queue/amqp_connection.hpp"
+#include "storage/object_store.hpp"
+#include "storage/s3_config.hpp"
 
 namespace vmp3::fuzz {
 namespace {

@@ -100,3 +100,17 @@ random_token() {
   done
   echo "${out:0:$1}"
 }
+
+# close_inherited_fds: closes every descriptor above 2 this script inherited. The servers it
+# starts live on after it, and a server holding a descriptor its caller opened keeps what it
+# refers to alive: under `flock /work/build.lock CMD` (fd 3 holds the lock) a restarted server
+# would hold the machine-wide build lock for its whole life. Call it first thing.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    # 255: bash reads the running script through it.
+    [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2 && fd != 255)) || continue
+    eval "exec $fd>&-" 2>/dev/null || true
+  done
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts or stops a private RabbitMQ node on 127.0.0.1 whose state (Mnesia, logs, cookie, PIDs) lives in
 # DIR. It has its own epmd on its own port, so it never meets a system epmd or another instance.
-# Usage: scripts/servers/rabbitmq.sh start|stop|status DIR PORT [DIST_PORT [EPMD_PORT]]
+# Usage: scripts/servers/rabbitmq.sh start|stop|status|pid DIR PORT [DIST_PORT [EPMD_PORT]]
+#        scripts/servers/rabbitmq.sh ctl DIR PORT DIST_PORT EPMD_PORT -- RABBITMQCTL_ARGS...
 #   PORT       AMQP port. DIST_PORT (Erlang distribution) defaults to PORT+20000, EPMD_PORT to PORT+21000.
 #   start      starts epmd and rabbitmq-server in their own sessions, waits until the node has booted
 #              (rabbitmqctl wait), prints amqp://guest:guest@127.0.0.1:PORT/%2f. Already running for
@@ -9,13 +10,23 @@
 #   stop       rabbitmqctl stop, then what is left of the process group start launched, then the epmd
 #              start launched, all by the PIDs recorded in DIR. Succeeds when nothing runs.
 #   status     exit 0 if the node of DIR has booted.
+#   pid        prints the PID of the node's Erlang VM (beam), e.g. for tests that SIGSTOP it; fails
+#              when it does not run.
+#   ctl        runs rabbitmqctl against the node of DIR (e.g. set_vm_memory_high_watermark 0).
 # Run as root, the node runs as the `rabbitmq` user and DIR is chowned to it; as another user, it runs
 # as that user. Env: VMP3_SERVER_TIMEOUT (seconds, default 90).
 set -euo pipefail
 # shellcheck source=scripts/servers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+close_inherited_fds
 
-(($# >= 3 && $# <= 5)) || die "usage: ${0##*/} start|stop|status DIR PORT [DIST_PORT [EPMD_PORT]]"
+ctl_args=()
+if [[ ${1:-} == ctl ]]; then
+  (($# >= 6)) && [[ $6 == -- ]] || die "usage: ${0##*/} ctl DIR PORT DIST_PORT EPMD_PORT -- ARGS..."
+  ctl_args=("${@:7}")
+  set -- "${@:1:5}"
+fi
+(($# >= 3 && $# <= 5)) || die "usage: ${0##*/} start|stop|status|pid DIR PORT [DIST_PORT [EPMD_PORT]]"
 action=$1 port=$3 dist_port=${4:-$(($3 + 20000))} epmd_port=${5:-$(($3 + 21000))}
 check_port "$port"
 check_port "$dist_port"
@@ -151,7 +162,12 @@ case "$action" in
   start) start ;;
   stop) stop ;;
   status) booted ;;
+  pid)
+    pid=$(pid_of "$dir/rabbitmq.pid") && pid_matches "$pid" beam || die "RabbitMQ of $dir does not run"
+    echo "$pid"
+    ;;
+  ctl) ctl "${ctl_args[@]}" ;;
   # Internal: the body of the background process start() launches.
   __launch) as_owner "$bin/rabbitmq-server" ;;
-  *) die "unknown action '$action' (start|stop|status)" ;;
+  *) die "unknown action '$action' (start|stop|status|pid|ctl)" ;;
 esac

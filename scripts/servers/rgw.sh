@@ -17,6 +17,7 @@
 set -euo pipefail
 # shellcheck source=scripts/servers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+close_inherited_fds
 
 (($# == 3)) || die "usage: ${0##*/} start|stop|status DIR PORT"
 action=$1 port=$3

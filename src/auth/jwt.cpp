@@ -121,51 +121,13 @@ Result<std::string> ReadSmallFile(const std::filesystem::path& path) {
 }
 
 // Creates `path` holding `contents` with mode 0600, never replacing an existing file
-// (kAlreadyExists). The bytes go to a temporary file first and are hard-linked into place, so
-// the key file never exists half-written or with looser permissions.
+// (kAlreadyExists). The bytes go to a temporary file first and are linked into place, so the key
+// file never exists half-written or with looser permissions.
 Status CreateSecretFile(const std::filesystem::path& path, std::string_view contents) {
-  std::filesystem::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return MakeError(ErrorCode::kIo,
-                     fmt::format("cannot create directory {}: {}", dir.string(), ec.message()));
-  }
-  unsigned char random[8];
-  randombytes_buf(random, sizeof random);
-  std::filesystem::path temp =
-      dir /
-      fmt::format(".{}.{}.tmp", path.filename().string(),
-                  Base64Encode(random, sizeof random, sodium_base64_VARIANT_URLSAFE_NO_PADDING));
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return tl::unexpected(ErrnoError("cannot create", temp, errno));
-  auto fail = [&](std::string_view what, const std::filesystem::path& p) {
-    Error e = ErrnoError(what, p, errno);
-    if (fd >= 0) ::close(fd);
-    ::unlink(temp.c_str());
-    return tl::unexpected(e);
-  };
-  // The umask can only remove bits, but be explicit: the file must be exactly owner-only.
-  if (::fchmod(fd, 0600) != 0) return fail("cannot set permissions of", temp);
-  size_t written = 0;
-  while (written < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot write", temp);
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return fail("cannot sync", temp);
-  ::close(fd);
-  fd = -1;
-  if (::link(temp.c_str(), path.c_str()) != 0) return fail("cannot create", path);
-  ::unlink(temp.c_str());
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);  // best effort: makes the new name durable
-    ::close(dir_fd);
-  }
-  return {};
+  return WriteFileAtomically(
+      path, contents,
+      AtomicFileOptions{
+          .overwrite = false, .mode = 0600, .exact_mode = true, .create_directories = true});
 }
 
 // ---- keys ---------------------------------------------------------------------------------
@@ -291,11 +253,7 @@ Result<std::vector<PublicKey>> PublicKey::FromJwks(std::string_view text) {
 }
 
 Status PublicKey::WriteTo(const std::filesystem::path& path) const {
-  auto sink = AtomicFileSink::Create(path, /*overwrite=*/true);
-  if (!sink) return tl::unexpected(sink.error());
-  std::string line = ToBase64() + "\n";
-  if (auto s = (*sink)->Write(std::as_bytes(std::span(line))); !s) return s;
-  return (*sink)->Commit();
+  return WriteFileAtomically(path, ToBase64() + "\n", AtomicFileOptions{.overwrite = true});
 }
 
 std::string PublicKey::ToBase64() const {

@@ -1,102 +1,104 @@
 #include "auth/login_throttle.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
 
 namespace vmp3::auth {
 namespace {
 
-std::string_view Truncate(std::string_view key) {
-  return key.substr(0, LoginThrottle::kMaxKeyBytes);
+LoginThrottleOptions Sane(LoginThrottleOptions options) {
+  options.max_failures = std::max(options.max_failures, 1);
+  options.window_seconds = std::max<int64_t>(options.window_seconds, 1);
+  options.lockout_seconds = std::max<int64_t>(options.lockout_seconds, 1);
+  options.max_lockout_seconds = std::max(options.max_lockout_seconds, options.lockout_seconds);
+  return options;
+}
+
+// A record whose lock has ended and which then saw a whole quiet window carries no information
+// worth keeping: its failure count would reset anyway, and its lock history is forgiven.
+bool Stale(const ThrottleRecord& record, int64_t now, const LoginThrottleOptions& options) {
+  return now >= std::max(record.locked_until, record.window_start) + options.window_seconds;
 }
 
 }  // namespace
 
-LoginThrottle::LoginThrottle(LoginThrottleOptions options) : options_(options) {
-  options_.max_failures = std::max(options_.max_failures, 1);
-  options_.window_seconds = std::max<int64_t>(options_.window_seconds, 1);
-  options_.lockout_seconds = std::max<int64_t>(options_.lockout_seconds, 1);
-  options_.max_lockout_seconds = std::max(options_.max_lockout_seconds, options_.lockout_seconds);
-  options_.max_keys = std::max<size_t>(options_.max_keys, 1);
+std::string ThrottleRecord::Encode() const {
+  return fmt::format("1 {} {} {} {}", failures, window_start, locked_until, lockouts);
 }
 
-// An entry whose lock has ended and which then saw a whole quiet window carries no information
-// worth keeping: its failure count would reset anyway, and its lock history is forgiven.
-bool LoginThrottle::Stale(const Entry& entry, int64_t now) const {
-  return now >= std::max(entry.locked_until, entry.window_start) + options_.window_seconds;
-}
-
-const LoginThrottle::Entry* LoginThrottle::Find(std::string_view key) const {
-  auto it = index_.find(Truncate(key));
-  return it == index_.end() ? nullptr : &*it->second;
-}
-
-bool LoginThrottle::Allowed(std::string_view key, int64_t now) const {
-  return RetryAfterSeconds(key, now) == 0;
-}
-
-int64_t LoginThrottle::RetryAfterSeconds(std::string_view key, int64_t now) const {
-  std::lock_guard lock(mu_);
-  const Entry* entry = Find(key);
-  if (entry == nullptr || entry->locked_until <= now) return 0;
-  return entry->locked_until - now;
-}
-
-void LoginThrottle::RecordFailure(std::string_view key, int64_t now) {
-  key = Truncate(key);
-  std::lock_guard lock(mu_);
-
-  // Forget quiet entries from the old end first, so memory follows the current attack volume.
-  while (!entries_.empty() && Stale(entries_.front(), now)) {
-    index_.erase(entries_.front().key);
-    entries_.pop_front();
+ThrottleRecord ThrottleRecord::Decode(std::string_view text) {
+  ThrottleRecord record;
+  int64_t fields[5] = {0, 0, 0, 0, 0};
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  for (int64_t& field : fields) {
+    while (p < end && *p == ' ') ++p;
+    auto [next, ec] = std::from_chars(p, end, field);
+    if (ec != std::errc()) return ThrottleRecord{};
+    p = next;
   }
+  if (fields[0] != 1 || fields[1] < 0 || fields[4] < 0) return ThrottleRecord{};
+  record.failures = static_cast<int>(std::min<int64_t>(fields[1], 1 << 20));
+  record.window_start = fields[2];
+  record.locked_until = fields[3];
+  record.lockouts = static_cast<int>(std::min<int64_t>(fields[4], 64));
+  return record;
+}
 
-  auto found = index_.find(key);
-  List::iterator it;
-  if (found == index_.end()) {
-    if (entries_.size() >= options_.max_keys) {
-      index_.erase(entries_.front().key);
-      entries_.pop_front();
-    }
-    entries_.push_back(Entry{.key = std::string(key), .window_start = now});
-    it = std::prev(entries_.end());
-    index_.emplace(it->key, it);
-  } else {
-    it = found->second;
-    entries_.splice(entries_.end(), entries_, it);  // most recently failed goes last
+ThrottleRecord AfterFailure(ThrottleRecord record, int64_t now,
+                            const LoginThrottleOptions& raw_options) {
+  const LoginThrottleOptions options = Sane(raw_options);
+  if (record.locked_until > now) return record;
+  if (record.failures == 0 && record.lockouts == 0) record.window_start = now;  // fresh
+  if (now - record.window_start >= options.window_seconds) {
+    if (Stale(record, now, options)) record.lockouts = 0;  // a quiet window forgives
+    record.failures = 0;
+    record.window_start = now;
   }
-
-  Entry& entry = *it;
-  if (entry.locked_until > now) return;
-  if (now - entry.window_start >= options_.window_seconds) {
-    if (Stale(entry, now)) entry.lockouts = 0;  // a quiet window forgives earlier locks
-    entry.failures = 0;
-    entry.window_start = now;
-  }
-  if (++entry.failures < options_.max_failures) return;
+  if (++record.failures < options.max_failures) return record;
 
   // Lock: lockout_seconds doubled once per earlier lock, capped (the shift is bounded too).
-  int64_t duration = options_.lockout_seconds;
-  for (int i = 0; i < entry.lockouts && duration < options_.max_lockout_seconds; ++i) duration *= 2;
-  duration = std::min(duration, options_.max_lockout_seconds);
-  entry.locked_until = now + duration;
-  entry.lockouts += 1;
-  entry.failures = 0;
-  entry.window_start = now;
+  int64_t duration = options.lockout_seconds;
+  for (int i = 0; i < record.lockouts && duration < options.max_lockout_seconds; ++i) duration *= 2;
+  duration = std::min(duration, options.max_lockout_seconds);
+  record.locked_until = now + duration;
+  record.lockouts += 1;
+  record.failures = 0;
+  record.window_start = now;
+  return record;
 }
 
-void LoginThrottle::RecordSuccess(std::string_view key) {
-  std::lock_guard lock(mu_);
-  auto found = index_.find(Truncate(key));
-  if (found == index_.end()) return;
-  List::iterator it = found->second;
-  index_.erase(found);
-  entries_.erase(it);
+LoginThrottle::LoginThrottle(LimitStore& store, LoginThrottleOptions options)
+    : store_(store), options_(Sane(options)) {}
+
+std::string LoginThrottle::StoreKey(std::string_view key) const {
+  return "login:" + std::string(key.substr(0, kMaxKeyBytes));
 }
 
-size_t LoginThrottle::size() const {
-  std::lock_guard lock(mu_);
-  return entries_.size();
+Result<int64_t> LoginThrottle::RetryAfterSeconds(std::string_view key, int64_t now) const {
+  auto text = store_.GetLimit(StoreKey(key));
+  if (!text) return tl::unexpected(text.error());
+  ThrottleRecord record = ThrottleRecord::Decode(*text);
+  return std::max<int64_t>(0, record.locked_until - now);
+}
+
+Status LoginThrottle::RecordFailure(std::string_view key, int64_t now) {
+  // Kept until a whole quiet window after the longest lock could end: by then it is stale.
+  auto ttl = std::chrono::seconds(options_.max_lockout_seconds + options_.window_seconds);
+  auto written = store_.UpdateLimit(StoreKey(key), ttl, [&](std::string_view current) {
+    return AfterFailure(ThrottleRecord::Decode(current), now, options_).Encode();
+  });
+  if (!written) return tl::unexpected(written.error());
+  return {};
+}
+
+Status LoginThrottle::RecordSuccess(std::string_view key) {
+  auto written = store_.UpdateLimit(StoreKey(key), std::chrono::seconds(1),
+                                    [](std::string_view) { return std::string(); });
+  if (!written) return tl::unexpected(written.error());
+  return {};
 }
 
 }  // namespace vmp3::auth

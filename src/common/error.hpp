@@ -3,6 +3,7 @@
 // one place, http/problem.cpp) and what a failed job records for the user.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <tl/expected.hpp>
@@ -17,14 +18,19 @@ enum class ErrorCode {
   kConflict,          // the thing is in the wrong state for the request
   kUnauthenticated,   // no or bad credentials
   kPermissionDenied,  // authenticated but not allowed
-  kRateLimited,       // too many attempts; retry later
+  kQuotaExceeded,     // the caller's storage quota would be passed
+  kRateLimited,       // too many requests or attempts; retry later
   kTooLarge,          // a size limit was passed
-  kUnavailable,       // a backend is down; retrying later may succeed
+  kUnavailable,       // a backend is down, stalled or overloaded; retrying later may succeed
   kCancelled,         // the operation was cancelled by request
   kDeadlineExceeded,  // a time limit was passed
   kIo,                // local I/O failed
   kInternal,          // a bug or an unexpected library failure
   kMisdirected,       // the request reached a process that does not serve it (gateway routes)
+  // Protocol errors of the HTTP layer itself.
+  kMethodNotAllowed,     // the path exists, the method does not
+  kHeadersTooLarge,      // request headers past the server's limit
+  kRangeNotSatisfiable,  // a Range outside the resource
   // Media errors: the input itself is unusable. Retrying will not help.
   kEmptyInput,        // zero bytes
   kNotMedia,          // no demuxer recognises the bytes
@@ -35,23 +41,33 @@ enum class ErrorCode {
   kOutputTooLarge,    // output size limit passed
 };
 
-// Stable snake_case name of a code, used in JSON (job.error.code) and logs.
-std::string_view ErrorCodeName(ErrorCode code);
+// Everything vmp3 says about a code, from one table (common/error.cpp): the stable snake_case
+// name (JSON "code", problem type "/problems/<name>", job.error.code, logs), the HTTP status an
+// error response gets, a short fixed title, and whether retrying later may succeed (transient;
+// such responses carry Retry-After).
+struct ErrorCodeInfo {
+  std::string_view name;
+  int http_status;
+  std::string_view title;
+  bool transient;
+};
+const ErrorCodeInfo& InfoOf(ErrorCode code);
 
-// True when retrying the same operation later might succeed (backend outages, timeouts).
-bool IsTransient(ErrorCode code);
+inline std::string_view ErrorCodeName(ErrorCode code) { return InfoOf(code).name; }
+inline bool IsTransient(ErrorCode code) { return InfoOf(code).transient; }
 
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;  // a sentence a user can act on; no trailing period
+  // When > 0: seconds after which retrying may succeed (a lock or rate limit that ends then).
+  // Error responses send it as Retry-After; transient ones without it get a default.
+  int64_t retry_after_seconds = 0;
 
   Error() = default;
-  Error(ErrorCode c, std::string m) : code(c), message(std::move(m)) {}
+  Error(ErrorCode c, std::string m, int64_t retry_after = 0)
+      : code(c), message(std::move(m)), retry_after_seconds(retry_after) {}
 };
 
-// A value or the Error why there is none. [[nodiscard]]: ignoring a Result drops an error, so
-// the compiler refuses it (-Werror=unused-result); a caller that really does not care says so
-// with IgnoreError(result, "why").
 template <typename T>
 class [[nodiscard]] Result : public tl::expected<T, Error> {
  public:

@@ -11,6 +11,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "common/error.hpp"
 
@@ -62,34 +63,87 @@ class FileSource final : public ByteSource {
   std::filesystem::path path_;
 };
 
-// Writes a local file atomically: bytes go to a hidden temporary file beside the destination,
-// which Commit() fsyncs and renames over the destination. Destroying an uncommitted sink removes
-// the temporary file, so a half-written file never appears under the final name.
+// How AtomicFileSink writes its file.
+struct AtomicFileOptions {
+  // Replace an existing destination (rename), or refuse one: Create fails with kAlreadyExists
+  // when the destination exists, and Commit links the file into place so that a destination that
+  // appeared meanwhile is not clobbered either (kAlreadyExists).
+  bool overwrite = false;
+  // Permissions of the new file, as for open(2): reduced by the umask unless exact_mode.
+  unsigned mode = 0644;
+  bool exact_mode = false;
+  // Where the temporary file lives: empty means beside the destination, as a hidden
+  // ".<name>.<random>.part". Otherwise "<temp_dir>/<random>.part"; temp_dir must be on the
+  // destination's filesystem (rename and link cannot cross filesystems).
+  std::filesystem::path temp_dir;
+  // Create the destination's missing parent directories (before the temporary file when it goes
+  // beside the destination, else at Commit).
+  bool create_directories = false;
+  // What error messages call the file; its path when empty. Lets a caller keep absolute paths
+  // out of messages that reach users.
+  std::string name_in_messages;
+};
+
+// Writes a local file atomically: bytes go to a temporary file (see AtomicFileOptions), which
+// Commit() fsyncs, renames (or links) onto the destination, and then fsyncs the destination's
+// directory so the new name survives a power loss. Destroying an uncommitted sink, Abort(), and
+// a Commit that fails before the file is in place remove the temporary file: a half-written file
+// never appears under the final name, and no temporary file is left behind.
 class AtomicFileSink final : public ByteSink {
  public:
-  // Fails with kAlreadyExists when the destination exists and !overwrite.
+  // Fails with kAlreadyExists when the destination exists and !overwrite (the message names the
+  // destination), kNotFound when its directory is missing, kPermissionDenied or kIo otherwise.
   static Result<std::unique_ptr<AtomicFileSink>> Create(const std::filesystem::path& destination,
-                                                        bool overwrite);
+                                                        const AtomicFileOptions& options);
+  static Result<std::unique_ptr<AtomicFileSink>> Create(const std::filesystem::path& destination,
+                                                        bool overwrite) {
+    return Create(destination, AtomicFileOptions{.overwrite = overwrite});
+  }
   ~AtomicFileSink() override;
+
+  // After Commit or Abort, Write fails with kConflict.
   Status Write(std::span<const std::byte> data) override;
   Status Seek(uint64_t offset) override;
   bool Seekable() const override { return true; }
   uint64_t Position() const override { return position_; }
+
+  // Puts the file in place. A second Commit after a successful one does nothing; Commit after
+  // Abort fails with kConflict. One failure leaves the file in place: when the directory cannot
+  // be synced after the rename (kIo), the destination holds the new file but its name may not
+  // survive a power loss; committed() tells that case apart. Every other failure leaves the
+  // destination as it was and aborts the sink.
   Status Commit();
+  // Discards what was written (removes the temporary file). Idempotent; nothing after a commit.
+  void Abort();
+  // True once the file is in place under the destination name.
+  bool committed() const { return state_ == State::kCommitted; }
+
+  // The committed file's identity, taken after the last write and before the rename (so it is
+  // this sink's file even if another writer replaces the destination at once). Meaningful only
+  // when committed().
+  struct FileVersion {
+    uint64_t inode = 0;
+    uint64_t size = 0;
+    int64_t modified_ns = 0;  // since the epoch
+  };
+  const FileVersion& version() const { return version_; }
 
  private:
+  enum class State { kOpen, kCommitted, kAborted };
   AtomicFileSink(int fd, std::filesystem::path temp, std::filesystem::path destination,
-                 bool overwrite)
-      : fd_(fd),
-        temp_(std::move(temp)),
-        destination_(std::move(destination)),
-        overwrite_(overwrite) {}
+                 AtomicFileOptions options);
+  Error ErrnoFailure(int err, std::string_view what) const;
   int fd_;
   std::filesystem::path temp_;
   std::filesystem::path destination_;
-  bool overwrite_;
+  AtomicFileOptions options_;
   uint64_t position_ = 0;
-  bool committed_ = false;
+  State state_ = State::kOpen;
+  FileVersion version_;
 };
+
+// Writes a whole small file (a key, a config) atomically through an AtomicFileSink in one call.
+Status WriteFileAtomically(const std::filesystem::path& destination, std::string_view contents,
+                           const AtomicFileOptions& options);
 
 }  // namespace vmp3

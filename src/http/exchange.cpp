@@ -47,6 +47,9 @@ Response Response::Problem(const Error& error, std::string_view instance) {
   // RFC 9110 §11.6.1: a 401 names the scheme to use. Bearer tokens, except where a route
   // replaces it (the login routes ask for Basic).
   if (r.status == 401) r.Header("WWW-Authenticate", R"(Bearer realm="vmp3")");
+  // RFC 9110 §10.2.3: when to come back, for 429 and 503 (and other transient errors).
+  if (int64_t retry_after = RetryAfterFor(error); retry_after > 0)
+    r.Header("Retry-After", std::to_string(retry_after));
   return r;
 }
 

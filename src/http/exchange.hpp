@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -40,6 +41,8 @@ struct RequestHead {
   HeaderMap headers;
   std::optional<uint64_t> content_length;  // absent for chunked bodies
   bool has_body = false;
+  // The client's address: the peer's, or, when the peer is a trusted proxy
+  // (ServerOptions::trusted_proxies), the one it reports in X-Forwarded-For.
   std::string remote_address;
 
   // The first value of a header, or empty.
@@ -47,10 +50,39 @@ struct RequestHead {
   std::optional<std::string_view> QueryParam(std::string_view name) const;
 };
 
-// Writes Server-Sent Events. Each call flushes one event to the client.
-class EventStream {
+// Moves blocking work (a backend call, password hashing) off the I/O threads. Both a request
+// (Exchange) and an event stream (EventStream) can; the server gives the work a deadline.
+class BlockingRunner {
  public:
-  virtual ~EventStream() = default;
+  virtual ~BlockingRunner() = default;
+
+  // Runs `work` on the server's bounded blocking pool and resumes here with its result. `work`
+  // runs inside the request's deadline (common/deadline.hpp): backend clients bound their waits
+  // by it. T is a Result or Status: when the pool refuses the work (it is full, or the deadline
+  // passed before a thread was free), `work` never runs and the result is that kUnavailable
+  // error, which the handler answers with 503. `work` may capture the caller's locals by
+  // reference: the caller is suspended until `work` has returned.
+  template <typename T>
+  Awaitable<T> Blocking(std::function<T()> work);
+
+ protected:
+  // Runs `work` on the pool; the Status says whether it ran.
+  virtual Awaitable<Status> RunBlocking(std::function<void()> work) = 0;
+};
+
+template <typename T>
+Awaitable<T> BlockingRunner::Blocking(std::function<T()> work) {
+  static_assert(std::is_constructible_v<T, tl::unexpected<Error>>,
+                "Blocking work returns a Result or Status, so a refusal can be reported");
+  std::optional<T> result;
+  Status ran = co_await RunBlocking([&] { result.emplace(work()); });
+  if (!ran) co_return T(tl::unexpected(ran.error()));
+  co_return std::move(*result);
+}
+
+// Writes Server-Sent Events. Each call flushes one event to the client.
+class EventStream : public BlockingRunner {
+ public:
   // Fails (kUnavailable) once the client is gone; the producer should then return. Framed by
   // http/sse.hpp: line breaks in `data` reach the client as "\n".
   virtual Awaitable<Status> Send(std::string_view event, std::string_view data) = 0;
@@ -86,9 +118,8 @@ struct Response {
 };
 
 // One request being served.
-class Exchange {
+class Exchange : public BlockingRunner {
  public:
-  virtual ~Exchange() = default;
   virtual const RequestHead& request() const = 0;
   // Path parameters matched by the router, e.g. {"id": "..."}.
   virtual const std::map<std::string, std::string>& params() const = 0;
@@ -100,28 +131,7 @@ class Exchange {
   virtual Awaitable<Result<size_t>> ReadBody(std::span<std::byte> out) = 0;
   // Reads the whole body as a string (small bodies only: JSON forms). kTooLarge past `limit`.
   Awaitable<Result<std::string>> ReadSmallBody(size_t limit = 64 * 1024);
-
-  // Runs `work` on the blocking-work pool and resumes here with its result, so slow calls
-  // (password hashing, disk or network I/O of a backend) never hold an I/O thread.
-  template <typename T>
-  Awaitable<T> Blocking(std::function<T()> work);
-
-  // Values that middleware attaches (e.g. the authenticated user's id).
-  std::map<std::string, std::string>& attributes() { return attributes_; }
-
- protected:
-  virtual Awaitable<void> RunBlocking(std::function<void()> work) = 0;
-
- private:
-  std::map<std::string, std::string> attributes_;
 };
-
-template <typename T>
-Awaitable<T> Exchange::Blocking(std::function<T()> work) {
-  std::optional<T> result;
-  co_await RunBlocking([&] { result.emplace(work()); });
-  co_return std::move(*result);
-}
 
 using Handler = std::function<Awaitable<Response>(Exchange&)>;
 

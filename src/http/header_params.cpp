@@ -1,19 +1,18 @@
 #include "http/header_params.hpp"
 
-#include <algorithm>
 #include <cstring>
 #include <utility>
 
+#include "common/text.hpp"
+
 namespace vmp3::http {
 namespace {
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool IsOws(char c) { return c == ' ' || c == '\t'; }
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
-  c = Lower(c);
+  c = AsciiLower(c);
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }
@@ -23,11 +22,6 @@ int HexValue(char c) {
 bool IsTokenChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return Lower(x) == Lower(y); });
 }
 
 Result<std::vector<HeaderParam>> ParseHeaderParams(std::string_view s, std::string_view header) {
@@ -49,7 +43,7 @@ Result<std::vector<HeaderParam>> ParseHeaderParams(std::string_view s, std::stri
     while (i < s.size() && IsTokenChar(s[i])) ++i;
     if (i == name_start) return malformed("a parameter has no name");
     std::string name(s.substr(name_start, i - name_start));
-    for (char& c : name) c = Lower(c);
+    for (char& c : name) c = AsciiLower(c);
     while (i < s.size() && IsOws(s[i])) ++i;
     if (i == s.size() || s[i] != '=') return malformed("parameter '" + name + "' has no value");
     ++i;
@@ -100,8 +94,8 @@ Result<std::string> DecodeExtValue(std::string_view v) {
   size_t q2 = v.find('\'', q1 + 1);
   if (q2 == std::string_view::npos) return bad();
   std::string_view charset = v.substr(0, q1);
-  bool latin1 = EqualsIgnoreCase(charset, "iso-8859-1");
-  if (!latin1 && !EqualsIgnoreCase(charset, "utf-8")) return bad();
+  bool latin1 = EqualsIgnoringAsciiCase(charset, "iso-8859-1");
+  if (!latin1 && !EqualsIgnoringAsciiCase(charset, "utf-8")) return bad();
   std::string_view encoded = v.substr(q2 + 1);
   std::string out;
   for (size_t i = 0; i < encoded.size(); ++i) {

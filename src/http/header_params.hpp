@@ -14,9 +14,6 @@ namespace vmp3::http {
 // RFC 9110 tchar: the characters of a token (a type, a parameter or header name).
 bool IsTokenChar(char c);
 
-// ASCII case-insensitive equality.
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
-
 struct HeaderParam {
   std::string name;   // lower case
   std::string value;  // a token as written, or a quoted string without its quotes and escapes

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/text.hpp"
 #include "http/content_disposition.hpp"
 #include "http/header_params.hpp"
 
@@ -12,21 +13,7 @@ namespace {
 
 constexpr size_t kMaxBoundaryLength = 70;  // RFC 2046 §5.1.1
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string LowerCopy(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = Lower(c);
-  return out;
-}
-
 bool IsOws(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 bool IsBoundaryChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
@@ -68,7 +55,7 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
       if (fields.empty()) return malformed("continuation line before any header");
       std::string& value = fields.back().second;
       value.push_back(' ');
-      value.append(Trim(line));
+      value.append(TrimSpaces(line));
       continue;
     }
     size_t colon = line.find(':');
@@ -77,7 +64,7 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
     if (!std::all_of(name.begin(), name.end(), IsTokenChar)) {
       return malformed("invalid header name");
     }
-    fields.emplace_back(LowerCopy(name), std::string(Trim(line.substr(colon + 1))));
+    fields.emplace_back(AsciiLowerCopy(name), std::string(TrimSpaces(line.substr(colon + 1))));
   }
 
   const std::string* disposition = nullptr;
@@ -90,9 +77,9 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
       if (content_type != nullptr) return malformed("more than one Content-Type");
       content_type = &value;
     } else if (name == "content-transfer-encoding") {
-      std::string encoding = LowerCopy(Trim(value));
+      std::string encoding = AsciiLowerCopy(TrimSpaces(value));
       if (encoding != "7bit" && encoding != "8bit" && encoding != "binary") {
-        return malformed("Content-Transfer-Encoding '" + std::string(Trim(value)) +
+        return malformed("Content-Transfer-Encoding '" + std::string(TrimSpaces(value)) +
                          "' is not supported; send the bytes as they are");
       }
     }
@@ -114,8 +101,8 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
 
 Result<std::string> BoundaryFromContentType(std::string_view content_type) {
   size_t semicolon = content_type.find(';');
-  std::string_view type = Trim(content_type.substr(0, semicolon));
-  if (!EqualsIgnoreCase(type, "multipart/form-data")) {
+  std::string_view type = TrimSpaces(content_type.substr(0, semicolon));
+  if (!EqualsIgnoringAsciiCase(type, "multipart/form-data")) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "expected Content-Type multipart/form-data, got '" + std::string(type) + "'");
   }

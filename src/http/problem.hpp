@@ -23,15 +23,13 @@ namespace vmp3::http {
 
 inline constexpr std::string_view kProblemContentType = "application/problem+json";
 
-// kInvalidArgument 400, kUnauthenticated 401, kPermissionDenied 403, kNotFound 404,
-// kAlreadyExists / kConflict / kCancelled 409 (the resource is in a state, cancelled, that does
-// not allow the request), kTooLarge 413, the media errors 422 (the upload is well-formed HTTP
-// but its content cannot be converted), kRateLimited 429, kIo / kInternal 500,
-// kUnavailable 503, kDeadlineExceeded 504.
-int HttpStatusFor(ErrorCode code);
+// The HTTP status and title of a code: the table in common/error.cpp.
+inline int HttpStatusFor(ErrorCode code) { return InfoOf(code).http_status; }
+inline std::string_view ProblemTitle(ErrorCode code) { return InfoOf(code).title; }
 
-// A short title per code, e.g. "No audio stream".
-std::string_view ProblemTitle(ErrorCode code);
+// Retry-After, in seconds, for an error response: the error's own retry_after_seconds, else a
+// default for transient errors (a backend may be back by then), else 0 (send none).
+int64_t RetryAfterFor(const Error& error);
 
 // The problem+json body for `error` sent with `status`. `instance` is omitted when empty.
 // Never fails: bytes that are not UTF-8 in the message are replaced by U+FFFD.

@@ -3,16 +3,10 @@
 #include <limits>
 #include <optional>
 
+#include "common/text.hpp"
+
 namespace vmp3::http {
 namespace {
-
-bool IsOws(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -55,7 +49,7 @@ RangeDecision ParseRange(std::string_view range_header, uint64_t size) {
   const RangeDecision whole;
   const RangeDecision unsatisfiable{Kind::kUnsatisfiable, 0, 0};
 
-  std::string_view header = Trim(range_header);
+  std::string_view header = TrimSpaces(range_header);
   size_t eq = header.find('=');
   if (eq == std::string_view::npos || !IsBytesUnit(header.substr(0, eq))) return whole;
 
@@ -65,7 +59,7 @@ RangeDecision ParseRange(std::string_view range_header, uint64_t size) {
   std::string_view set = header.substr(eq + 1);
   while (true) {
     size_t comma = set.find(',');
-    std::string_view element = Trim(set.substr(0, comma));
+    std::string_view element = TrimSpaces(set.substr(0, comma));
     if (!element.empty()) {
       spec = element;
       ++specs;
@@ -109,9 +103,9 @@ std::string ContentRange(uint64_t first, uint64_t last, uint64_t size) {
 std::string UnsatisfiedContentRange(uint64_t size) { return "bytes */" + std::to_string(size); }
 
 bool IfRangeMatches(std::string_view if_range, std::string_view current_etag) {
-  if_range = Trim(if_range);
+  if_range = TrimSpaces(if_range);
   if (if_range.empty()) return true;
-  current_etag = Trim(current_etag);
+  current_etag = TrimSpaces(current_etag);
   // A strong entity-tag is DQUOTE *etagc DQUOTE; weak ones start with W/ and never match here.
   auto is_strong_tag = [](std::string_view tag) {
     if (tag.size() < 2 || tag.front() != '"' || tag.back() != '"') return false;

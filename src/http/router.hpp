@@ -18,6 +18,9 @@ struct Route {
   Handler handler;
   uint64_t max_body = 64 * 1024;  // request bodies larger than this get 413
   std::string summary;            // one line for the OpenAPI document
+  // The request streams a body in or out (uploads, downloads, event streams) for as long as it
+  // takes: the server's request timeout then bounds each blocking call, not the whole request.
+  bool streaming = false;
 };
 
 struct RouteMatch {

@@ -1,9 +1,12 @@
 // The HTTP/1.1 server: Boost.Beast on Asio C++20 coroutines, kept out of this header.
 //
-// Per connection: keep-alive, bounded headers (431 past the limit), an idle timeout between
-// requests and a read/write timeout while a request is in flight, so a slow client cannot hold
-// a thread (connections are coroutines; no thread is ever blocked on a socket). Handlers run on
-// the I/O threads and move slow work to the blocking pool (Exchange::Blocking).
+// Per connection (http/session.cpp): keep-alive, bounded headers (431 past the limit), an idle
+// timeout between requests and a read/write timeout while a request is in flight, so a slow
+// client cannot hold a thread (connections are coroutines; no thread is ever blocked on a
+// socket). Handlers run on the I/O threads and must never block them: every call that can touch
+// the network or disk goes to the bounded blocking pool (BlockingRunner::Blocking) with the
+// request's deadline, so a stalled backend costs a request a 503 after `request_timeout`, never
+// an I/O thread, and /healthz keeps answering in milliseconds.
 //
 // Shutdown: BeginDrain() stops accepting and tells event streams to finish; Stop() waits up to
 // the drain timeout for in-flight requests, then stops the threads.
@@ -13,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "http/router.hpp"
@@ -27,7 +31,16 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port (see Server::port())
   int io_threads = 2;
-  int blocking_threads = 8;  // password hashing, storage and database calls
+  // The blocking pool: password hashing, storage, database and queue calls. Threads running at
+  // once, and calls waiting for one; beyond that a request gets 503 at once.
+  int blocking_threads = 8;
+  size_t blocking_queue = 256;
+  // How long a request may wait for its backends (queueing for a blocking thread included)
+  // before it gets 503. Streaming routes (Route::streaming) get it per blocking call.
+  std::chrono::milliseconds request_timeout{5000};
+  // Peers whose X-Forwarded-For is believed (the gateway): the client's address is then the
+  // rightmost address in it that is not itself a trusted proxy. CIDRs, e.g. "10.0.0.0/8".
+  std::vector<std::string> trusted_proxies = {"127.0.0.0/8", "::1/128"};
   size_t max_header_bytes = 16 * 1024;
   std::chrono::seconds idle_timeout{60};  // between requests on a keep-alive connection
   std::chrono::seconds io_timeout{30};    // no progress reading or writing for this long

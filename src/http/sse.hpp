@@ -1,5 +1,5 @@
 // Server-Sent Events framing (WHATWG HTML, "Server-sent events": the text/event-stream format).
-// Pure functions; thread-safe. The transport (http/server.cpp) writes what they return.
+// Pure functions; thread-safe. The transport (http/session.cpp) writes what they return.
 #pragma once
 
 #include <string>

@@ -1,5 +1,7 @@
 #include "metadata/metadata_store.hpp"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -39,6 +41,32 @@ std::optional<JobStatus> ParseJobStatus(std::string_view name) {
 bool IsTerminal(JobStatus status) {
   return status == JobStatus::kDone || status == JobStatus::kFailed ||
          status == JobStatus::kCancelled;
+}
+
+Usage UsageOf(const Job& job) {
+  Usage usage;
+  usage.active_jobs = IsTerminal(job.status) ? 0 : 1;
+  if (!job.input_key.empty()) usage.stored_bytes += job.input_size;
+  if (job.status == JobStatus::kDone && !job.output_key.empty())
+    usage.stored_bytes += job.output_size;
+  return usage;
+}
+
+Status CheckUsageLimits(const Usage& usage, const UsageLimits& limits) {
+  if (limits.max_active_jobs > 0 && usage.active_jobs > limits.max_active_jobs) {
+    return tl::unexpected(Error(ErrorCode::kRateLimited,
+                                fmt::format("you have {} unfinished jobs, the most allowed: wait "
+                                            "for some to finish (or delete some) and try again",
+                                            limits.max_active_jobs),
+                                30));
+  }
+  if (limits.max_stored_bytes > 0 && usage.stored_bytes > limits.max_stored_bytes) {
+    return MakeError(ErrorCode::kQuotaExceeded,
+                     fmt::format("this upload would take your stored files to {} bytes, past your "
+                                 "quota of {} bytes: delete some jobs first",
+                                 usage.stored_bytes, limits.max_stored_bytes));
+  }
+  return {};
 }
 
 void to_json(nlohmann::json& j, const User& user) {

@@ -65,6 +65,26 @@ void from_json(const nlohmann::json& j, User& user);
 void to_json(nlohmann::json& j, const Job& job);
 void from_json(const nlohmann::json& j, Job& job);
 
+// What a user holds, for quotas: jobs not yet ended, and the bytes storage keeps for them
+// (inputs still stored, MP3s of done jobs).
+struct Usage {
+  uint64_t active_jobs = 0;
+  uint64_t stored_bytes = 0;
+};
+// The share of its owner's Usage one job accounts for: active while queued or converting; its
+// input_size while input_key is set (the input is stored), plus its output_size once done with
+// an output_key. Stores keep usage by this rule on every write of a job.
+Usage UsageOf(const Job& job);
+
+// Limits CreateJob enforces atomically with the write; 0 means no limit.
+struct UsageLimits {
+  uint64_t max_active_jobs = 0;
+  uint64_t max_stored_bytes = 0;
+};
+// Success when `usage` (a user's, with the job to create counted) is within `limits`; else
+// kRateLimited (active jobs; Retry-After 30 s) or kQuotaExceeded, with a message for the user.
+Status CheckUsageLimits(const Usage& usage, const UsageLimits& limits);
+
 struct JobPage {
   std::vector<Job> jobs;
   std::string next_cursor;  // empty on the last page
@@ -85,7 +105,14 @@ class MetadataStore {
   virtual Result<User> GetUser(std::string_view id) = 0;
 
   // kAlreadyExists when the id is taken.
-  virtual Status CreateJob(const Job& job) = 0;
+  Status CreateJob(const Job& job) { return CreateJobWithin(job, UsageLimits{}); }
+  // CreateJob, unless the owner's usage with this job would pass `limits`: then kRateLimited
+  // (too many unfinished jobs) or kQuotaExceeded (too many stored bytes), and nothing is
+  // written. The check and the write are one atomic step, so concurrent uploads cannot both
+  // squeeze under a limit.
+  virtual Status CreateJobWithin(const Job& job, const UsageLimits& limits) = 0;
+  // The owner's current usage (zero for a user without jobs).
+  virtual Result<Usage> GetUsage(std::string_view owner_id) = 0;
   virtual Result<Job> GetJob(std::string_view id) = 0;
   // Atomic read-modify-write: mutate sees the current job and edits it in place. When it returns
   // an error, that error is returned and nothing is written. It must not change id or owner_id
@@ -106,8 +133,6 @@ class MetadataStore {
   virtual Status DeleteJob(std::string_view id) = 0;
   // Jobs with 0 < expires_at <= now_ms, soonest expiry first, at most limit (>= 1).
   virtual Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) = 0;
-  // Jobs in a status, oldest first, at most limit (>= 1).
-  virtual Result<std::vector<Job>> ListByStatus(JobStatus status, int limit) = 0;
   // Number of jobs in each status; every status is present, with 0 when none.
   virtual Result<std::map<JobStatus, uint64_t>> CountByStatus() = 0;
   // Checks that the backend is reachable.

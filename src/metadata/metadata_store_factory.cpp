@@ -7,8 +7,8 @@
 
 namespace vmp3 {
 
-Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
-                                                         const std::filesystem::path& data_dir) {
+Result<MetadataBackend> MakeMetadataBackend(std::string_view url,
+                                            const std::filesystem::path& data_dir) {
   std::filesystem::path path;
   if (url.empty() || url == "sqlite") {
     path = data_dir / "vmp3.db";
@@ -25,14 +25,23 @@ Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
     if (!target) return tl::unexpected(target.error());
     auto store = RedisMetadataStore::Open(*target);
     if (!store) return tl::unexpected(store.error());
-    return std::shared_ptr<MetadataStore>(std::move(*store));
+    std::shared_ptr<RedisMetadataStore> shared = std::move(*store);
+    return MetadataBackend{shared, shared};
   } else {
     return tl::unexpected(
         UnsupportedUrlScheme("metadata", url, "sqlite, sqlite:///path, redis://"));
   }
   auto store = SqliteMetadataStore::Open(path);
   if (!store) return tl::unexpected(store.error());
-  return std::shared_ptr<MetadataStore>(std::move(*store));
+  std::shared_ptr<SqliteMetadataStore> shared = std::move(*store);
+  return MetadataBackend{shared, shared};
+}
+
+Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
+                                                         const std::filesystem::path& data_dir) {
+  auto backend = MakeMetadataBackend(url, data_dir);
+  if (!backend) return tl::unexpected(backend.error());
+  return backend->store;
 }
 
 }  // namespace vmp3

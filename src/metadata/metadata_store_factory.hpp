@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "metadata/job_events.hpp"
+#include "metadata/limit_store.hpp"
 #include "metadata/metadata_store.hpp"
 
 namespace vmp3 {
@@ -13,10 +14,20 @@ namespace vmp3 {
 // url:
 //   "sqlite" or ""        data_dir/vmp3.db
 //   "sqlite:///abs/path"  that database file
-// Any other URL fails with kInvalidArgument (Redis comes later). Error messages name only the
-// URL's scheme, since a URL may carry credentials.
+//   "redis://..."         Redis (see RedisTarget::Parse)
+// Any other URL fails with kInvalidArgument. Error messages name only the URL's scheme, since a
+// URL may carry credentials.
 Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
                                                          const std::filesystem::path& data_dir);
+
+// The metadata backend with its capabilities: the store, and the LimitStore the same backend
+// provides (abuse limits shared by every process on it).
+struct MetadataBackend {
+  std::shared_ptr<MetadataStore> store;
+  std::shared_ptr<LimitStore> limits;
+};
+Result<MetadataBackend> MakeMetadataBackend(std::string_view url,
+                                            const std::filesystem::path& data_dir);
 
 // The event bus that goes with a metadata URL: Redis pub/sub for redis://, so every process
 // sees every converter's events; in-process otherwise.

@@ -11,10 +11,12 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "common/backend_url.hpp"
+#include "common/deadline.hpp"
 
 namespace vmp3 {
 namespace {
@@ -37,6 +39,9 @@ std::string Lower(std::string_view s) {
 }
 
 Error Unavailable(const redisContext* c) {
+  // A socket timeout shows as EAGAIN: say what it means.
+  if (c && c->err == REDIS_ERR_IO && std::string_view(c->errstr) == std::strerror(EAGAIN))
+    return Error(ErrorCode::kUnavailable, "Redis did not answer in time (stalled or overloaded)");
   return Error(ErrorCode::kUnavailable,
                fmt::format("Redis is unavailable: {}", c && c->err ? c->errstr : "no reply"));
 }
@@ -49,7 +54,7 @@ std::optional<std::string> StringOf(const redisReply* reply) {
 }  // namespace
 
 Result<RedisTarget> RedisTarget::Parse(std::string_view url) {
-  auto parts = ParseBackendUrl(url, "redis", "Redis", {"prefix"});
+  auto parts = ParseBackendUrl(url, "redis", "Redis", {"prefix", "timeout_ms"});
   if (!parts) return tl::unexpected(parts.error());
   RedisTarget t;
   if (!parts->host.empty()) t.host = parts->host;
@@ -62,11 +67,30 @@ Result<RedisTarget> RedisTarget::Parse(std::string_view url) {
   }
   // redis://:PASSWORD@host, and the older redis://PASSWORD@host.
   t.password = parts->password ? *parts->password : parts->user.value_or("");
-  for (const auto& [name, value] : parts->params)
+  for (const auto& [name, value] : parts->params) {
     if (name == "prefix") t.prefix = value;
+    if (name == "timeout_ms") {
+      int64_t ms = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
+      if (ec != std::errc() || end != value.data() + value.size() || ms < 1 || ms > 600000)
+        return MakeError(ErrorCode::kInvalidArgument, "Redis timeout_ms must be 1..600000");
+      t.timeout = std::chrono::milliseconds(ms);
+    }
+  }
   if (t.prefix.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty key prefix");
   return t;
 }
+
+namespace {
+
+constexpr std::chrono::milliseconds kConnectTimeout{2000};
+
+timeval ToTimeval(std::chrono::milliseconds ms) {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+}  // namespace
 
 struct RedisPool::Lease {
   RedisPool* pool;
@@ -82,6 +106,10 @@ struct RedisPool::Lease {
   // Sends the commands in one write and reads every reply. kUnavailable when Redis fails (the
   // connection is then dropped) or answers a command with an error.
   Result<std::vector<ReplyPtr>> Pipeline(const std::vector<Command>& commands) {
+    // Bounded by the client's timeout and by the deadline of the request this runs for.
+    auto budget = TimeBudget(pool->target().timeout);
+    if (budget.count() <= 0) return tl::unexpected(DeadlinePassed(pool->Describe()));
+    redisSetTimeout(c, ToTimeval(budget));
     for (const Command& command : commands) {
       std::vector<const char*> argv;
       std::vector<size_t> lens;
@@ -123,9 +151,14 @@ RedisPool::~RedisPool() {
   for (redisContext* c : idle_) redisFree(c);
 }
 
+std::string RedisPool::Describe() const {
+  return fmt::format("Redis at {}:{}", target_.host, target_.port);
+}
+
 Result<redisContext*> RedisPool::Connect() const {
-  timeval connect_timeout{2, 0};
-  redisContext* c = redisConnectWithTimeout(target_.host.c_str(), target_.port, connect_timeout);
+  auto budget = TimeBudget(std::min<std::chrono::milliseconds>(target_.timeout, kConnectTimeout));
+  if (budget.count() <= 0) return tl::unexpected(DeadlinePassed(Describe()));
+  redisContext* c = redisConnectWithTimeout(target_.host.c_str(), target_.port, ToTimeval(budget));
   if (!c || c->err) {
     Error e(ErrorCode::kUnavailable,
             fmt::format("Redis at {}:{} is unavailable{}", target_.host, target_.port,
@@ -133,8 +166,7 @@ Result<redisContext*> RedisPool::Connect() const {
     if (c) redisFree(c);
     return tl::unexpected(e);
   }
-  timeval command_timeout{5, 0};
-  redisSetTimeout(c, command_timeout);
+  redisSetTimeout(c, ToTimeval(TimeBudget(target_.timeout)));
   redisEnableKeepAlive(c);
   auto check = [&](redisReply* r) {
     bool ok = r && r->type != REDIS_REPLY_ERROR;
@@ -328,8 +360,29 @@ std::vector<RedisMetadataStore::Command> RedisMetadataStore::WriteJob(const Job*
     commands.push_back({"ZREM", Key("expiry"), id});
   }
   if (!after) {
+    Usage was = UsageOf(*before);
+    if (was.active_jobs > 0)
+      commands.push_back(
+          {"DECRBY", Key("usage", before->owner_id + ":active"), std::to_string(was.active_jobs)});
+    if (was.stored_bytes > 0)
+      commands.push_back(
+          {"DECRBY", Key("usage", before->owner_id + ":bytes"), std::to_string(was.stored_bytes)});
     commands.push_back({"DEL", Key("job", id)});
     return commands;
+  }
+  // The owner's usage moves by the difference of the job's share (UsageOf) before and after.
+  const std::string& owner = after->owner_id;
+  Usage was = before ? UsageOf(*before) : Usage{};
+  Usage now = UsageOf(*after);
+  if (now.active_jobs != was.active_jobs) {
+    commands.push_back({"INCRBY", Key("usage", owner + ":active"),
+                        std::to_string(static_cast<int64_t>(now.active_jobs) -
+                                       static_cast<int64_t>(was.active_jobs))});
+  }
+  if (now.stored_bytes != was.stored_bytes) {
+    commands.push_back({"INCRBY", Key("usage", owner + ":bytes"),
+                        std::to_string(static_cast<int64_t>(now.stored_bytes) -
+                                       static_cast<int64_t>(was.stored_bytes))});
   }
   commands.push_back({"SET", Key("job", id), EncodeJson(*after)});
   commands.push_back({"ZADD", Key("owner", after->owner_id), "0", OwnerMember(*after)});
@@ -400,15 +453,45 @@ Result<User> RedisMetadataStore::FindUserByName(std::string_view username) {
   return GetUser(*id);
 }
 
-Status RedisMetadataStore::CreateJob(const Job& job) {
+namespace {
+
+uint64_t CounterValue(const std::optional<std::string>& text) {
+  if (!text) return 0;
+  int64_t value = 0;
+  std::from_chars(text->data(), text->data() + text->size(), value);
+  return value > 0 ? static_cast<uint64_t>(value) : 0;  // never negative, whatever was written
+}
+
+}  // namespace
+
+Status RedisMetadataStore::CreateJobWithin(const Job& job, const UsageLimits& limits) {
   if (job.id.empty() || job.owner_id.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "a job needs an id and an owner");
   }
-  return Transact(JobKeys(job.id), [&](const Values& values) -> Result<std::vector<Command>> {
+  std::vector<std::string> keys = JobKeys(job.id);
+  keys.push_back(Key("usage", job.owner_id + ":active"));
+  keys.push_back(Key("usage", job.owner_id + ":bytes"));
+  return Transact(keys, [&](const Values& values) -> Result<std::vector<Command>> {
     if (values[0])
       return MakeError(ErrorCode::kAlreadyExists, fmt::format("job {} exists", job.id));
+    Usage share = UsageOf(job);
+    Usage usage{CounterValue(values[2]) + share.active_jobs,
+                CounterValue(values[3]) + share.stored_bytes};
+    if (auto within = CheckUsageLimits(usage, limits); !within)
+      return tl::unexpected(within.error());
     return WriteJob(nullptr, &job);
   });
+}
+
+Result<Usage> RedisMetadataStore::GetUsage(std::string_view owner_id) {
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  std::string owner(owner_id);
+  auto reply =
+      (*lease)->Run({"MGET", Key("usage", owner + ":active"), Key("usage", owner + ":bytes")});
+  if (!reply) return tl::unexpected(reply.error());
+  return Usage{CounterValue(StringOf((*reply)->element[0])),
+               CounterValue(StringOf((*reply)->element[1]))};
 }
 
 Result<Job> RedisMetadataStore::GetJob(std::string_view id) {
@@ -520,20 +603,6 @@ Result<std::vector<Job>> RedisMetadataStore::ListExpired(int64_t now_ms, int lim
   return LoadJobs(ids);
 }
 
-Result<std::vector<Job>> RedisMetadataStore::ListByStatus(JobStatus status, int limit) {
-  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
-  std::vector<std::string> ids;
-  {
-    auto lease = pool_.Acquire();
-    if (!lease) return tl::unexpected(lease.error());
-    auto r = (*lease)->Run(
-        {"ZRANGE", Key("status", JobStatusName(status)), "0", std::to_string(limit - 1)});
-    if (!r) return tl::unexpected(r.error());
-    for (size_t i = 0; i < (*r)->elements; ++i) ids.push_back(*StringOf((*r)->element[i]));
-  }
-  return LoadJobs(ids);
-}
-
 Result<std::map<JobStatus, uint64_t>> RedisMetadataStore::CountByStatus() {
   constexpr JobStatus kStatuses[] = {JobStatus::kQueued, JobStatus::kConverting, JobStatus::kDone,
                                      JobStatus::kFailed, JobStatus::kCancelled};
@@ -560,6 +629,31 @@ Status RedisMetadataStore::Ping() {
 std::string RedisMetadataStore::Describe() const {
   return fmt::format("redis://{}:{}/{} (prefix {})", pool_.target().host, pool_.target().port,
                      pool_.target().db, pool_.target().prefix);
+}
+
+Result<std::string> RedisMetadataStore::UpdateLimit(
+    std::string_view key, std::chrono::milliseconds ttl,
+    const std::function<std::string(std::string_view current)>& update) {
+  if (auto valid = ValidateLimitKey(key); !valid) return tl::unexpected(valid.error());
+  if (ttl.count() <= 0) return MakeError(ErrorCode::kInvalidArgument, "a limit TTL must be > 0");
+  std::string record_key = Key("limit", key);
+  std::string next;
+  auto written = Transact({record_key}, [&](const Values& values) -> Result<std::vector<Command>> {
+    next = update(values[0] ? std::string_view(*values[0]) : std::string_view());
+    if (next.empty()) return std::vector<Command>{{"DEL", record_key}};
+    return std::vector<Command>{{"SET", record_key, next, "PX", std::to_string(ttl.count())}};
+  });
+  if (!written) return tl::unexpected(written.error());
+  return next;
+}
+
+Result<std::string> RedisMetadataStore::GetLimit(std::string_view key) {
+  if (auto valid = ValidateLimitKey(key); !valid) return tl::unexpected(valid.error());
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  auto reply = (*lease)->Run({"GET", Key("limit", key)});
+  if (!reply) return tl::unexpected(reply.error());
+  return StringOf(reply->get()).value_or("");
 }
 
 // --- Events --------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@
 //                             first by ZREVRANGEBYLEX; the cursor is the last member returned
 //   PREFIX:expiry             ZSET job id by expires_at (the janitor's index)
 //   PREFIX:status:NAME        ZSET job id by created_at, per status (oldest first; counts)
+//   PREFIX:usage:OWNER:active the owner's unfinished jobs, and
+//   PREFIX:usage:OWNER:bytes  bytes stored for them (UsageOf), moved in every job transaction
+//   PREFIX:limit:KEY          a LimitStore record, with its TTL (PX)
 // Every write of a user or job is one optimistic transaction (WATCH, read, MULTI/EXEC, retried
 // with a random backoff on a conflict) that changes the record and its index entries together.
 // Records never expire by themselves: the janitor deletes expired jobs together with their
@@ -24,6 +27,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "metadata/job_events.hpp"
+#include "metadata/limit_store.hpp"
 #include "metadata/metadata_store.hpp"
 
 struct redisContext;
@@ -45,8 +50,11 @@ struct RedisTarget {
   int db = 0;
   std::string password;
   std::string prefix = "vmp3";
+  // The longest a command (or a connect, at most 2 s) waits for Redis; less when the request
+  // it runs for has less time left (common/deadline.hpp).
+  std::chrono::milliseconds timeout{5000};
 
-  // redis://[:password@]host:port/DB?prefix=NAME
+  // redis://[:password@]host:port/DB?prefix=NAME&timeout_ms=N
   static Result<RedisTarget> Parse(std::string_view url);
 };
 
@@ -60,6 +68,8 @@ class RedisPool {
   const RedisTarget& target() const { return target_; }
   // Opens a new connection outside the pool (for SUBSCRIBE).
   Result<redisContext*> Connect() const;
+  // "Redis at host:port", for messages.
+  std::string Describe() const;
 
  private:
   friend struct Lease;
@@ -69,7 +79,7 @@ class RedisPool {
   std::vector<redisContext*> idle_;
 };
 
-class RedisMetadataStore final : public MetadataStore {
+class RedisMetadataStore final : public MetadataStore, public LimitStore {
  public:
   static Result<std::unique_ptr<RedisMetadataStore>> Open(const RedisTarget& target);
   ~RedisMetadataStore() override;
@@ -77,17 +87,22 @@ class RedisMetadataStore final : public MetadataStore {
   Status CreateUser(const User& user) override;
   Result<User> FindUserByName(std::string_view username) override;
   Result<User> GetUser(std::string_view id) override;
-  Status CreateJob(const Job& job) override;
+  Status CreateJobWithin(const Job& job, const UsageLimits& limits) override;
+  Result<Usage> GetUsage(std::string_view owner_id) override;
   Result<Job> GetJob(std::string_view id) override;
   Result<Job> UpdateJob(std::string_view id, const std::function<Status(Job&)>& mutate) override;
   Status SetProgress(std::string_view id, double progress) override;
   Result<JobPage> ListJobs(std::string_view owner_id, int limit, std::string_view cursor) override;
   Status DeleteJob(std::string_view id) override;
   Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) override;
-  Result<std::vector<Job>> ListByStatus(JobStatus status, int limit) override;
   Result<std::map<JobStatus, uint64_t>> CountByStatus() override;
   Status Ping() override;
   std::string Describe() const override;
+
+  Result<std::string> UpdateLimit(
+      std::string_view key, std::chrono::milliseconds ttl,
+      const std::function<std::string(std::string_view current)>& update) override;
+  Result<std::string> GetLimit(std::string_view key) override;
 
  private:
   using Command = std::vector<std::string>;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -33,10 +34,36 @@ CREATE INDEX jobs_by_expiry ON jobs(expires_at) WHERE expires_at > 0;
 CREATE INDEX jobs_by_status ON jobs(status, created_at);
 )sql";
 
+// Version 2: per-job usage columns (UsageOf, kept on every write; backfilled from the docs) for
+// quotas, and the records of LimitStore.
+const char* const kSchemaV2 = R"sql(
+ALTER TABLE jobs ADD COLUMN active INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET
+  active = (status IN ('queued', 'converting')),
+  stored_bytes =
+    (CASE WHEN json_extract(doc, '$.input_key') != '' THEN json_extract(doc, '$.input_size')
+          ELSE 0 END) +
+    (CASE WHEN status = 'done' AND json_extract(doc, '$.output_key') != ''
+          THEN json_extract(doc, '$.output_size') ELSE 0 END);
+CREATE TABLE limits (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX limits_by_expiry ON limits(expires_at);
+)sql";
+
 const char* const kUserColumns = "id, username, email, password_hash, created_at";
 
 // Schema steps: the SQL that moves version i to i + 1 (sqlite::Migrate).
-const std::string_view kSchemaSteps[] = {kSchemaV1};
+const std::string_view kSchemaSteps[] = {kSchemaV1, kSchemaV2};
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 Status Migrate(sqlite::Connection& db) { return sqlite::Migrate(db, "metadata", kSchemaSteps); }
 
@@ -179,24 +206,56 @@ Result<User> SqliteMetadataStore::GetUser(std::string_view id) {
   return UserFromRow(*stmt);
 }
 
-Status SqliteMetadataStore::CreateJob(const Job& job) {
+Status SqliteMetadataStore::CreateJobWithin(const Job& job, const UsageLimits& limits) {
   if (job.id.empty() || job.owner_id.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "a job needs an id and an owner");
   }
   std::string doc = EncodeJob(job);
+  Usage share = UsageOf(job);
   std::lock_guard write(write_mu_);
   auto db = pool_.Acquire();
+  auto tx = sqlite::Transaction::Begin(*db);
+  if (!tx) return tl::unexpected(tx.error());
+  if (limits.max_active_jobs > 0 || limits.max_stored_bytes > 0) {
+    auto usage = UsageIn(*db, job.owner_id);
+    if (!usage) return tl::unexpected(usage.error());
+    usage->active_jobs += share.active_jobs;
+    usage->stored_bytes += share.stored_bytes;
+    if (auto within = CheckUsageLimits(*usage, limits); !within) return within;
+  }
   auto stmt = db->Prepare(
-      "INSERT INTO jobs (id, owner_id, status, created_at, expires_at, doc) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+      "INSERT INTO jobs (id, owner_id, status, created_at, expires_at, doc, active, stored_bytes) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
   if (!stmt) return tl::unexpected(stmt.error());
   auto ran = stmt->Bind(job.id, job.owner_id, JobStatusName(job.status), job.created_at,
-                        job.expires_at, doc)
+                        job.expires_at, doc, static_cast<int64_t>(share.active_jobs),
+                        static_cast<int64_t>(share.stored_bytes))
                  .Run();
   if (!ran && ran.error().code == ErrorCode::kAlreadyExists) {
     return MakeError(ErrorCode::kAlreadyExists, fmt::format("job {} exists", job.id));
   }
-  return ran;
+  if (!ran) return ran;
+  return tx->Commit();
+}
+
+Result<Usage> SqliteMetadataStore::UsageIn(sqlite::Connection& db, std::string_view owner_id) {
+  auto stmt = db.Prepare(
+      "SELECT COALESCE(SUM(active), 0), COALESCE(SUM(stored_bytes), 0) FROM jobs "
+      "WHERE owner_id = ?1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Bind(owner_id).Step();
+  if (!row) return tl::unexpected(row.error());
+  Usage usage;
+  if (*row) {
+    usage.active_jobs = static_cast<uint64_t>(std::max<int64_t>(0, stmt->Int(0)));
+    usage.stored_bytes = static_cast<uint64_t>(std::max<int64_t>(0, stmt->Int(1)));
+  }
+  return usage;
+}
+
+Result<Usage> SqliteMetadataStore::GetUsage(std::string_view owner_id) {
+  auto db = pool_.Acquire();
+  return UsageIn(*db, owner_id);
 }
 
 Result<Job> SqliteMetadataStore::GetJob(std::string_view id) {
@@ -232,11 +291,14 @@ Result<Job> SqliteMetadataStore::UpdateJob(std::string_view id,
                      fmt::format("an update of job {} tried to change its id or owner", id));
   }
   auto stmt = db->Prepare(
-      "UPDATE jobs SET status = ?1, created_at = ?2, expires_at = ?3, doc = ?4 WHERE id = ?5");
+      "UPDATE jobs SET status = ?1, created_at = ?2, expires_at = ?3, doc = ?4, active = ?5, "
+      "stored_bytes = ?6 WHERE id = ?7");
   if (!stmt) return tl::unexpected(stmt.error());
-  auto ran =
-      stmt->Bind(JobStatusName(job.status), job.created_at, job.expires_at, EncodeJob(job), job.id)
-          .Run();
+  Usage share = UsageOf(job);
+  auto ran = stmt->Bind(JobStatusName(job.status), job.created_at, job.expires_at, EncodeJob(job),
+                        static_cast<int64_t>(share.active_jobs),
+                        static_cast<int64_t>(share.stored_bytes), job.id)
+                 .Run();
   if (!ran) return tl::unexpected(ran.error());
   if (auto committed = tx->Commit(); !committed) return tl::unexpected(committed.error());
   return job;
@@ -324,15 +386,6 @@ Result<std::vector<Job>> SqliteMetadataStore::ListExpired(int64_t now_ms, int li
   return CollectJobs(stmt->Bind(now_ms, limit));
 }
 
-Result<std::vector<Job>> SqliteMetadataStore::ListByStatus(JobStatus status, int limit) {
-  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
-  auto db = pool_.Acquire();
-  auto stmt =
-      db->Prepare("SELECT doc FROM jobs WHERE status = ?1 ORDER BY created_at, id LIMIT ?2");
-  if (!stmt) return tl::unexpected(stmt.error());
-  return CollectJobs(stmt->Bind(JobStatusName(status), limit));
-}
-
 Result<std::map<JobStatus, uint64_t>> SqliteMetadataStore::CountByStatus() {
   std::map<JobStatus, uint64_t> counts;
   for (JobStatus status : {JobStatus::kQueued, JobStatus::kConverting, JobStatus::kDone,
@@ -360,5 +413,57 @@ Status SqliteMetadataStore::Ping() {
 }
 
 std::string SqliteMetadataStore::Describe() const { return "sqlite://" + path_.string(); }
+
+Result<std::string> SqliteMetadataStore::UpdateLimit(
+    std::string_view key, std::chrono::milliseconds ttl,
+    const std::function<std::string(std::string_view current)>& update) {
+  if (auto valid = ValidateLimitKey(key); !valid) return tl::unexpected(valid.error());
+  if (ttl.count() <= 0) return MakeError(ErrorCode::kInvalidArgument, "a limit TTL must be > 0");
+  int64_t now = WallMs();
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto tx = sqlite::Transaction::Begin(*db);
+  if (!tx) return tl::unexpected(tx.error());
+  std::string current;
+  {
+    auto stmt = db->Prepare("SELECT value FROM limits WHERE key = ?1 AND expires_at > ?2");
+    if (!stmt) return tl::unexpected(stmt.error());
+    auto row = stmt->Bind(key, now).Step();
+    if (!row) return tl::unexpected(row.error());
+    if (*row) current = stmt->Text(0);
+  }
+  std::string next = update(current);
+  Status written;
+  if (next.empty()) {
+    auto stmt = db->Prepare("DELETE FROM limits WHERE key = ?1");
+    if (!stmt) return tl::unexpected(stmt.error());
+    written = stmt->Bind(key).Run();
+  } else {
+    auto stmt = db->Prepare(
+        "INSERT INTO limits (key, value, expires_at) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at");
+    if (!stmt) return tl::unexpected(stmt.error());
+    written = stmt->Bind(key, next, now + ttl.count()).Run();
+  }
+  if (!written) return tl::unexpected(written.error());
+  // Now and then, drop what expired, so the table follows the current traffic.
+  if (++limit_writes_ % 1024 == 0) {
+    auto stmt = db->Prepare("DELETE FROM limits WHERE expires_at <= ?1");
+    if (!stmt) return tl::unexpected(stmt.error());
+    if (auto swept = stmt->Bind(now).Run(); !swept) return tl::unexpected(swept.error());
+  }
+  if (auto committed = tx->Commit(); !committed) return tl::unexpected(committed.error());
+  return next;
+}
+
+Result<std::string> SqliteMetadataStore::GetLimit(std::string_view key) {
+  if (auto valid = ValidateLimitKey(key); !valid) return tl::unexpected(valid.error());
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare("SELECT value FROM limits WHERE key = ?1 AND expires_at > ?2");
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Bind(key, WallMs()).Step();
+  if (!row) return tl::unexpected(row.error());
+  return *row ? stmt->Text(0) : std::string();
+}
 
 }  // namespace vmp3

@@ -1,11 +1,14 @@
 // MetadataStore in a SQLite database file (WAL mode), safe to share between processes.
 //
-// Schema (PRAGMA user_version 1): users(id, username COLLATE NOCASE UNIQUE, email,
-// password_hash, created_at) and jobs(id, owner_id, status, created_at, expires_at, doc) where
-// doc is the whole Job as JSON (the same encoding the Redis store uses) and the other columns are
-// copies kept for the indexes: (owner_id, created_at DESC, id DESC) for listing,
-// expires_at for cleanup, (status, created_at) for recovery and counts. Adding a Job field needs
-// no migration. The ListJobs cursor encodes (created_at, id) of the last job listed.
+// Schema (PRAGMA user_version 2): users(id, username COLLATE NOCASE UNIQUE, email,
+// password_hash, created_at); jobs(id, owner_id, status, created_at, expires_at, doc, active,
+// stored_bytes) where doc is the whole Job as JSON (the same encoding the Redis store uses) and
+// the other columns are copies kept for the indexes: (owner_id, created_at DESC, id DESC) for
+// listing and usage sums, expires_at for cleanup, (status, created_at) for counts; active and
+// stored_bytes are the job's UsageOf. Adding a Job field needs no migration. The ListJobs cursor
+// encodes (created_at, id) of the last job listed. limits(key, value, expires_at) holds the
+// LimitStore records (wall-clock ms expiry; expired rows are swept every 1024 writes).
+// Also a LimitStore: the login throttle and rate limits share the database with the jobs.
 //
 // Connections: a pool of a few connections (SQLITE_OPEN_NOMUTEX, each used by one thread at a
 // time), so reads run concurrently under WAL; writes in this process also take one mutex, so
@@ -22,11 +25,12 @@
 #include <mutex>
 
 #include "common/sqlite.hpp"
+#include "metadata/limit_store.hpp"
 #include "metadata/metadata_store.hpp"
 
 namespace vmp3 {
 
-class SqliteMetadataStore final : public MetadataStore {
+class SqliteMetadataStore final : public MetadataStore, public LimitStore {
  public:
   // Opens or creates the database (and its directory), migrating the schema when needed.
   static Result<std::unique_ptr<SqliteMetadataStore>> Open(const std::filesystem::path& path);
@@ -34,19 +38,25 @@ class SqliteMetadataStore final : public MetadataStore {
   Status CreateUser(const User& user) override;
   Result<User> FindUserByName(std::string_view username) override;
   Result<User> GetUser(std::string_view id) override;
-  Status CreateJob(const Job& job) override;
+  Status CreateJobWithin(const Job& job, const UsageLimits& limits) override;
+  Result<Usage> GetUsage(std::string_view owner_id) override;
   Result<Job> GetJob(std::string_view id) override;
   Result<Job> UpdateJob(std::string_view id, const std::function<Status(Job&)>& mutate) override;
   Status SetProgress(std::string_view id, double progress) override;
   Result<JobPage> ListJobs(std::string_view owner_id, int limit, std::string_view cursor) override;
   Status DeleteJob(std::string_view id) override;
   Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) override;
-  Result<std::vector<Job>> ListByStatus(JobStatus status, int limit) override;
   Result<std::map<JobStatus, uint64_t>> CountByStatus() override;
   Status Ping() override;
   std::string Describe() const override;
 
+  Result<std::string> UpdateLimit(
+      std::string_view key, std::chrono::milliseconds ttl,
+      const std::function<std::string(std::string_view current)>& update) override;
+  Result<std::string> GetLimit(std::string_view key) override;
+
  private:
+  static Result<Usage> UsageIn(sqlite::Connection& db, std::string_view owner_id);
   SqliteMetadataStore(std::filesystem::path path,
                       std::vector<std::unique_ptr<sqlite::Connection>> connections)
       : path_(std::move(path)), pool_(std::move(connections)) {}
@@ -54,6 +64,7 @@ class SqliteMetadataStore final : public MetadataStore {
   std::filesystem::path path_;
   std::mutex write_mu_;  // serialises this process's writers; taken before a pool connection
   sqlite::Pool pool_;
+  uint64_t limit_writes_ = 0;  // under write_mu_
 };
 
 }  // namespace vmp3

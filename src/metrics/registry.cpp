@@ -248,7 +248,18 @@ void Registry::AddCallbackGauge(std::string_view name, std::string_view help,
       .SetCallback(std::span<const Label>(labels.begin(), labels.size()), std::move(fn));
 }
 
+void Registry::AddCollector(std::function<void()> collect) {
+  std::lock_guard lock(mu_);
+  collectors_.push_back(std::move(collect));
+}
+
 std::string Registry::Render() const {
+  std::vector<std::function<void()>> collectors;
+  {
+    std::lock_guard lock(mu_);
+    collectors = collectors_;
+  }
+  for (const auto& collect : collectors) collect();
   std::vector<const Family*> families;
   {
     std::lock_guard lock(mu_);

@@ -216,6 +216,11 @@ class Registry {
   void AddCallbackGauge(std::string_view name, std::string_view help, std::function<double()> fn,
                         std::initializer_list<Label> labels = {});
 
+  // Runs `collect` at the start of every Render, before any family is rendered: for values
+  // that one call computes for several metrics (e.g. jobs per status from one backend query),
+  // set into ordinary gauges. Runs on the rendering thread, without the registry's lock.
+  void AddCollector(std::function<void()> collect);
+
   // All families, sorted by name, in the text exposition format 0.0.4.
   std::string Render() const;
 
@@ -225,6 +230,7 @@ class Registry {
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Family>, std::less<>> families_;
+  std::vector<std::function<void()>> collectors_;
 };
 
 }  // namespace vmp3::metrics

@@ -84,9 +84,6 @@ class JobQueue {
   virtual Status Ping() = 0;
   // Where the queue is, for logs; never contains a secret.
   virtual std::string Describe() const = 0;
-  // Announces a job lifecycle event ("job.queued", "job.started", "job.done", "job.failed") with
-  // a JSON body to consumers such as a notifier. Best effort; backends without a broker ignore it.
-  virtual void PublishLifecycle(std::string_view /*event*/, std::string_view /*json*/) {}
 };
 
 }  // namespace vmp3

@@ -7,9 +7,8 @@
 
 namespace vmp3 {
 
-Result<std::shared_ptr<JobQueue>> MakeJobQueue(std::string_view url,
-                                               const std::filesystem::path& data_dir,
-                                               const JobQueueOptions& options) {
+Result<QueueBackend> MakeJobQueue(std::string_view url, const std::filesystem::path& data_dir,
+                                  const JobQueueOptions& options) {
   std::filesystem::path path;
   if (url.empty() || url == "sqlite") {
     path = data_dir / "queue.db";
@@ -26,13 +25,14 @@ Result<std::shared_ptr<JobQueue>> MakeJobQueue(std::string_view url,
     if (!target) return tl::unexpected(target.error());
     auto queue = RabbitMqJobQueue::Open(*target, options);
     if (!queue) return tl::unexpected(queue.error());
-    return std::shared_ptr<JobQueue>(std::move(*queue));
+    std::shared_ptr<LifecyclePublisher> lifecycle = (*queue)->LifecycleEvents();
+    return QueueBackend{.queue = std::move(*queue), .lifecycle = std::move(lifecycle)};
   } else {
     return tl::unexpected(UnsupportedUrlScheme("queue", url, "sqlite, sqlite:///path, amqp://"));
   }
   auto queue = SqliteJobQueue::Open(path, options);
   if (!queue) return tl::unexpected(queue.error());
-  return std::shared_ptr<JobQueue>(std::move(*queue));
+  return QueueBackend{.queue = std::move(*queue), .lifecycle = nullptr};
 }
 
 }  // namespace vmp3

@@ -18,8 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/stoppable.hpp"
 #include "media/converter.hpp"
-#include "roles/roles.hpp"
+#include "roles/converter_role.hpp"
 #include "roles/upload_options.hpp"
 
 namespace vmp3::roles {
@@ -29,37 +30,29 @@ constexpr size_t kCopyChunk = 256 * 1024;
 // How far ahead of the demuxer a remote input is fetched (two such windows in memory at most).
 constexpr size_t kInputReadAhead = 8 * 1024 * 1024;
 
-// Sleeps for `duration` or until `stop` is requested, whichever comes first.
-void SleepUnlessStopped(std::stop_token stop, std::chrono::milliseconds duration) {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  cv.wait_for(lock, stop, duration, [] { return false; });
-}
-
 class Converter final : public Worker {
  public:
-  explicit Converter(Context& context)
-      : context_(context),
-        seconds_(context.metrics
+  explicit Converter(const ConverterRole& role)
+      : role_(role),
+        seconds_(role.metrics
                      .AddHistogram("vmp3_conversion_seconds", "Time spent converting one job.",
                                    {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800})
                      .WithLabels()),
-        outcomes_(context.metrics.AddCounter("vmp3_conversions_total", "Conversions by outcome.")),
-        bytes_out_(context.metrics.AddCounter("vmp3_output_bytes_total", "MP3 bytes stored.")
-                       .WithLabels()),
-        queue_failures_(context.metrics.AddCounter(
+        outcomes_(role.metrics.AddCounter("vmp3_conversions_total", "Conversions by outcome.")),
+        bytes_out_(
+            role.metrics.AddCounter("vmp3_output_bytes_total", "MP3 bytes stored.").WithLabels()),
+        queue_failures_(role.metrics.AddCounter(
             "vmp3_queue_operation_failures_total",
             "Acks, retries, releases and heartbeats the queue refused or could not take.")),
-        cleanup_failures_(context.metrics.AddCounter(
+        cleanup_failures_(role.metrics.AddCounter(
             "vmp3_cleanup_failures_total",
-            "Objects or records that could not be removed when their job ended (the janitor's "
-            "orphan sweep removes them later).")) {}
+            "Objects or records not removed when due (the janitor retries; its orphan sweep "
+            "removes objects nothing owns).")) {}
 
   void Start() override {
     std::filesystem::create_directories(SpoolDir());
-    int workers = context_.config.workers > 0
-                      ? context_.config.workers
+    int workers = role_.config.workers > 0
+                      ? role_.config.workers
                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < workers; ++i)
       threads_.emplace_back([this](std::stop_token stop) { Loop(stop); });
@@ -69,17 +62,17 @@ class Converter final : public Worker {
 
   void Stop() override {
     for (auto& t : threads_) t.request_stop();
-    context_.queue->Interrupt();
+    role_.queue.Interrupt();
     threads_.clear();  // joins; running conversions stop and hand their jobs back
   }
 
  private:
-  std::filesystem::path SpoolDir() const { return context_.config.data_dir / "spool"; }
+  std::filesystem::path SpoolDir() const { return role_.config.spool_dir; }
 
   void Loop(std::stop_token stop) {
     int backoff_ms = 100;
     while (!stop.stop_requested()) {
-      auto delivery = context_.queue->Take(std::chrono::seconds(1));
+      auto delivery = role_.queue.Take(std::chrono::seconds(1));
       if (!delivery) {
         spdlog::warn("converter: queue unavailable: {}", delivery.error().message);
         std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
@@ -97,15 +90,15 @@ class Converter final : public Worker {
   // as failed. Runs at start and every few seconds; idempotent.
   void SweepDeadLetters(std::stop_token stop) {
     while (!stop.stop_requested()) {
-      auto dead = context_.queue->DeadLetters();
+      auto dead = role_.queue.DeadLetters();
       if (dead) {
         for (const std::string& id : *dead) {
-          auto job = context_.metadata->GetJob(id);
+          auto job = role_.metadata.GetJob(id);
           if (!job || IsTerminal(job->status)) continue;
           Fail(*job, Error(ErrorCode::kInternal,
                            fmt::format("the conversion was attempted {} times and never finished; "
                                        "the file may be damaged in a way that stops the converter",
-                                       context_.config.job_attempts)));
+                                       role_.job_attempts)));
         }
       }
       SleepUnlessStopped(stop, std::chrono::seconds(5));
@@ -119,19 +112,23 @@ class Converter final : public Worker {
           {JobStatus::kDone, "job.done"},
           {JobStatus::kFailed, "job.failed"},
           {JobStatus::kCancelled, "job.cancelled"}};
-      for (auto [status, name] : kLifecycle)
-        if (job.status == status) context_.queue->PublishLifecycle(name, data.dump());
+      for (auto [status, name] : kLifecycle) {
+        if (job.status != status || !role_.lifecycle) continue;
+        if (Status s = role_.lifecycle->Publish(name, data.dump()); !s)
+          spdlog::warn("job {}: lifecycle event {} not published: {}", job.id, name,
+                       s.error().message);
+      }
     }
-    context_.events->Publish({job.id, job.owner_id, type, std::move(data)});
+    role_.events.Publish({job.id, job.owner_id, type, std::move(data)});
   }
 
   Result<Job> MarkStarted(const Delivery& delivery) {
-    return context_.metadata->UpdateJob(delivery.job_id, [&](Job& job) -> Status {
+    return role_.metadata.UpdateJob(delivery.job_id, [&](Job& job) -> Status {
       if (IsTerminal(job.status)) return MakeError(ErrorCode::kConflict, "job already ended");
       job.status = JobStatus::kConverting;
       job.attempts = delivery.attempt;
       job.progress = 0;
-      job.started_at = job.updated_at = context_.now_ms();
+      job.started_at = job.updated_at = role_.now_ms();
       return {};
     });
   }
@@ -141,7 +138,7 @@ class Converter final : public Worker {
   // failure was about this job, not an outage.
   bool WaitOutOutage(const Delivery& delivery, std::stop_token stop) {
     auto reachable = [&] {
-      return context_.storage->Ping().has_value() && context_.metadata->Ping().has_value();
+      return role_.storage.Ping().has_value() && role_.metadata.Ping().has_value();
     };
     if (reachable()) return false;
     spdlog::warn("job {}: a backend is unavailable; waiting for it to come back", delivery.job_id);
@@ -164,15 +161,15 @@ class Converter final : public Worker {
     spdlog::warn("job {}: queue {} failed: {}", delivery.job_id, operation, status.error().message);
     return false;
   }
-  bool Ack(const Delivery& d) { return Settle("ack", d, context_.queue->Ack(d)); }
-  bool Release(const Delivery& d) { return Settle("release", d, context_.queue->Release(d)); }
-  bool Heartbeat(const Delivery& d) { return Settle("heartbeat", d, context_.queue->Heartbeat(d)); }
+  bool Ack(const Delivery& d) { return Settle("ack", d, role_.queue.Ack(d)); }
+  bool Release(const Delivery& d) { return Settle("release", d, role_.queue.Release(d)); }
+  bool Heartbeat(const Delivery& d) { return Settle("heartbeat", d, role_.queue.Heartbeat(d)); }
 
   // Removes an object of a job that ended. A failure is logged and counted; the janitor's
   // orphan sweep removes the object later (nothing owns it, or its job has ended).
   bool RemoveObject(std::string_view job_id, const std::string& key) {
     if (key.empty()) return true;
-    Status removed = context_.storage->Remove(key);
+    Status removed = role_.storage.Remove(key);
     if (removed) return true;
     cleanup_failures_.WithLabels({"what", "object"}).Inc();
     spdlog::warn("job {}: could not remove {} (the janitor will): {}", job_id, key,
@@ -183,9 +180,9 @@ class Converter final : public Worker {
   // Removes an ended job's input unless inputs are kept, then forgets its key in the record, so
   // the record says what storage still holds.
   void RemoveInput(const Job& job) {
-    if (context_.config.keep_inputs || job.input_key.empty()) return;
+    if (role_.retention.keep_inputs || job.input_key.empty()) return;
     if (!RemoveObject(job.id, job.input_key)) return;
-    auto forgotten = context_.metadata->UpdateJob(job.id, [&](Job& j) -> Status {
+    auto forgotten = role_.metadata.UpdateJob(job.id, [&](Job& j) -> Status {
       if (j.input_key == job.input_key) j.input_key.clear();
       return {};
     });
@@ -198,12 +195,12 @@ class Converter final : public Worker {
 
   // How often a converter renews its lease: well within it.
   std::chrono::seconds HeartbeatEvery() const {
-    return std::chrono::seconds(std::max(1, context_.config.lease_seconds / 3));
+    return std::chrono::seconds(std::max<int64_t>(1, role_.lease.count() / 3));
   }
 
   // Shows a job that goes back to the queue as queued again (unless it ended meanwhile).
   void MarkRequeued(const std::string& job_id) {
-    auto updated = context_.metadata->UpdateJob(job_id, [&](Job& j) -> Status {
+    auto updated = role_.metadata.UpdateJob(job_id, [&](Job& j) -> Status {
       if (j.status == JobStatus::kConverting) j.status = JobStatus::kQueued;
       j.progress = 0;
       return {};
@@ -228,7 +225,7 @@ class Converter final : public Worker {
       } else if (IsTransient(job.error().code) && WaitOutOutage(delivery, worker_stop)) {
         Release(delivery);
       } else {
-        auto retried = context_.queue->Retry(delivery, std::chrono::seconds(2));
+        auto retried = role_.queue.Retry(delivery, std::chrono::seconds(2));
         Settle("retry", delivery, retried ? Status{} : Status(tl::unexpected(retried.error())));
       }
       return;
@@ -268,7 +265,7 @@ class Converter final : public Worker {
         return;
       }
       auto dead =
-          context_.queue->Retry(delivery, std::chrono::seconds(2 << std::min(delivery.attempt, 6)));
+          role_.queue.Retry(delivery, std::chrono::seconds(2 << std::min(delivery.attempt, 6)));
       if (!dead) {
         // The queue could not take the retry: it is down too, or the lease moved on to another
         // converter. The delivery is not acked, so the queue delivers it again (RabbitMQ gets it
@@ -306,10 +303,10 @@ class Converter final : public Worker {
                                        std::atomic<bool>& cancelled_by_user) {
     auto options = ConvertOptionsFromJson(job.options_json);
     if (!options) return tl::unexpected(options.error());
-    options->max_input_seconds = context_.config.max_input_seconds;
-    options->max_output_bytes = context_.config.max_output_bytes;
+    options->max_input_seconds = role_.config.max_input_seconds;
+    options->max_output_bytes = role_.config.max_output_bytes;
 
-    auto input = context_.storage->Open(job.input_key);
+    auto input = role_.storage.Open(job.input_key);
     if (!input) {
       if (input.error().code == ErrorCode::kNotFound)
         return MakeError(ErrorCode::kNotFound, "the uploaded file is gone (deleted or expired)");
@@ -338,10 +335,10 @@ class Converter final : public Worker {
       if (now - last_progress_write > std::chrono::milliseconds(500)) {
         last_progress_write = now;
         // Best effort: the next write catches up; an outage shows in the record's updates.
-        if (Status s = context_.metadata->SetProgress(job.id, fraction); !s)
+        if (Status s = role_.metadata.SetProgress(job.id, fraction); !s)
           spdlog::debug("job {}: progress not recorded: {}", job.id, s.error().message);
         // Cancellation by DELETE, seen from any process through the record.
-        auto current = context_.metadata->GetJob(job.id);
+        auto current = role_.metadata.GetJob(job.id);
         if ((!current && current.error().code == ErrorCode::kNotFound) ||
             (current && current->status == JobStatus::kCancelled)) {
           cancelled_by_user = true;
@@ -358,7 +355,7 @@ class Converter final : public Worker {
     if (auto s = (*sink)->Commit(); !s) return tl::unexpected(s.error());
     sink->reset();
 
-    Status stored = Store(spool, "outputs/" + job.id + ".mp3");
+    Status stored = Store(spool, OutputKey(job.id));
     std::filesystem::remove(spool);
     if (!stored) return tl::unexpected(stored.error());
     return result;
@@ -367,7 +364,7 @@ class Converter final : public Worker {
   Status Store(const std::filesystem::path& file, const std::string& key) {
     auto source = FileSource::Open(file);
     if (!source) return tl::unexpected(source.error());
-    auto writer = context_.storage->Create(key);
+    auto writer = role_.storage.Create(key);
     if (!writer) return tl::unexpected(writer.error());
     std::vector<std::byte> buffer(kCopyChunk);
     for (;;) {
@@ -385,12 +382,12 @@ class Converter final : public Worker {
   // Records the stored MP3 and acknowledges. Fails (without acknowledging) only when the record
   // could not be written for a transient reason (Redis down); the job is then not finished.
   Status Finish(const Job& job, const Delivery& delivery, const media::ConvertResult& result) {
-    int64_t now = context_.now_ms();
-    auto updated = context_.metadata->UpdateJob(job.id, [&](Job& j) -> Status {
+    int64_t now = role_.now_ms();
+    auto updated = role_.metadata.UpdateJob(job.id, [&](Job& j) -> Status {
       if (j.status == JobStatus::kCancelled) return MakeError(ErrorCode::kConflict, "cancelled");
       j.status = JobStatus::kDone;
       j.progress = 1;
-      j.output_key = "outputs/" + job.id + ".mp3";
+      j.output_key = OutputKey(job.id);
       j.output_size = result.output_bytes;
       j.output_duration = result.duration_seconds;
       j.output_bitrate_kbps = result.bit_rate_kbps;
@@ -398,7 +395,7 @@ class Converter final : public Worker {
       j.error_code.clear();
       j.error_message.clear();
       j.finished_at = j.updated_at = now;
-      j.expires_at = now + context_.config.retention_seconds * 1000;
+      j.expires_at = now + role_.retention.retention_seconds * 1000;
       return {};
     });
     if (!updated && IsTransient(updated.error().code)) {
@@ -406,7 +403,7 @@ class Converter final : public Worker {
     }
     if (!updated) {
       // Deleted or cancelled meanwhile: do not leave the output behind.
-      RemoveObject(job.id, "outputs/" + job.id + ".mp3");
+      RemoveObject(job.id, OutputKey(job.id));
       Ack(delivery);
       return {};
     }
@@ -423,14 +420,14 @@ class Converter final : public Worker {
   // transient reason (the metadata backend is down); true when it was written or the job had
   // already ended.
   bool Fail(const Job& job, const Error& error) {
-    int64_t now = context_.now_ms();
-    auto updated = context_.metadata->UpdateJob(job.id, [&](Job& j) -> Status {
+    int64_t now = role_.now_ms();
+    auto updated = role_.metadata.UpdateJob(job.id, [&](Job& j) -> Status {
       if (IsTerminal(j.status)) return MakeError(ErrorCode::kConflict, "already ended");
       j.status = JobStatus::kFailed;
       j.error_code = std::string(ErrorCodeName(error.code));
       j.error_message = error.message;
       j.finished_at = j.updated_at = now;
-      j.expires_at = now + context_.config.retention_seconds * 1000;
+      j.expires_at = now + role_.retention.retention_seconds * 1000;
       return {};
     });
     if (!updated) {
@@ -448,7 +445,7 @@ class Converter final : public Worker {
     return true;
   }
 
-  Context& context_;
+  const ConverterRole& role_;
   metrics::Histogram& seconds_;
   metrics::CounterFamily& outcomes_;
   metrics::Counter& bytes_out_;
@@ -457,78 +454,29 @@ class Converter final : public Worker {
   std::vector<std::jthread> threads_;
 };
 
-// Removes what expired: jobs past their retention with their objects. Runs at start (so a
-// restart catches up) and then periodically.
-class Janitor final : public Worker {
- public:
-  explicit Janitor(Context& context) : context_(context) {}
-
-  void Start() override {
-    thread_ = std::jthread([this](std::stop_token stop) {
-      while (!stop.stop_requested()) {
-        RunOnce();
-        SleepUnlessStopped(stop, std::chrono::seconds(context_.config.janitor_interval_seconds));
-      }
-    });
-  }
-  void Stop() override { thread_ = {}; }
-
-  void RunOnce() {
-    // Writes a dead process left half done (S3 multipart uploads): a day is longer than any
-    // upload or conversion within the limits.
-    auto abandoned = context_.storage->AbortAbandonedWrites(std::chrono::hours(24));
-    if (!abandoned) {
-      spdlog::warn("janitor: {}", abandoned.error().message);
-    } else if (*abandoned > 0) {
-      spdlog::info("janitor: discarded {} abandoned upload(s)", *abandoned);
-    }
-    // Bounded: a run removes at most kMaxBatches batches. A job whose objects cannot be removed
-    // keeps its record (the deletion is retried next run) and, expiring soonest, would come back
-    // first in the next batch: the run stops there instead of spinning on it.
-    constexpr int kMaxBatches = 100;
-    for (int batch = 0; batch < kMaxBatches; ++batch) {
-      auto expired = context_.metadata->ListExpired(context_.now_ms(), 100);
-      if (!expired) {
-        spdlog::warn("janitor: {}", expired.error().message);
-        return;
-      }
-      if (expired->empty()) return;
-      for (const Job& job : *expired) {
-        if (!RemoveExpired(job)) return;
-      }
-    }
-  }
-
-  // The record names the objects, so it goes last: objects first, then the record.
-  bool RemoveExpired(const Job& job) {
-    for (const std::string& key : {job.input_key, job.output_key}) {
-      if (key.empty()) continue;
-      if (Status s = context_.storage->Remove(key); !s) {
-        spdlog::warn("janitor: expired job {}: cannot remove {} yet: {}", job.id, key,
-                     s.error().message);
-        return false;
-      }
-    }
-    if (Status s = context_.metadata->DeleteJob(job.id);
-        !s && s.error().code != ErrorCode::kNotFound) {
-      spdlog::warn("janitor: expired job {}: cannot delete its record yet: {}", job.id,
-                   s.error().message);
-      return false;
-    }
-    spdlog::info("janitor: removed expired job {}", job.id);
-    return true;
-  }
-
- private:
-  Context& context_;
-  std::jthread thread_;
-};
-
 }  // namespace
 
-std::unique_ptr<Worker> MakeConverter(Context& context) {
-  return std::make_unique<Converter>(context);
+void ConverterConfig::AddOptions(OptionList& options) {
+  options.push_back(
+      {"--workers", "VMP3_WORKERS", "Conversions at once (0: one per core)", &workers});
+  options.push_back({"--max-input-seconds", "VMP3_MAX_INPUT_SECONDS", "Longest input converted",
+                     &max_input_seconds});
+  options.push_back(
+      {"--max-output-bytes", "VMP3_MAX_OUTPUT_BYTES", "Largest MP3 produced", &max_output_bytes});
 }
-std::unique_ptr<Worker> MakeJanitor(Context& context) { return std::make_unique<Janitor>(context); }
+
+Status ConverterConfig::Validate() const {
+  if (workers < 0 || workers > 256)
+    return MakeError(ErrorCode::kInvalidArgument, "--workers must be 0..256");
+  if (!(max_input_seconds > 0))
+    return MakeError(ErrorCode::kInvalidArgument, "--max-input-seconds must be positive");
+  if (max_output_bytes == 0)
+    return MakeError(ErrorCode::kInvalidArgument, "--max-output-bytes must be positive");
+  return {};
+}
+
+std::unique_ptr<Worker> MakeConverter(const ConverterRole& role) {
+  return std::make_unique<Converter>(role);
+}
 
 }  // namespace vmp3::roles

@@ -4,7 +4,9 @@
 #include "http/content_disposition.hpp"
 #include "http/problem.hpp"
 #include "http/range.hpp"
-#include "roles/roles.hpp"
+#include "roles/download_role.hpp"
+#include "roles/jobs.hpp"
+#include "roles/route_binding.hpp"
 
 namespace vmp3::roles {
 namespace {
@@ -14,12 +16,18 @@ using http::Response;
 
 class DownloadRoutes {
  public:
-  explicit DownloadRoutes(Context& context) : context_(context) {}
+  explicit DownloadRoutes(const DownloadRole& role) : role_(role) {}
+
+  http::Awaitable<Response> Mp3(Exchange& ex) { return Serve(ex, ex.Param("id"), false); }
+  http::Awaitable<Response> Seed(Exchange& ex) {
+    return Serve(ex, ex.request().QueryParam("fid").value_or(""), true);
+  }
 
   http::Awaitable<Response> Serve(Exchange& ex, std::string_view job_id, bool seed) {
-    auto claims = Authenticate(ex, context_);
+    auto claims = co_await role_.api.Authorize(ex);
     if (!claims) co_return Response::Problem(claims.error());
-    auto job = OwnedJob(*context_.metadata, job_id, claims->subject);
+    auto job = co_await ex.Blocking<Result<Job>>(
+        [&] { return OwnedJob(role_.metadata, job_id, claims->subject); });
     if (!job) co_return Response::Problem(job.error());
     if (job->status != JobStatus::kDone) {
       Error e(seed ? ErrorCode::kNotFound : ErrorCode::kConflict,
@@ -27,7 +35,9 @@ class DownloadRoutes {
       co_return Response::Problem(e);
     }
     // Large deployments let clients fetch from object storage directly.
-    auto redirect = context_.storage->RedirectUrl(job->output_key, std::chrono::minutes(10));
+    auto redirect = role_.presigned_urls ? role_.presigned_urls->PresignedGetUrl(
+                                               job->output_key, std::chrono::minutes(10))
+                                         : Result<std::string>(std::string());
     if (redirect && !redirect->empty()) {
       Response moved;
       moved.status = 302;
@@ -36,7 +46,7 @@ class DownloadRoutes {
       co_return moved;
     }
     auto reader = co_await ex.Blocking<Result<std::unique_ptr<ObjectReader>>>(
-        [&] { return context_.storage->Open(job->output_key); });
+        [&] { return role_.storage.Open(job->output_key); });
     if (!reader) co_return Response::Problem(reader.error());
     const ObjectInfo& info = (*reader)->Info();
     std::string etag = fmt::format("\"{}\"", info.etag.empty() ? job->id : info.etag);
@@ -58,11 +68,9 @@ class DownloadRoutes {
       range = http::ParseRange(range_header, info.size);
     switch (range.kind) {
       case http::RangeDecision::Kind::kUnsatisfiable: {
-        Error error(ErrorCode::kInvalidArgument,
+        Error error(ErrorCode::kRangeNotSatisfiable,
                     fmt::format("range not satisfiable: the MP3 has {} bytes", info.size));
         Response bad = Response::Problem(error);
-        bad.status = 416;
-        bad.body = http::ProblemJson(error, bad.status);  // the body's status must agree
         bad.Header("Content-Range", http::UnsatisfiedContentRange(info.size));
         co_return bad;
       }
@@ -82,21 +90,17 @@ class DownloadRoutes {
   }
 
  private:
-  Context& context_;
+  const DownloadRole& role_;
 };
 
 }  // namespace
 
-void AddDownloadRoutes(http::Router& router, Context& context) {
-  auto routes = std::make_shared<DownloadRoutes>(context);
-  router.Add({"GET", "/v1/jobs/{id}/mp3",
-              [routes](Exchange& ex) { return routes->Serve(ex, ex.Param("id"), false); }, 0,
-              "The MP3 of a finished job (Range supported; HEAD too)"});
-  router.Add({"GET", "/download",
-              [routes](Exchange& ex) {
-                return routes->Serve(ex, ex.request().QueryParam("fid").value_or(""), true);
-              },
-              0, "Seed-compatible download: ?fid=JOB_ID"});
+void AddDownloadRoutes(http::Router& router, const DownloadRole* role) {
+  auto routes = role ? std::make_shared<DownloadRoutes>(*role) : nullptr;
+  router.Add({"GET", "/v1/jobs/{id}/mp3", Bind(routes, &DownloadRoutes::Mp3, "download"), 0,
+              "The MP3 of a finished job (Range supported; HEAD too)", /*streaming=*/true});
+  router.Add({"GET", "/download", Bind(routes, &DownloadRoutes::Seed, "download"), 0,
+              "Seed-compatible download: ?fid=JOB_ID", /*streaming=*/true});
 }
 
 }  // namespace vmp3::roles

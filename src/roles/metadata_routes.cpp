@@ -8,7 +8,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "roles/roles.hpp"
+#include "roles/metadata_role.hpp"
+#include "roles/route_binding.hpp"
 
 namespace vmp3::roles {
 namespace {
@@ -24,10 +25,10 @@ struct EventInbox {
 
 class MetadataRoutes {
  public:
-  explicit MetadataRoutes(Context& context) : context_(context) {}
+  explicit MetadataRoutes(const MetadataRole& role) : role_(role) {}
 
   http::Awaitable<Response> List(Exchange& ex) {
-    auto claims = Authenticate(ex, context_);
+    auto claims = co_await role_.api.Authorize(ex);
     if (!claims) co_return Response::Problem(claims.error());
     int limit = 20;
     if (auto text = ex.request().QueryParam("limit")) {
@@ -37,7 +38,7 @@ class MetadataRoutes {
     }
     std::string cursor(ex.request().QueryParam("cursor").value_or(""));
     auto page = co_await ex.Blocking<Result<JobPage>>(
-        [&] { return context_.metadata->ListJobs(claims->subject, limit, cursor); });
+        [&] { return role_.metadata.ListJobs(claims->subject, limit, cursor); });
     if (!page) co_return Response::Problem(page.error());
     nlohmann::json jobs = nlohmann::json::array();
     for (const Job& job : page->jobs) jobs.push_back(JobJson(job));
@@ -48,31 +49,32 @@ class MetadataRoutes {
   }
 
   http::Awaitable<Response> Get(Exchange& ex) {
-    auto claims = Authenticate(ex, context_);
+    auto claims = co_await role_.api.Authorize(ex);
     if (!claims) co_return Response::Problem(claims.error());
-    // SQLite point reads take microseconds: no hop to the blocking pool on this hot path.
-    auto job = OwnedJob(*context_.metadata, ex.Param("id"), claims->subject);
+    auto job = co_await ex.Blocking<Result<Job>>(
+        [&] { return OwnedJob(role_.metadata, ex.Param("id"), claims->subject); });
     if (!job) co_return Response::Problem(job.error());
     co_return Response::Json(200, JobJson(*job).dump());
   }
 
   http::Awaitable<Response> Events(Exchange& ex) {
-    auto claims = Authenticate(ex, context_);
+    auto claims = co_await role_.api.Authorize(ex);
     if (!claims) co_return Response::Problem(claims.error());
     std::string id(ex.Param("id"));
     auto inbox = std::make_shared<EventInbox>();
     // Subscribe before reading the state, so no change between the two is missed.
-    auto subscription = std::shared_ptr<Subscription>(
-        context_.events->Subscribe(id, [inbox](const JobEvent& event) {
+    auto subscription =
+        std::shared_ptr<Subscription>(role_.events.Subscribe(id, [inbox](const JobEvent& event) {
           std::lock_guard lock(inbox->mu);
           if (inbox->events.size() < 1024) inbox->events.push_back(event);
         }));
-    auto job = OwnedJob(*context_.metadata, id, claims->subject);
+    auto job = co_await ex.Blocking<Result<Job>>(
+        [&] { return OwnedJob(role_.metadata, id, claims->subject); });
     if (!job) co_return Response::Problem(job.error());
     Response r;
     r.Header("X-Accel-Buffering", "no");  // nginx: do not buffer the stream
-    Context& context = context_;
-    r.events = [&context, subscription, inbox,
+    const MetadataRole& role = role_;
+    r.events = [&role, subscription, inbox,
                 initial = *job](http::EventStream& stream) -> http::Awaitable<void> {
       auto executor = co_await boost::asio::this_coro::executor;
       boost::asio::steady_timer timer(executor);
@@ -102,8 +104,13 @@ class MetadataRoutes {
         // A safety net for events lost between processes: re-read the job now and then.
         if (now - last_check > std::chrono::seconds(5)) {
           last_check = now;
-          auto job = context.metadata->GetJob(initial.id);
-          if (!job) co_return;
+          auto job = co_await stream.Blocking<Result<Job>>(
+              [&] { return role.metadata.GetJob(initial.id); });
+          if (!job) {
+            // A backend hiccup is no reason to drop the stream; a deleted job is.
+            if (job.error().code == ErrorCode::kNotFound) co_return;
+            continue;
+          }
           if (IsTerminal(job->status)) {
             co_await stream.Send("status", JobJson(*job).dump());
             co_return;
@@ -116,17 +123,53 @@ class MetadataRoutes {
     co_return r;
   }
 
+  // The caller's account: who, what they use, and the limits that apply.
+  http::Awaitable<Response> Account(Exchange& ex) {
+    auto claims = co_await role_.api.Authorize(ex);
+    if (!claims) co_return Response::Problem(claims.error());
+    struct Found {
+      User user;
+      Usage usage;
+    };
+    auto found = co_await ex.Blocking<Result<Found>>([&]() -> Result<Found> {
+      auto user = role_.metadata.GetUser(claims->subject);
+      if (!user) return tl::unexpected(user.error());
+      auto usage = role_.metadata.GetUsage(claims->subject);
+      if (!usage) return tl::unexpected(usage.error());
+      return Found{std::move(*user), *usage};
+    });
+    if (!found) co_return Response::Problem(found.error());
+    auto limit = [](uint64_t value) { return value ? nlohmann::json(value) : nlohmann::json(); };
+    nlohmann::json rate = nullptr;
+    if (const auth::RateLimiter* limiter = role_.api.limiter();
+        limiter && limiter->limit().enabled())
+      rate = {{"per_second", limiter->limit().per_second}, {"burst", limiter->limit().burst}};
+    nlohmann::json out{
+        {"id", found->user.id},
+        {"username", found->user.username},
+        {"email", found->user.email.empty() ? nlohmann::json() : nlohmann::json(found->user.email)},
+        {"created_at", found->user.created_at / 1000.0},
+        {"usage",
+         {{"active_jobs", found->usage.active_jobs}, {"stored_bytes", found->usage.stored_bytes}}},
+        {"limits",
+         {{"max_active_jobs", limit(role_.quota.max_active_jobs)},
+          {"max_stored_bytes", limit(role_.quota.max_user_bytes)},
+          {"rate", rate},
+          {"retention_seconds", role_.retention.retention_seconds}}}};
+    co_return Response::Json(200, out.dump());
+  }
+
   http::Awaitable<Response> Delete(Exchange& ex) {
-    auto claims = Authenticate(ex, context_);
+    auto claims = co_await role_.api.Authorize(ex);
     if (!claims) co_return Response::Problem(claims.error());
     std::string id(ex.Param("id"));
     Status deleted = co_await ex.Blocking<Status>([&]() -> Status {
-      auto job = OwnedJob(*context_.metadata, id, claims->subject);
+      auto job = OwnedJob(role_.metadata, id, claims->subject);
       if (!job) return tl::unexpected(job.error());
       // First record the deletion: cancelled (a converter working on it sees this and stops)
       // and expired now, so that if anything below fails, the janitor finishes the deletion.
-      int64_t now = context_.now_ms();
-      auto marked = context_.metadata->UpdateJob(id, [&](Job& j) -> Status {
+      int64_t now = role_.now_ms();
+      auto marked = role_.metadata.UpdateJob(id, [&](Job& j) -> Status {
         if (!IsTerminal(j.status)) {
           j.status = JobStatus::kCancelled;
           j.finished_at = now;
@@ -137,40 +180,43 @@ class MetadataRoutes {
       });
       if (!marked) return tl::unexpected(marked.error());
       if (job->status != marked->status) {
-        context_.events->Publish({id, claims->subject, "status", JobJson(*marked)});
+        role_.events.Publish({id, claims->subject, "status", JobJson(*marked)});
       }
       // Then the objects, then the record that names them.
       for (const std::string& key : {marked->input_key, marked->output_key}) {
         if (key.empty()) continue;
-        if (Status s = context_.storage->Remove(key); !s) {
+        if (Status s = role_.storage.Remove(key); !s) {
           return MakeError(s.error().code,
                            fmt::format("the job is cancelled, but its files cannot be removed "
                                        "yet ({}); they will be removed automatically, or retry",
                                        s.error().message));
         }
       }
-      return context_.metadata->DeleteJob(id);
+      return role_.metadata.DeleteJob(id);
     });
     if (!deleted) co_return Response::Problem(deleted.error());
     co_return Response::NoContent();
   }
 
  private:
-  Context& context_;
+  const MetadataRole& role_;
 };
 
 }  // namespace
 
-void AddMetadataRoutes(http::Router& router, Context& context) {
-  auto routes = std::make_shared<MetadataRoutes>(context);
-  router.Add({"GET", "/v1/jobs", [routes](Exchange& ex) { return routes->List(ex); }, 0,
+void AddMetadataRoutes(http::Router& router, const MetadataRole* role) {
+  auto routes = role ? std::make_shared<MetadataRoutes>(*role) : nullptr;
+  router.Add({"GET", "/v1/jobs", Bind(routes, &MetadataRoutes::List, "metadata"), 0,
               "The caller's jobs, newest first (limit, cursor)"});
-  router.Add({"GET", "/v1/jobs/{id}", [routes](Exchange& ex) { return routes->Get(ex); }, 0,
+  router.Add({"GET", "/v1/jobs/{id}", Bind(routes, &MetadataRoutes::Get, "metadata"), 0,
               "A job's status, progress, error, input and output"});
-  router.Add({"GET", "/v1/jobs/{id}/events", [routes](Exchange& ex) { return routes->Events(ex); },
-              0, "Server-Sent Events: progress and status until the job ends"});
-  router.Add({"DELETE", "/v1/jobs/{id}", [routes](Exchange& ex) { return routes->Delete(ex); }, 0,
+  router.Add({"GET", "/v1/jobs/{id}/events", Bind(routes, &MetadataRoutes::Events, "metadata"), 0,
+              "Server-Sent Events: progress and status until the job ends",
+              /*streaming=*/true});
+  router.Add({"DELETE", "/v1/jobs/{id}", Bind(routes, &MetadataRoutes::Delete, "metadata"), 0,
               "Cancel a job and delete its files and record"});
+  router.Add({"GET", "/v1/account", Bind(routes, &MetadataRoutes::Account, "metadata"), 0,
+              "The caller's account: usage (unfinished jobs, stored bytes) and limits"});
 }
 
 }  // namespace vmp3::roles

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "common/markup.hpp"
-#include "roles/roles.hpp"
+#include "roles/operational.hpp"
 
 namespace vmp3::roles {
 namespace {
@@ -35,8 +35,9 @@ nlohmann::json OpenApi(const http::Router& router) {
                         {"schema", {{"type", "string"}}}});
     }
     if (!params.empty()) op["parameters"] = params;
-    bool is_public = route.pattern.rfind("/v1/jobs", 0) != 0 && route.pattern != "/upload" &&
-                     route.pattern != "/download";
+    bool is_public =
+        !(route.pattern.starts_with("/v1/") && !route.pattern.starts_with("/v1/auth/")) &&
+        route.pattern != "/upload" && route.pattern != "/download";
     if (!is_public) op["security"] = nlohmann::json::array({{{"bearer", nlohmann::json::array()}}});
     if (route.pattern == "/v1/auth/login" || route.pattern == "/login")
       op["security"] = nlohmann::json::array({{{"basic", nlohmann::json::array()}}});
@@ -85,7 +86,8 @@ curl -OJ -H "Authorization: Bearer $TOKEN" localhost:8080/v1/jobs/$JOB/mp3</pre>
 
 }  // namespace
 
-void AddOperationalRoutes(http::Router& router, Context& context) {
+void AddOperationalRoutes(http::Router& router, metrics::Registry& registry,
+                          const BackendHealth* health) {
   const http::Router* routes = &router;
   router.Add({"GET", "/healthz",
               [](Exchange&) -> http::Awaitable<Response> {
@@ -93,28 +95,27 @@ void AddOperationalRoutes(http::Router& router, Context& context) {
               },
               0, "Liveness"});
   router.Add({"GET", "/readyz",
-              [&context](Exchange& ex) -> http::Awaitable<Response> {
+              [health](Exchange&) -> http::Awaitable<Response> {
+                // The background checker's last answers: never waits for a backend.
                 nlohmann::json checks = nlohmann::json::object();
-                bool ready = co_await ex.Blocking<bool>([&] {
-                  bool ok = true;
-                  auto check = [&](const char* name, auto& backend) {
-                    if (!backend) return;
-                    Status s = backend->Ping();
-                    checks[name] = s ? "ok" : s.error().message;
-                    ok = ok && s.has_value();
-                  };
-                  check("storage", context.storage);
-                  check("queue", context.queue);
-                  check("metadata", context.metadata);
-                  return ok;
-                });
+                bool ready = true;
+                if (health) {
+                  for (const auto& [name, check] : health->Snapshot()) {
+                    checks[name] = check.detail;
+                    ready = ready && check.ok;
+                  }
+                }
                 nlohmann::json out{{"status", ready ? "ready" : "unavailable"}, {"checks", checks}};
                 co_return Response::Json(ready ? 200 : 503, out.dump());
               },
-              0, "Readiness: every backend this process uses answers"});
+              0, "Readiness: every backend this process uses answered its last check"});
   router.Add({"GET", "/metrics",
-              [&context](Exchange&) -> http::Awaitable<Response> {
-                co_return Response::Text(200, context.metrics.Render(),
+              [&registry](Exchange& ex) -> http::Awaitable<Response> {
+                // Some gauges ask backends (queue depth, jobs by status): off the I/O thread.
+                auto text = co_await ex.Blocking<Result<std::string>>(
+                    [&]() -> Result<std::string> { return registry.Render(); });
+                if (!text) co_return Response::Problem(text.error());
+                co_return Response::Text(200, std::move(*text),
                                          std::string(metrics::Registry::kContentType));
               },
               0, "Prometheus metrics"});

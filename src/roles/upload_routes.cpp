@@ -9,8 +9,9 @@
 #include "http/content_disposition.hpp"
 #include "http/multipart.hpp"
 #include "media/converter.hpp"
-#include "roles/roles.hpp"
+#include "roles/route_binding.hpp"
 #include "roles/upload_options.hpp"
+#include "roles/upload_role.hpp"
 
 namespace vmp3::roles {
 namespace {
@@ -70,11 +71,10 @@ class UploadSink final : public http::MultipartHandler {
 
 class UploadRoutes {
  public:
-  explicit UploadRoutes(Context& context)
-      : context_(context),
-        uploads_(
-            context.metrics.AddCounter("vmp3_upload_bytes_total", "Bytes uploaded into storage.")
-                .WithLabels()) {}
+  explicit UploadRoutes(const UploadRole& role)
+      : role_(role),
+        uploads_(role.metrics.AddCounter("vmp3_upload_bytes_total", "Bytes uploaded into storage.")
+                     .WithLabels()) {}
 
   // Streams the body into storage and creates + queues the job.
   http::Awaitable<Result<Job>> Receive(Exchange& ex, const auth::Claims& claims) {
@@ -84,9 +84,20 @@ class UploadRoutes {
     Job job;
     job.id = NewId();
     job.owner_id = claims.subject;
-    job.input_key = "inputs/" + job.id;
+    job.input_key = InputKey(job.id);
+    // Refuse early what the quota would refuse at the end, before the bytes are sent (a client
+    // that sent Expect: 100-continue has sent none yet). CreateJobWithin checks again,
+    // atomically, once the size is known.
     auto writer = co_await ex.Blocking<Result<std::unique_ptr<ObjectWriter>>>(
-        [&] { return context_.storage->Create(job.input_key); });
+        [&]() -> Result<std::unique_ptr<ObjectWriter>> {
+          auto usage = role_.metadata.GetUsage(claims.subject);
+          if (!usage) return tl::unexpected(usage.error());
+          usage->active_jobs += 1;
+          usage->stored_bytes += req.content_length.value_or(0);
+          if (auto within = CheckUsageLimits(*usage, role_.quota.Limits()); !within)
+            return tl::unexpected(within.error());
+          return role_.storage.Create(job.input_key);
+        });
     if (!writer) co_return tl::unexpected(writer.error());
 
     UploadSink sink(**writer);
@@ -106,7 +117,7 @@ class UploadRoutes {
     }
 
     std::vector<std::byte> buffer(kChunk);
-    uint64_t limit = context_.config.max_upload_bytes;
+    uint64_t limit = role_.config.max_upload_bytes;
     for (;;) {
       auto n = co_await ex.ReadBody(buffer);
       if (!n) {
@@ -146,20 +157,20 @@ class UploadRoutes {
     job.input_size = sink.bytes;
     job.options_json = sink.options.Json();
     job.status = JobStatus::kQueued;
-    job.created_at = job.updated_at = context_.now_ms();
-    job.expires_at = job.created_at + context_.config.retention_seconds * 1000;
+    job.created_at = job.updated_at = role_.now_ms();
+    job.expires_at = job.created_at + role_.retention.retention_seconds * 1000;
     Status stored = co_await ex.Blocking<Status>([&]() -> Status {
       auto committed = (*writer)->Commit();
       if (!committed) return tl::unexpected(committed.error());
-      if (auto s = context_.metadata->CreateJob(job); !s) {
+      if (auto s = role_.metadata.CreateJobWithin(job, role_.quota.Limits()); !s) {
         RemoveInputAfterFailure(job);
         return s;
       }
       // The job is acknowledged only once the queue holds it durably. If the queue cannot take
       // it, nothing stays behind: the record goes first (a record without a message would stay
       // queued forever), then the input (the orphan sweep removes it if this fails).
-      if (auto s = context_.queue->Publish(job.id); !s) {
-        if (Status d = context_.metadata->DeleteJob(job.id); !d) {
+      if (auto s = role_.queue.Publish(job.id); !s) {
+        if (Status d = role_.metadata.DeleteJob(job.id); !d) {
           spdlog::error("job {}: the queue refused it and its record cannot be deleted: {}", job.id,
                         d.error().message);
         }
@@ -169,13 +180,20 @@ class UploadRoutes {
       return {};
     });
     if (!stored) co_return tl::unexpected(stored.error());
-    context_.queue->PublishLifecycle("job.queued", JobJson(job).dump());
+    // Best effort, like every lifecycle event; off the I/O thread, since it talks to the broker.
+    if (role_.lifecycle) {
+      Status announced = co_await ex.Blocking<Status>(
+          [&] { return role_.lifecycle->Publish("job.queued", JobJson(job).dump()); });
+      if (!announced)
+        spdlog::warn("job {}: lifecycle event job.queued not published: {}", job.id,
+                     announced.error().message);
+    }
     spdlog::info("job {} queued: {} bytes from user {}", job.id, job.input_size, claims.subject);
     co_return job;
   }
 
   void RemoveInputAfterFailure(const Job& job) {
-    if (Status s = context_.storage->Remove(job.input_key); !s) {
+    if (Status s = role_.storage.Remove(job.input_key); !s) {
       spdlog::warn(
           "job {}: the upload failed and its input cannot be removed yet (the janitor's "
           "orphan sweep will): {}",
@@ -184,7 +202,7 @@ class UploadRoutes {
   }
 
   http::Awaitable<Response> Create(Exchange& ex) {
-    auto claims = Authenticate(ex, context_);
+    auto claims = co_await role_.api.Authorize(ex);
     if (!claims) co_return Response::Problem(claims.error());
     auto job = co_await Receive(ex, *claims);
     if (!job) co_return Response::Problem(job.error());
@@ -194,7 +212,7 @@ class UploadRoutes {
   }
 
   http::Awaitable<Response> CreateSeed(Exchange& ex) {
-    auto claims = Authenticate(ex, context_);
+    auto claims = co_await role_.api.Authorize(ex);
     if (!claims) co_return Response::Problem(claims.error());
     auto job = co_await Receive(ex, *claims);
     if (!job) co_return Response::Problem(job.error());
@@ -202,20 +220,33 @@ class UploadRoutes {
   }
 
  private:
-  Context& context_;
+  const UploadRole& role_;
   metrics::Counter& uploads_;
 };
 
 }  // namespace
 
-void AddUploadRoutes(http::Router& router, Context& context) {
-  auto routes = std::make_shared<UploadRoutes>(context);
-  uint64_t max_body = context.config.max_upload_bytes + kMultipartOverhead;
-  router.Add({"POST", "/v1/jobs", [routes](Exchange& ex) { return routes->Create(ex); }, max_body,
+void UploadConfig::AddOptions(OptionList& options) {
+  options.push_back({"--max-upload-bytes", "VMP3_MAX_UPLOAD_BYTES",
+                     "Largest upload accepted, bytes (413 beyond)", &max_upload_bytes});
+}
+
+Status UploadConfig::Validate() const {
+  if (max_upload_bytes == 0)
+    return MakeError(ErrorCode::kInvalidArgument, "--max-upload-bytes must be positive");
+  return {};
+}
+
+void AddUploadRoutes(http::Router& router, const UploadConfig& config, const UploadRole* role) {
+  auto routes = role ? std::make_shared<UploadRoutes>(*role) : nullptr;
+  uint64_t max_body = config.max_upload_bytes + kMultipartOverhead;
+  router.Add({"POST", "/v1/jobs", Bind(routes, &UploadRoutes::Create, "upload"), max_body,
               "Upload a video (multipart part 'file', or a raw body with ?filename=) and queue its "
-              "conversion"});
-  router.Add({"POST", "/upload", [routes](Exchange& ex) { return routes->CreateSeed(ex); },
-              max_body, "Seed-compatible upload: answers with the job id as plain text"});
+              "conversion",
+              /*streaming=*/true});
+  router.Add({"POST", "/upload", Bind(routes, &UploadRoutes::CreateSeed, "upload"), max_body,
+              "Seed-compatible upload: answers with the job id as plain text",
+              /*streaming=*/true});
 }
 
 }  // namespace vmp3::roles

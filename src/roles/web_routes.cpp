@@ -3,7 +3,8 @@
 #include <string>
 #include <string_view>
 
-#include "roles/roles.hpp"
+#include "roles/route_binding.hpp"
+#include "roles/upload_role.hpp"
 #include "web/assets.hpp"
 
 namespace vmp3::roles {
@@ -60,17 +61,17 @@ Response Serve(const Exchange& ex, const web::Asset* asset) {
 
 }  // namespace
 
-void AddWebRoutes(http::Router& router, Context&) {
-  router.Add({"GET", "/",
-              [](Exchange& ex) -> http::Awaitable<Response> {
-                co_return Serve(ex, web::FindAsset("index.html"));
-              },
-              0, "The web page: sign in, upload videos, follow conversions, download MP3s"});
-  router.Add({"GET", "/assets/{name}",
-              [](Exchange& ex) -> http::Awaitable<Response> {
-                co_return Serve(ex, web::FindAsset(ex.Param("name")));
-              },
-              0, "Scripts, styles and images of the web page"});
+void AddWebRoutes(http::Router& router, bool served) {
+  http::Handler page = [](Exchange& ex) -> http::Awaitable<Response> {
+    co_return Serve(ex, web::FindAsset("index.html"));
+  };
+  http::Handler asset = [](Exchange& ex) -> http::Awaitable<Response> {
+    co_return Serve(ex, web::FindAsset(ex.Param("name")));
+  };
+  router.Add({"GET", "/", served ? page : Misdirected("upload"), 0,
+              "The web page: sign in, upload videos, follow conversions, download MP3s"});
+  router.Add({"GET", "/assets/{name}", served ? asset : Misdirected("upload"), 0,
+              "Scripts, styles and images of the web page"});
 }
 
 }  // namespace vmp3::roles

@@ -1,11 +1,12 @@
 // ObjectStore on a local (or shared, POSIX) directory: the object "a/b" is the file <root>/a/b.
 //
-// Writers stream into <root>/.tmp/<random>.part (same filesystem, so the final rename is atomic);
-// Commit fsyncs the file, renames it over <root>/<key> and fsyncs the directory (best effort:
-// the object is already visible by then). Keys cannot start a segment with '.', so .tmp never
-// collides with an object. Temporary files a crashed process left behind are removed by
-// OpenDirectory() once they are a day old, which never disturbs a live writer of another process
-// sharing the directory.
+// Writers stream into <root>/.tmp/<random>.part (same filesystem, so the final rename is atomic)
+// through an AtomicFileSink: Commit fsyncs the file, renames it over <root>/<key> and fsyncs the
+// directory (a failure of that last step is logged, not returned: the object is already visible).
+// Keys cannot start a segment with '.', so .tmp never collides with an object. Temporary files a
+// crashed process left behind are removed by OpenDirectory() once they are a day old, and by
+// AbortAbandonedWrites (the janitor); a live writer, of this or another process sharing the
+// directory, modifies its file as it goes and so is never taken for abandoned.
 //
 // The etag is "<inode>-<size>-<mtime ns>" in hex, like Apache's file etags: free to compute (no
 // content hash while streaming, nothing stored beside the file) and different after every
@@ -19,11 +20,12 @@
 #include <filesystem>
 #include <memory>
 
+#include "storage/capabilities.hpp"
 #include "storage/object_store.hpp"
 
 namespace vmp3 {
 
-class FileObjectStore final : public ObjectStore {
+class FileObjectStore final : public ObjectStore, public AbandonedWriteSweeper {
  public:
   // Creates root and root/.tmp when missing.
   static Result<std::unique_ptr<FileObjectStore>> OpenDirectory(const std::filesystem::path& root);
@@ -32,8 +34,14 @@ class FileObjectStore final : public ObjectStore {
   Result<std::unique_ptr<ObjectReader>> Open(std::string_view key) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Status Remove(std::string_view key) override;
+  // Walks the directories under the root in key order. Each page reads every directory it
+  // passes through (and sorts it), so a page costs the size of those directories.
+  Result<ObjectListing> List(std::string_view prefix, std::string_view start_after,
+                             int limit) override;
   Status Ping() override;
   std::string Describe() const override;
+  // Removes temporary files not modified for `older_than`.
+  Result<int> AbortAbandonedWrites(std::chrono::seconds older_than) override;
 
  private:
   explicit FileObjectStore(std::filesystem::path root)

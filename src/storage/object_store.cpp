@@ -43,4 +43,12 @@ Status ValidateObjectKey(std::string_view key) {
   }
 }
 
+Status ValidateListLimit(int limit) {
+  if (limit < 1 || limit > kMaxListLimit) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("a listing holds 1 to {} objects, not {}", kMaxListLimit, limit));
+  }
+  return {};
+}
+
 }  // namespace vmp3

@@ -3,11 +3,11 @@
 // Every implementation passes tests/storage/object_store_contract_test.cpp.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/io.hpp"
@@ -21,6 +21,10 @@ namespace vmp3 {
 Status ValidateObjectKey(std::string_view key);
 inline constexpr size_t kMaxObjectKeyLength = 200;
 
+// kInvalidArgument unless 1 <= limit <= kMaxListLimit (ObjectStore::List).
+inline constexpr int kMaxListLimit = 1000;
+Status ValidateListLimit(int limit);
+
 struct ObjectInfo {
   std::string key;
   uint64_t size = 0;
@@ -28,6 +32,14 @@ struct ObjectInfo {
   // equality only; etags from different stores are not comparable.
   std::string etag;
   int64_t modified_unix = 0;  // seconds since the epoch
+};
+
+// One page of ObjectStore::List.
+struct ObjectListing {
+  std::vector<ObjectInfo> objects;
+  // Pass as start_after to get the next page; empty on the last page. A page that is not the
+  // last may hold fewer than `limit` objects, even none: page until this is empty.
+  std::string next_start_after;
 };
 
 // Streams a new object into the store. Nothing is visible under the key until Commit() succeeds,
@@ -66,7 +78,8 @@ class ObjectReader : public ByteSource {
   virtual void ReadAhead(size_t /*max_bytes*/) {}
 };
 
-// Thread-safe: every method may be called from any thread concurrently.
+// Thread-safe: every method may be called from any thread concurrently. What only some stores
+// can do (presigned URLs, sweeping abandoned writes) is in storage/capabilities.hpp.
 // Errors: kInvalidArgument for a bad key, kNotFound for a missing object, kUnavailable or kIo
 // when the backend cannot be reached or fails.
 class ObjectStore {
@@ -79,21 +92,20 @@ class ObjectStore {
   virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
   // Removing a missing object succeeds.
   virtual Status Remove(std::string_view key) = 0;
+  // Objects whose keys start with `prefix` (a plain string prefix: "inputs/" or "in"), in
+  // ascending byte order of key, strictly after `start_after` (empty: from the first), at most
+  // `limit` (1 to kMaxListLimit; kInvalidArgument otherwise). Each ObjectInfo has key, size,
+  // etag and modified_unix. Objects being written (not committed) are never listed, nor objects
+  // whose names are not valid keys (put there by other tools). Not a snapshot: an object
+  // committed or removed while paging may or may not be listed, but every object that exists
+  // throughout is listed exactly once. Listed etags are for comparing listings with each other:
+  // S3 lists its content hash, not the per-commit etag Stat() reports.
+  virtual Result<ObjectListing> List(std::string_view prefix, std::string_view start_after,
+                                     int limit) = 0;
   // Checks that the backend is reachable and writable (for readiness probes).
   virtual Status Ping() = 0;
-  // Discards writes started at least `older_than` ago that never ended because the process
-  // writing them died (the janitor calls it); returns how many. Stores that clean up otherwise
-  // return 0 (files: abandoned temp files are removed when the store is opened).
-  virtual Result<int> AbortAbandonedWrites(std::chrono::seconds /*older_than*/) { return 0; }
   // Where objects are, for logs; never contains a secret.
   virtual std::string Describe() const = 0;
-  // A URL that lets anyone holding it GET the object until `expires` from now, when this store
-  // can make one and was configured to (S3 with ?presign=true); otherwise empty. The download
-  // role then redirects clients there instead of streaming the bytes itself.
-  virtual Result<std::string> RedirectUrl(std::string_view /*key*/,
-                                          std::chrono::seconds /*expires*/) {
-    return std::string();
-  }
 };
 
 }  // namespace vmp3

@@ -7,17 +7,19 @@
 
 namespace vmp3 {
 
-Result<std::shared_ptr<ObjectStore>> MakeObjectStore(std::string_view url,
-                                                     const std::filesystem::path& data_dir) {
+Result<ObjectStorage> MakeObjectStore(std::string_view url, const std::filesystem::path& data_dir) {
   if (url.starts_with("s3:")) {
     auto config = ParseS3Url(url);
     if (!config) return tl::unexpected(config.error());
     auto credentials = S3CredentialsFromEnvironment();
     if (!credentials) return tl::unexpected(credentials.error());
     config->credentials = std::move(*credentials);
+    const bool presign = config->presign_downloads;
     auto store = S3ObjectStore::FromConfig(std::move(*config));
     if (!store) return tl::unexpected(store.error());
-    return std::shared_ptr<ObjectStore>(std::move(*store));
+    std::shared_ptr<S3ObjectStore> s3 = std::move(*store);
+    return ObjectStorage{
+        .store = s3, .presigned_urls = presign ? s3 : nullptr, .abandoned_writes = s3};
   }
   std::filesystem::path root;
   if (url.empty() || url == "file") {
@@ -35,7 +37,8 @@ Result<std::shared_ptr<ObjectStore>> MakeObjectStore(std::string_view url,
   }
   auto store = FileObjectStore::OpenDirectory(root);
   if (!store) return tl::unexpected(store.error());
-  return std::shared_ptr<ObjectStore>(std::move(*store));
+  std::shared_ptr<FileObjectStore> files = std::move(*store);
+  return ObjectStorage{.store = files, .presigned_urls = nullptr, .abandoned_writes = files};
 }
 
 }  // namespace vmp3

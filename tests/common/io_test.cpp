@@ -1,6 +1,7 @@
 #include "common/io.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <fstream>
@@ -246,6 +247,117 @@ TEST(AtomicFileSinkTest, TwoSinksForOneDestinationDoNotShareATemporaryFile) {
   EXPECT_EQ(ReadFile(dest), "from a");
   ASSERT_TRUE((*b)->Commit());
   EXPECT_EQ(ReadFile(dest), "from b");
+}
+
+TEST(AtomicFileSinkTest, AbortRemovesTheTemporaryFileAndEndsTheSink) {
+  const fs::path dir = TempDir();
+  auto sink = AtomicFileSink::Create(dir / "out.mp3", false);
+  ASSERT_TRUE(sink) << sink.error().message;
+  ASSERT_TRUE((*sink)->Write(Bytes("partial")));
+  (*sink)->Abort();
+  (*sink)->Abort();  // idempotent
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{});
+  EXPECT_EQ((*sink)->Write(Bytes("more")).error().code, ErrorCode::kConflict);
+  EXPECT_EQ((*sink)->Commit().error().code, ErrorCode::kConflict);
+  EXPECT_FALSE((*sink)->committed());
+}
+
+TEST(AtomicFileSinkTest, AFailedRenameLeavesTheDestinationAndNoTemporaryFile) {
+  const fs::path dir = TempDir();
+  const fs::path dest = dir / "out";
+  fs::create_directories(dest / "occupied");  // rename() cannot replace a non-empty directory
+  auto sink = AtomicFileSink::Create(dest, /*overwrite=*/true);
+  ASSERT_TRUE(sink) << sink.error().message;
+  ASSERT_TRUE((*sink)->Write(Bytes("bytes")));
+  auto committed = (*sink)->Commit();
+  ASSERT_FALSE(committed);
+  EXPECT_NE(committed.error().message.find(dest.string()), std::string::npos)
+      << committed.error().message;
+  EXPECT_FALSE((*sink)->committed());
+  EXPECT_TRUE(fs::is_directory(dest / "occupied"));
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{"out"}) << "temporary file left behind";
+}
+
+TEST(AtomicFileSinkTest, TemporaryDirectoryElsewhereAndParentsCreatedAtCommit) {
+  const fs::path root = TempDir();
+  fs::create_directories(root / "tmp");
+  const fs::path dest = root / "a" / "b" / "c.bin";
+  auto sink = AtomicFileSink::Create(dest, AtomicFileOptions{.overwrite = true,
+                                                             .temp_dir = root / "tmp",
+                                                             .create_directories = true,
+                                                             .name_in_messages = "object a/b/c"});
+  ASSERT_TRUE(sink) << sink.error().message;
+  ASSERT_TRUE((*sink)->Write(Bytes("payload")));
+  EXPECT_EQ(DirEntries(root / "tmp").size(), 1u);
+  EXPECT_FALSE(fs::exists(root / "a")) << "no directories for a file that may never be committed";
+  ASSERT_TRUE((*sink)->Commit());
+  EXPECT_TRUE((*sink)->committed());
+  EXPECT_EQ(ReadFile(dest), "payload");
+  EXPECT_EQ(DirEntries(root / "tmp"), std::vector<std::string>{});
+  EXPECT_EQ((*sink)->version().size, 7u);
+  struct stat st {};
+  ASSERT_EQ(::stat(dest.c_str(), &st), 0);
+  EXPECT_EQ((*sink)->version().inode, static_cast<uint64_t>(st.st_ino));
+}
+
+TEST(AtomicFileSinkTest, MessagesUseTheGivenName) {
+  const fs::path missing = TempDir() / "no" / "such";
+  auto sink =
+      AtomicFileSink::Create(missing / "f", AtomicFileOptions{.name_in_messages = "object f"});
+  ASSERT_FALSE(sink);
+  EXPECT_EQ(sink.error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(sink.error().message.starts_with("cannot create object f: ")) << sink.error().message;
+  EXPECT_EQ(sink.error().message.find(missing.string()), std::string::npos);
+}
+
+// --- WriteFileAtomically -------------------------------------------------------------------------
+
+TEST(WriteFileAtomicallyTest, WritesTheWholeFileAndLeavesNoTemporaryFile) {
+  const fs::path dir = TempDir();
+  ASSERT_TRUE(WriteFileAtomically(dir / "config", "key = value\n", AtomicFileOptions{}));
+  EXPECT_EQ(ReadFile(dir / "config"), "key = value\n");
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{"config"});
+  ASSERT_TRUE(
+      WriteFileAtomically(dir / "config", "replaced", AtomicFileOptions{.overwrite = true}));
+  EXPECT_EQ(ReadFile(dir / "config"), "replaced");
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{"config"});
+}
+
+TEST(WriteFileAtomicallyTest, NoOverwriteRefusesAnExistingDestination) {
+  const fs::path dir = TempDir();
+  WriteFile(dir / "key", "the first key");
+  auto written = WriteFileAtomically(dir / "key", "a second key", AtomicFileOptions{});
+  ASSERT_FALSE(written);
+  EXPECT_EQ(written.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(ReadFile(dir / "key"), "the first key");
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{"key"}) << "temporary file left behind";
+}
+
+TEST(WriteFileAtomicallyTest, ASecretFileIsExactlyOwnerOnlyWhateverTheUmask) {
+  const fs::path dir = TempDir() / "keys";
+  // A umask that would also take the owner's write bit: exact_mode must still give 0600.
+  const mode_t old_umask = ::umask(0277);
+  auto written = WriteFileAtomically(
+      dir / "secret.key", "seed",
+      AtomicFileOptions{.mode = 0600, .exact_mode = true, .create_directories = true});
+  ::umask(old_umask);
+  ASSERT_TRUE(written) << written.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "secret.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(ReadFile(dir / "secret.key"), "seed");
+  EXPECT_EQ(DirEntries(dir), std::vector<std::string>{"secret.key"});
+}
+
+TEST(WriteFileAtomicallyTest, WithoutExactModeTheUmaskApplies) {
+  const fs::path dir = TempDir();
+  const mode_t old_umask = ::umask(0027);
+  auto written = WriteFileAtomically(dir / "shared", "x", AtomicFileOptions{.mode = 0666});
+  ::umask(old_umask);
+  ASSERT_TRUE(written) << written.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "shared").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
 }
 
 }  // namespace

@@ -87,17 +87,15 @@ void Exercise(Target target, const std::vector<std::string>& seeds,
 // Every target, by its name in fuzz/CMakeLists.txt and fuzz/corpus/.
 const std::map<std::string, Target>& Targets() {
   static const std::map<std::string, Target> targets = {
-    {"multipart", FuzzMultipart},
-    {"range", FuzzRange},
-    {"filenames", FuzzFilenames},
-    {"content_disposition", FuzzContentDisposition},
-    {"jwt", FuzzJwt},
-    {"backend_urls", FuzzBackendUrls},
-    {"json_bodies", FuzzJsonBodies},
-    {"media_probe", FuzzMediaProbe},
-#if __has_include("storage/s3_xml.hpp")
-    {"s3_xml", FuzzS3Xml},
-#endif
+      {"multipart", FuzzMultipart},
+      {"range", FuzzRange},
+      {"filenames", FuzzFilenames},
+      {"content_disposition", FuzzContentDisposition},
+      {"jwt", FuzzJwt},
+      {"backend_urls", FuzzBackendUrls},
+      {"json_bodies", FuzzJsonBodies},
+      {"media_probe", FuzzMediaProbe},
+      {"s3_xml", FuzzS3Xml},
   };
   return targets;
 }
@@ -115,9 +113,6 @@ std::vector<std::string> CorpusOf(const std::string& target) {
 TEST(FuzzSmokeTest, EveryCorpusHasATargetAndEveryTargetACorpus) {
   size_t dirs = 0;
   for (const auto& entry : std::filesystem::directory_iterator(VMP3_FUZZ_CORPUS_DIR)) {
-#if !__has_include("storage/s3_xml.hpp")
-    if (entry.path().filename() == "s3_xml") continue;  // no S3 XML parsers in this tree
-#endif
     ++dirs;
     EXPECT_TRUE(Targets().contains(entry.path().filename().string())) << entry.path();
   }

@@ -82,3 +82,40 @@ TEST(ProblemJsonTest, ContentType) { EXPECT_EQ(kProblemContentType, "application
 
 }  // namespace
 }  // namespace vmp3::http
+
+namespace vmp3::http {
+namespace {
+
+// The one table: every code has a distinct name, a status and a title.
+TEST(ErrorTable, EveryCodeHasANameStatusAndTitle) {
+  std::set<std::string_view> names;
+  for (int i = 0; i <= static_cast<int>(ErrorCode::kOutputTooLarge); ++i) {
+    auto code = static_cast<ErrorCode>(i);
+    const ErrorCodeInfo& info = InfoOf(code);
+    EXPECT_FALSE(info.name.empty());
+    EXPECT_TRUE(names.insert(info.name).second) << info.name;
+    EXPECT_GE(info.http_status, 400);
+    EXPECT_LT(info.http_status, 600);
+    EXPECT_FALSE(info.title.empty());
+    EXPECT_EQ(ErrorCodeName(code), info.name);
+    EXPECT_EQ(HttpStatusFor(code), info.http_status);
+  }
+}
+
+TEST(ErrorTable, ProtocolAndQuotaCodes) {
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kMethodNotAllowed), 405);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kHeadersTooLarge), 431);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kRangeNotSatisfiable), 416);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kQuotaExceeded), 403);
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kQuotaExceeded), "quota_exceeded");
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kUnavailable), "backend_unavailable");
+}
+
+TEST(ErrorTable, RetryAfterForLimitsAndOutages) {
+  EXPECT_EQ(RetryAfterFor(Error(ErrorCode::kRateLimited, "slow down", 42)), 42);
+  EXPECT_GT(RetryAfterFor(Error(ErrorCode::kUnavailable, "Redis did not answer")), 0);
+  EXPECT_EQ(RetryAfterFor(Error(ErrorCode::kNotFound, "no such job")), 0);
+}
+
+}  // namespace
+}  // namespace vmp3::http

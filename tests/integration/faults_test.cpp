@@ -13,7 +13,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -21,6 +20,7 @@
 #include "integration/harness.hpp"
 #include "integration/server_process.hpp"
 #include "support/fixtures.hpp"
+#include "support/test_servers.hpp"
 
 namespace vmp3::itest {
 namespace {
@@ -33,79 +33,18 @@ constexpr char kNeedsServers[] =
     "fault tests need the real servers: run with VMP3_IT_BACKENDS=distributed (ctest -L "
     "integration-distributed)";
 
-// scripts/servers/ of this source tree.
-fs::path ServerScripts() {
-  fs::path dir = fs::path(__FILE__).parent_path().parent_path().parent_path() / "scripts/servers";
-  if (!fs::exists(dir / "rabbitmq.sh"))
-    throw std::runtime_error("cannot find scripts/servers beside " + std::string(__FILE__));
-  return dir;
+using test::TestServers;
+
+// The servers `make test` runs (VMP3_TEST_SERVERS_DIR).
+TestServers Servers() {
+  auto servers = TestServers::FromEnvironment();
+  if (!servers) {
+    throw std::runtime_error(
+        "VMP3_TEST_SERVERS_DIR is not set: run the fault tests through `make test`, or export "
+        "the directory given to `scripts/test-servers start`");
+  }
+  return *servers;
 }
-
-// The servers scripts/test-servers started under VMP3_TEST_SERVERS_DIR: stops and starts one of
-// them the way that script does (same state directory, same ports), so its data survives.
-class TestServers {
- public:
-  static TestServers FromEnvironment() {
-    const char* dir = std::getenv("VMP3_TEST_SERVERS_DIR");
-    if (!dir || !*dir) {
-      throw std::runtime_error(
-          "VMP3_TEST_SERVERS_DIR is not set: run the fault tests through `make test`, or export "
-          "the directory given to `scripts/test-servers start`");
-    }
-    TestServers servers;
-    servers.dir_ = dir;
-    std::string text = ReadFile(servers.dir_ / "ports.env");
-    for (size_t at = 0; at < text.size();) {
-      size_t end = std::min(text.find('\n', at), text.size());
-      std::string line = text.substr(at, end - at);
-      at = end + 1;
-      size_t eq = line.find('=');
-      if (eq != std::string::npos) servers.ports_[line.substr(0, eq)] = line.substr(eq + 1);
-    }
-    return servers;
-  }
-
-  // name: "redis", "rabbitmq" or "rgw". Throws with the script's output when it fails.
-  void Stop(const std::string& name) { Run(name, "stop"); }
-  void Start(const std::string& name) { Run(name, "start"); }
-
- private:
-  std::string Port(const std::string& key) const {
-    auto it = ports_.find(key);
-    if (it == ports_.end()) throw std::runtime_error(key + " is missing from ports.env");
-    return it->second;
-  }
-
-  void Run(const std::string& name, const std::string& action) {
-    const std::string script = (ServerScripts() / (name + ".sh")).string();
-    const std::string state = (dir_ / name).string();
-    std::vector<std::string> argv;
-    if (name == "redis") {
-      argv = {script, action, state, Port("REDIS_PORT")};
-    } else if (name == "rabbitmq") {
-      argv = {script, action, state, Port("AMQP_PORT"), Port("AMQP_DIST_PORT"), Port("EPMD_PORT")};
-    } else {
-      argv = {"env",
-              "MON_PORT_V2=" + Port("MON_PORT_V2"),
-              "MON_PORT_V1=" + Port("MON_PORT_V1"),
-              script,
-              action,
-              state,
-              Port("RGW_PORT")};
-    }
-    auto started = Clock::now();
-    ProcessResult r = RunProcess(argv, 180s);
-    if (r.exit_code != 0) {
-      throw std::runtime_error(
-          fmt::format("{} {} failed (exit {}): {}{}", name, action, r.exit_code, r.out, r.err));
-    }
-    std::printf("[ faults   ] %s %s: %.1f s\n", name.c_str(), action.c_str(),
-                std::chrono::duration<double>(Clock::now() - started).count());
-  }
-
-  fs::path dir_;
-  std::map<std::string, std::string> ports_;
-};
 
 // A server stopped for a while: started again when the scope ends, even when an assertion
 // failed meanwhile, so the next test finds it running.
@@ -223,7 +162,7 @@ TEST(FaultsTest, ConverterKilledMidJobIsReplacedByAnother) {
 
 TEST(FaultsTest, JobsQueuedAcrossARabbitMqRestartEachFinishOnce) {
   if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
-  TestServers servers = TestServers::FromEnvironment();
+  TestServers servers = Servers();
   Cluster cluster;
   HttpClient api = cluster.api();
   Account account = CreateAccount(cluster.auth(), "amqp");
@@ -265,9 +204,95 @@ TEST(FaultsTest, JobsQueuedAcrossARabbitMqRestartEachFinishOnce) {
   EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs(ids));
 }
 
+TEST(FaultsTest, AResourceAlarmRefusesUploadsAtOnceAndLeavesNothingBehind) {
+  if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
+  TestServers servers = Servers();
+  Cluster cluster;
+  HttpClient api = cluster.api();
+  Account account = CreateAccount(cluster.auth(), "alarm");
+  // A job before the alarm: the upload process's publishing connection is open and idle.
+  const std::string before = UploadJob(api, account, TonesVideo25s())["id"];
+  const std::vector<std::string> objects = ObjectFiles(cluster.data_dir());
+  {
+    test::MemoryAlarm alarm(servers);
+    // RabbitMQ holds publishes in a memory or disk alarm rather than refusing them: the upload
+    // must not wait for a confirm that cannot come, but answer 503 at once, keeping nothing.
+    for (int i = 0; i < 2; ++i) {
+      auto start = Clock::now();
+      HttpResponse refused = Upload(api, account, TonesVideo25s());
+      const double seconds = SecondsSince(start);
+      EXPECT_EQ(refused.status, 503) << refused.Describe();
+      EXPECT_EQ(refused.Header("Content-Type").value_or(""), "application/problem+json");
+      EXPECT_NE(refused.body.find("resource alarm is active"), std::string::npos) << refused.body;
+      EXPECT_LT(seconds, 6.0) << "an upload in a resource alarm must not hang";
+      std::printf("[ measured ] upload #%d in a resource alarm: %d after %.3f s\n", i + 1,
+                  refused.status, seconds);
+    }
+    // Nothing half-created: no job record without its queue message, no input without a job.
+    HttpResponse list = api.Get("/v1/jobs?limit=100", account.token);
+    ASSERT_EQ(list.status, 200) << list.Describe();
+    EXPECT_EQ(list.Json()["jobs"].size(), 1u) << "a refused upload left a job: " << list.body;
+    EXPECT_EQ(ObjectFiles(cluster.data_dir()), objects) << "a refused upload left an object";
+    alarm.End();
+  }
+  // The alarm cleared: uploads are taken again, and both jobs convert once.
+  const std::string after = UploadJob(api, account, TonesVideo25s())["id"];
+  cluster.StartConverter();
+  for (const auto& id : {before, after}) {
+    json end = WaitForEnd(api, account, id, 60s);
+    ExpectMp3(api, account, end, kTonesVideoSeconds);
+    EXPECT_EQ(cluster.TimesDone(id), 1) << id << "\n" << cluster.ConverterLogs();
+  }
+  HttpResponse list = api.Get("/v1/jobs?limit=100", account.token);
+  ASSERT_EQ(list.status, 200) << list.Describe();
+  EXPECT_EQ(list.Json()["jobs"].size(), 2u) << list.body;
+  EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs({before, after}));
+}
+
+TEST(FaultsTest, AConverterStoppedInAResourceAlarmGivesItsJobBack) {
+  if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
+  TestServers servers = Servers();
+  Cluster cluster;
+  HttpClient api = cluster.api();
+  Account account = CreateAccount(cluster.auth(), "giveback");
+  ServerProcess& first = cluster.StartConverter();
+  const std::string id = UploadJob(api, account, LongAudio())["id"];
+  WaitForStatus(api, account, id, "converting");
+  {
+    test::MemoryAlarm alarm(servers);
+    // Stopping hands the job back by republishing it, which the alarm blocks: the converter
+    // must give the delivery back to the broker instead, and still stop promptly.
+    ExitInfo stopped = first.Terminate();
+    EXPECT_TRUE(stopped.exited && stopped.exit_code == 0) << first.Log();
+    EXPECT_LT(stopped.seconds, 10.0) << first.Log();
+    std::printf("[ measured ] converter stopped in a resource alarm after %.1f s\n",
+                stopped.seconds);
+    EXPECT_EQ(cluster.TimesDone(id), 0) << "the job finished before the stop: nothing was tested";
+    const std::string log = first.Log();
+    EXPECT_NE(
+        log.find(fmt::format("job {}: queue release failed: RabbitMQ refuses new messages", id)),
+        std::string::npos)
+        << log;
+    EXPECT_NE(log.find(fmt::format("job {}: could not move it in the queue; giving it back", id)),
+              std::string::npos)
+        << log;
+    alarm.End();
+  }
+  // Another converter gets it (the broker counted the lost delivery) and converts it, once.
+  ServerProcess& second = cluster.StartConverter();
+  json end = WaitForEnd(api, account, id, 120s);
+  ExpectMp3(api, account, end, kLongAudioSeconds);
+  EXPECT_NE(second.Log().find(fmt::format("job {}: converting (attempt 2)", id)), std::string::npos)
+      << second.Log();
+  // The copy the blocked release had in flight arrives too, and must not convert it again.
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(cluster.TimesDone(id), 1) << cluster.ConverterLogs();
+  EXPECT_EQ(ObjectFiles(cluster.data_dir()), Outputs({id}));
+}
+
 TEST(FaultsTest, RedisRestartsWhileIdleAndDuringAConversion) {
   if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
-  TestServers servers = TestServers::FromEnvironment();
+  TestServers servers = Servers();
   Cluster cluster;
   HttpClient api = cluster.api();
   Account account = CreateAccount(cluster.auth(), "redis");
@@ -303,7 +328,7 @@ TEST(FaultsTest, RedisRestartsWhileIdleAndDuringAConversion) {
 
 TEST(FaultsTest, ObjectStorageOutageRefusesUploadsAndDelaysConversions) {
   if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;
-  TestServers servers = TestServers::FromEnvironment();
+  TestServers servers = Servers();
   Cluster cluster;
   HttpClient api = cluster.api();
   Account account = CreateAccount(cluster.auth(), "s3");

@@ -1,18 +1,14 @@
 #include "integration/harness.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
 #include <sys/file.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -24,8 +20,6 @@
 #include "support/audio_decode.hpp"
 #include "support/fixtures.hpp"
 
-extern char** environ;
-
 namespace vmp3::itest {
 namespace {
 
@@ -36,14 +30,6 @@ using nlohmann::json;
 bool IsTerminal(const json& job) {
   const std::string status = job.value("status", "");
   return status == "done" || status == "failed" || status == "cancelled";
-}
-
-std::string ReadAll(FILE* f) {
-  std::string text;
-  std::rewind(f);
-  char buffer[8192];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), f)) > 0;) text.append(buffer, n);
-  return text;
 }
 
 // Makes `name` in the fixture cache with `ffmpeg ARGS... out` unless it is there already; the
@@ -308,6 +294,24 @@ std::vector<std::string> BackendArgs(const fs::path& data_dir) {
           "--metadata", WithQuery(RequiredEnv("VMP3_TEST_REDIS_URL"), "prefix=" + prefix)};
 }
 
+void PutObject(const fs::path& data_dir, const std::string& key, std::string_view bytes) {
+  if (!DistributedBackends()) {
+    fs::path path = data_dir / "objects" / key;
+    fs::create_directories(path.parent_path());
+    WriteFile(path, bytes);
+    return;
+  }
+  auto [bucket, endpoint] = S3BucketAndEndpoint();
+  fs::path body = vmp3::test::TempDir() / "object";
+  WriteFile(body, bytes);
+  ProcessResult r = RunProcess(
+      {"curl", "-sS", "--fail-with-body", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
+       RequiredEnv("AWS_ACCESS_KEY_ID") + ":" + RequiredEnv("AWS_SECRET_ACCESS_KEY"), "-H",
+       "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--upload-file", body.string(),
+       endpoint + "/" + bucket + "/" + PrefixFor(data_dir) + "/" + key});
+  if (r.exit_code != 0) throw std::runtime_error("S3 PUT failed: " + r.out + r.err);
+}
+
 std::vector<std::string> ObjectFiles(const fs::path& data_dir) {
   if (DistributedBackends()) return S3Objects(data_dir);
   std::vector<std::string> files;
@@ -321,45 +325,6 @@ std::vector<std::string> ObjectFiles(const fs::path& data_dir) {
   }
   std::sort(files.begin(), files.end());
   return files;
-}
-
-ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  ProcessResult result;
-  std::unique_ptr<FILE, int (*)(FILE*)> out(std::tmpfile(), std::fclose);
-  std::unique_ptr<FILE, int (*)(FILE*)> err(std::tmpfile(), std::fclose);
-  if (!out || !err) throw std::runtime_error("tmpfile failed");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fileno(out.get()), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, fileno(err.get()), STDERR_FILENO);
-  std::vector<std::string> copy = argv;
-  std::vector<char*> args;
-  for (auto& a : copy) args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0)
-    throw std::runtime_error(fmt::format("cannot run {}: {}", argv[0], std::strerror(rc)));
-  auto deadline = Clock::now() + timeout;
-  int status = 0;
-  for (;;) {
-    pid_t got = ::waitpid(pid, &status, WNOHANG);
-    if (got == pid) break;
-    if (got < 0 && errno != EINTR) throw std::runtime_error("waitpid failed");
-    if (Clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      result.err = "timed out\n";
-      break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  result.out = ReadAll(out.get());
-  result.err += ReadAll(err.get());
-  return result;
 }
 
 std::string ReadFile(const fs::path& path) {

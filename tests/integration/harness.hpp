@@ -1,5 +1,5 @@
 // What the whole-system tests share on top of ServerProcess and HttpClient: accounts, uploads,
-// waiting for jobs, the long media inputs, running other programs, looking at the data dir.
+// waiting for jobs, the long media inputs, looking at the data dir.
 //
 // Errors: helpers that need a precondition to hold (an account was created, an upload was
 // accepted) throw std::runtime_error with the server's answer, which GoogleTest reports as a
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "integration/http_client.hpp"
+#include "support/process.hpp"
 
 namespace vmp3::itest {
 
@@ -81,6 +82,12 @@ std::filesystem::path NewDataDir();
 // "multipart:KEY" entry per multipart upload left open (an orphan).
 std::vector<std::string> ObjectFiles(const std::filesystem::path& data_dir);
 
+// Stores `bytes` under `key` in the object store of the server on `data_dir`, behind its back
+// (a file under DATA_DIR/objects, or an S3 PUT under the server's key prefix): what a crash or
+// a failed removal leaves behind.
+void PutObject(const std::filesystem::path& data_dir, const std::string& key,
+               std::string_view bytes);
+
 // True when VMP3_IT_BACKENDS=distributed: every server the tests start runs on the real
 // RabbitMQ, Redis and S3 of VMP3_TEST_AMQP_URL, VMP3_TEST_REDIS_URL and VMP3_TEST_S3_URL (make
 // test starts them), with key/queue prefixes of its own derived from its data directory.
@@ -88,15 +95,9 @@ bool DistributedBackends();
 // The extra `vmp3 serve` arguments for that (empty when embedded).
 std::vector<std::string> BackendArgs(const std::filesystem::path& data_dir);
 
-struct ProcessResult {
-  int exit_code = -1;  // -1 when it did not exit normally (killed, timed out)
-  std::string out;     // stdout
-  std::string err;     // stderr
-};
-// Runs `argv` (argv[0] looked up in PATH) with stdin from /dev/null and waits at most `timeout`
-// (SIGKILL past it).
-ProcessResult RunProcess(const std::vector<std::string>& argv,
-                         std::chrono::milliseconds timeout = 60s);
+// Running other programs (support/process.hpp).
+using test::ProcessResult;
+using test::RunProcess;
 
 std::string ReadFile(const std::filesystem::path& path);
 void WriteFile(const std::filesystem::path& path, std::string_view bytes);

@@ -2,6 +2,7 @@
 // expired jobs are swept from the database and the disk.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <memory>
 
@@ -134,6 +135,47 @@ TEST(RecoveryTest, JanitorRemovesExpiredJobsAndTheirFiles) {
   ASSERT_EQ(WaitForEnd(later, account, fresh["id"]).value("status", ""), "done");
   std::this_thread::sleep_for(2500ms);
   EXPECT_EQ(later.Get("/v1/jobs/" + fresh["id"].get<std::string>(), account.token).status, 200);
+}
+
+// The orphan sweep: objects no job owns (or that an ended job no longer needs), older than the
+// grace period, are removed by the janitor; young ones and the MP3s of done jobs stay.
+TEST(RecoveryTest, JanitorRemovesObjectsNoJobOwns) {
+  const auto data_dir = NewDataDir();
+  const std::vector<std::string> args = {"--orphan-grace", "60", "--janitor-interval", "1"};
+  auto server = ServerProcess::Start(data_dir, args);
+  HttpClient client(server->base_url());
+  Account account = CreateAccount(client, "orphans");
+  json job = UploadJob(client, account, vmp3::test::Fixture("mp4_h264_aac"));
+  const std::string id = job["id"];
+  ASSERT_EQ(WaitForEnd(client, account, id).value("status", ""), "done");
+  const std::string kept = "outputs/" + id + ".mp3";
+  // What a crash or a failed removal leaves: an upload whose job was never recorded, an MP3
+  // whose record is gone, and the input of the done job that was not removed.
+  const std::vector<std::string> orphans = {"inputs/aaaaaaaaaaaaaaaaaaaaaaaaaa",
+                                            "outputs/bbbbbbbbbbbbbbbbbbbbbbbbbb.mp3",
+                                            "inputs/" + id};
+  for (const std::string& key : orphans) PutObject(data_dir, key, "left behind");
+  // Young: several sweeps leave them alone.
+  std::this_thread::sleep_for(2500ms);
+  auto young = ObjectFiles(data_dir);
+  for (const std::string& key : orphans)
+    EXPECT_NE(std::find(young.begin(), young.end(), key), young.end()) << key << " went early";
+  server->Terminate();
+
+  // Two minutes later on the service's clock: past the grace period.
+  std::vector<std::string> later_args = args;
+  later_args.insert(later_args.end(), {"--clock-offset", "120"});
+  server = ServerProcess::Start(data_dir, later_args);
+  std::vector<std::string> left;
+  for (int i = 0; i < 100; ++i) {
+    left = ObjectFiles(data_dir);
+    if (left == std::vector<std::string>{kept}) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(left, std::vector<std::string>{kept});
+  HttpClient later(server->base_url());
+  account.token = Login(later, account);
+  ExpectMp3(later, account, later.Get("/v1/jobs/" + id, account.token).Json(), 3.0);
 }
 
 }  // namespace

@@ -393,19 +393,112 @@ TEST_P(MetadataStoreContract, ListExpiredSoonestFirst) {
   EXPECT_TRUE(store_->ListExpired(99, 10)->empty());
 }
 
-TEST_P(MetadataStoreContract, ListByStatusOldestFirst) {
-  const JobStatus statuses[] = {JobStatus::kFailed, JobStatus::kQueued, JobStatus::kFailed,
-                                JobStatus::kDone, JobStatus::kFailed};
-  for (size_t i = 0; i < std::size(statuses); ++i) {
-    Job job = MakeJob(fmt::format("j-{}", i), "u-1", 100 - static_cast<int64_t>(i));
-    job.status = statuses[i];
-    Create(job);
+TEST_P(MetadataStoreContract, UsageFollowsEveryWrite) {
+  auto zero = store_->GetUsage("u-1");
+  ASSERT_TRUE(zero) << zero.error().message;
+  EXPECT_EQ(zero->active_jobs, 0u);
+  EXPECT_EQ(zero->stored_bytes, 0u);
+
+  Job a = MakeJob("j-1", "u-1", 1);
+  a.input_key = "inputs/j-1";
+  a.input_size = 1000;
+  Create(a);
+  Job b = MakeJob("j-2", "u-1", 2);
+  b.input_key = "inputs/j-2";
+  b.input_size = 500;
+  Create(b);
+  Create(MakeJob("j-3", "u-2", 3));  // someone else's
+  auto both = store_->GetUsage("u-1");
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->active_jobs, 2u);
+  EXPECT_EQ(both->stored_bytes, 1500u);
+
+  // Done with an output, then the input removed and forgotten.
+  ASSERT_TRUE(store_->UpdateJob("j-1", [](Job& j) -> Status {
+    j.status = JobStatus::kDone;
+    j.output_key = "outputs/j-1.mp3";
+    j.output_size = 300;
+    return {};
+  }));
+  EXPECT_EQ(store_->GetUsage("u-1")->active_jobs, 1u);
+  EXPECT_EQ(store_->GetUsage("u-1")->stored_bytes, 1800u);
+  ASSERT_TRUE(store_->UpdateJob("j-1", [](Job& j) -> Status {
+    j.input_key.clear();
+    return {};
+  }));
+  EXPECT_EQ(store_->GetUsage("u-1")->stored_bytes, 800u);
+  // A failure that refuses the update changes nothing.
+  EXPECT_FALSE(store_->UpdateJob("j-2", [](Job& j) -> Status {
+    j.status = JobStatus::kFailed;
+    return MakeError(ErrorCode::kConflict, "no");
+  }));
+  EXPECT_EQ(store_->GetUsage("u-1")->active_jobs, 1u);
+  // Deleting gives everything back.
+  ASSERT_TRUE(store_->DeleteJob("j-1"));
+  ASSERT_TRUE(store_->DeleteJob("j-2"));
+  auto after = store_->GetUsage("u-1");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->active_jobs, 0u);
+  EXPECT_EQ(after->stored_bytes, 0u);
+  EXPECT_EQ(store_->GetUsage("u-2")->active_jobs, 1u);
+}
+
+TEST_P(MetadataStoreContract, CreateJobWithinRefusesPastALimitAndWritesNothing) {
+  const UsageLimits two_jobs{.max_active_jobs = 2};
+  ASSERT_TRUE(store_->CreateJobWithin(MakeJob("j-1", "u-1", 1), two_jobs));
+  ASSERT_TRUE(store_->CreateJobWithin(MakeJob("j-2", "u-1", 2), two_jobs));
+  Status third = store_->CreateJobWithin(MakeJob("j-3", "u-1", 3), two_jobs);
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error().code, ErrorCode::kRateLimited);
+  EXPECT_GT(third.error().retry_after_seconds, 0);
+  EXPECT_EQ(store_->GetJob("j-3").error().code, ErrorCode::kNotFound);
+  // Another user is not affected; an ended job frees a place.
+  EXPECT_TRUE(store_->CreateJobWithin(MakeJob("j-4", "u-2", 4), two_jobs));
+  ASSERT_TRUE(store_->UpdateJob("j-1", [](Job& j) -> Status {
+    j.status = JobStatus::kFailed;
+    return {};
+  }));
+  EXPECT_TRUE(store_->CreateJobWithin(MakeJob("j-3", "u-1", 3), two_jobs));
+
+  const UsageLimits quota{.max_stored_bytes = 1000};
+  Job big = MakeJob("j-5", "u-3", 5);
+  big.input_key = "inputs/j-5";
+  big.input_size = 900;
+  ASSERT_TRUE(store_->CreateJobWithin(big, quota));
+  Job more = MakeJob("j-6", "u-3", 6);
+  more.input_key = "inputs/j-6";
+  more.input_size = 101;
+  Status over = store_->CreateJobWithin(more, quota);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, ErrorCode::kQuotaExceeded);
+  EXPECT_EQ(store_->GetUsage("u-3")->stored_bytes, 900u);
+  more.input_size = 100;
+  EXPECT_TRUE(store_->CreateJobWithin(more, quota));
+}
+
+TEST_P(MetadataStoreContract, ConcurrentCreatesNeverPassALimit) {
+  const UsageLimits five{.max_active_jobs = 5};
+  std::atomic<int> created{0};
+  std::atomic<int> limited{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        Status s = store_->CreateJobWithin(MakeJob(fmt::format("j-{}-{}", t, i), "u-1", 1), five);
+        if (s) {
+          ++created;
+        } else if (s.error().code == ErrorCode::kRateLimited) {
+          ++limited;
+        } else {
+          ADD_FAILURE() << s.error().message;
+        }
+      }
+    });
   }
-  auto failed = store_->ListByStatus(JobStatus::kFailed, 10);
-  ASSERT_TRUE(failed) << failed.error().message;
-  EXPECT_EQ(Ids(*failed), (std::vector<std::string>{"j-4", "j-2", "j-0"}));
-  EXPECT_EQ(store_->ListByStatus(JobStatus::kFailed, 1)->size(), 1u);
-  EXPECT_TRUE(store_->ListByStatus(JobStatus::kConverting, 10)->empty());
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created, 5);
+  EXPECT_EQ(limited, 27);
+  EXPECT_EQ(store_->GetUsage("u-1")->active_jobs, 5u);
 }
 
 TEST_P(MetadataStoreContract, CountByStatusListsEveryStatus) {
@@ -439,10 +532,7 @@ TEST_P(MetadataStoreContract, UpdatesAreVisibleToEveryQuery) {
     job.created_at = 30;  // now the newest
     return {};
   }));
-  EXPECT_EQ(Ids(store_->ListByStatus(JobStatus::kDone, 10).value()),
-            std::vector<std::string>{"j-1"});
-  EXPECT_EQ(Ids(store_->ListByStatus(JobStatus::kQueued, 10).value()),
-            std::vector<std::string>{"j-2"});
+  EXPECT_EQ(store_->CountByStatus()->at(JobStatus::kQueued), 1u);
   EXPECT_EQ(Ids(store_->ListExpired(1000, 10).value()), std::vector<std::string>{"j-1"});
   EXPECT_EQ(store_->CountByStatus()->at(JobStatus::kDone), 1u);
   EXPECT_EQ(ListAll("u-1", 1), (std::vector<std::string>{"j-1", "j-2"}));

@@ -171,7 +171,8 @@ TEST(JobQueueFactory, SqliteDefaultsToQueueDbInTheDataDirectory) {
   for (std::string_view url : {"", "sqlite"}) {
     auto q = MakeJobQueue(url, data, {});
     ASSERT_TRUE(q) << q.error().message;
-    EXPECT_EQ((*q)->Describe(), "sqlite://" + (data / "queue.db").string());
+    EXPECT_EQ(q->queue->Describe(), "sqlite://" + (data / "queue.db").string());
+    EXPECT_FALSE(q->lifecycle) << "no broker, no lifecycle events";
   }
   EXPECT_TRUE(fs::exists(data / "queue.db"));
 }
@@ -180,7 +181,7 @@ TEST(JobQueueFactory, SqliteUrlWithAbsolutePath) {
   fs::path path = TempDir() / "sub" / "jobs.db";
   auto q = MakeJobQueue("sqlite://" + path.string(), TempDir(), {});
   ASSERT_TRUE(q) << q.error().message;
-  ASSERT_TRUE((*q)->Publish("x"));
+  ASSERT_TRUE(q->queue->Publish("x"));
   EXPECT_TRUE(fs::exists(path));
 }
 

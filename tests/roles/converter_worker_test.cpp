@@ -13,8 +13,7 @@
 
 #include "metadata/metadata_store_factory.hpp"
 #include "queue/job_queue_factory.hpp"
-#include "roles/context.hpp"
-#include "roles/roles.hpp"
+#include "roles/converter_role.hpp"
 #include "storage/object_store_factory.hpp"
 #include "support/audio_decode.hpp"
 #include "support/fixtures.hpp"
@@ -40,6 +39,10 @@ class FlakyOpenStore final : public ObjectStore {
   }
   Result<ObjectInfo> Stat(std::string_view key) override { return inner_->Stat(key); }
   Status Remove(std::string_view key) override { return inner_->Remove(key); }
+  Result<ObjectListing> List(std::string_view prefix, std::string_view start_after,
+                             int limit) override {
+    return inner_->List(prefix, start_after, limit);
+  }
   Status Ping() override { return inner_->Ping(); }
   std::string Describe() const override { return inner_->Describe(); }
 
@@ -91,31 +94,32 @@ bool Eventually(Predicate done, std::chrono::milliseconds timeout = 20s) {
 
 TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   const auto dir = vmp3::test::TempDir();
-  Context context;
-  context.config.data_dir = dir;
-  context.config.workers = 1;
-  context.config.lease_seconds = 5;  // the smallest lease: redelivery after the lost retry
-  context.now_ms = [] {
+  auto now_ms = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
   auto files = MakeObjectStore("file", dir);
   ASSERT_TRUE(files) << files.error().message;
-  auto store = std::make_shared<FlakyOpenStore>(*files);
+  auto store = std::make_shared<FlakyOpenStore>(files->store);
   JobQueueOptions queue_options;
-  queue_options.lease = 5s;
+  queue_options.lease = 5s;  // the smallest lease: redelivery after the lost retry
   auto sqlite_queue = MakeJobQueue("sqlite", dir, queue_options);
   ASSERT_TRUE(sqlite_queue) << sqlite_queue.error().message;
-  auto queue = std::make_shared<RetryFailingQueue>(*sqlite_queue);
-  auto metadata = MakeMetadataStore("sqlite", dir);
-  ASSERT_TRUE(metadata) << metadata.error().message;
+  auto queue = std::make_shared<RetryFailingQueue>(sqlite_queue->queue);
+  auto metadata_store = MakeMetadataStore("sqlite", dir);
+  ASSERT_TRUE(metadata_store) << metadata_store.error().message;
+  std::shared_ptr<MetadataStore> metadata = *metadata_store;
   auto events = MakeJobEventBus("sqlite");
   ASSERT_TRUE(events) << events.error().message;
-  context.storage = store;
-  context.queue = queue;
-  context.metadata = *metadata;
-  context.events = *events;
+  metrics::Registry registry;
+  ConverterConfig config;
+  config.workers = 1;
+  config.spool_dir = dir / "spool";
+  RetentionConfig retention;
+  ConverterRole role{config,    retention, *store,   *queue, /*lifecycle=*/nullptr,
+                     *metadata, **events,  registry, now_ms, 5s,
+                     3};
 
   // A job whose input is stored, as the upload role leaves it.
   Job job;
@@ -124,9 +128,9 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   job.input_name = "tones.mp4";
   job.input_key = "inputs/" + job.id;
   job.options_json = "{}";
-  job.created_at = job.updated_at = context.now_ms();
+  job.created_at = job.updated_at = now_ms();
   {
-    auto writer = (*files)->Create(job.input_key);
+    auto writer = files->store->Create(job.input_key);
     ASSERT_TRUE(writer) << writer.error().message;
     std::string bytes = [] {
       std::ifstream in(vmp3::test::Fixture("mp4_h264_aac"), std::ios::binary);
@@ -136,10 +140,10 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
     ASSERT_TRUE((*writer)->Write(std::as_bytes(std::span<const char>(bytes.data(), bytes.size()))));
     ASSERT_TRUE((*writer)->Commit());
   }
-  ASSERT_TRUE(context.metadata->CreateJob(job));
+  ASSERT_TRUE(metadata->CreateJob(job));
   ASSERT_TRUE(queue->Publish(job.id));
 
-  auto converter = MakeConverter(context);
+  auto converter = MakeConverter(role);
   converter->Start();
   ASSERT_TRUE(Eventually([&] { return queue->failed_retries > 0; }))
       << "the converter never tried to retry the job";
@@ -147,7 +151,7 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   // back when its 5 s lease runs out.
   for (auto until = std::chrono::steady_clock::now() + 1s; std::chrono::steady_clock::now() < until;
        std::this_thread::sleep_for(50ms)) {
-    auto during = context.metadata->GetJob(job.id);
+    auto during = metadata->GetJob(job.id);
     ASSERT_TRUE(during) << during.error().message;
     ASSERT_NE(during->status, JobStatus::kFailed) << during->error_message;
   }
@@ -157,18 +161,18 @@ TEST(ConverterWorkerTest, AJobIsNotFailedWhenTheQueueCannotTakeItsRetry) {
   queue->retry_down = false;
   ASSERT_TRUE(Eventually(
       [&] {
-        auto now = context.metadata->GetJob(job.id);
+        auto now = metadata->GetJob(job.id);
         return now && now->status == JobStatus::kDone;
       },
       30s))
       << "status " << [&] {
-           auto now = context.metadata->GetJob(job.id);
+           auto now = metadata->GetJob(job.id);
            return now ? std::string(JobStatusName(now->status)) : now.error().message;
          }();
   converter->Stop();
-  auto done = context.metadata->GetJob(job.id);
+  auto done = metadata->GetJob(job.id);
   ASSERT_TRUE(done);
-  auto mp3 = (*files)->Stat("outputs/" + job.id + ".mp3");
+  auto mp3 = files->store->Stat("outputs/" + job.id + ".mp3");
   ASSERT_TRUE(mp3) << mp3.error().message;
   EXPECT_EQ(mp3->size, done->output_size);
   auto decoded = vmp3::test::DecodeAudio(dir / "objects/outputs" / (job.id + ".mp3"));

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "http/server.hpp"
-#include "roles/roles.hpp"
+#include "roles/upload_role.hpp"
 #include "web/assets.hpp"
 
 namespace vmp3::roles {
@@ -25,7 +25,7 @@ using Reply = bhttp::response<bhttp::string_body>;
 class WebRoutesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    AddWebRoutes(router_, context_);
+    AddWebRoutes(router_, /*served=*/true);
     http::ServerOptions options;
     options.port = 0;
     options.io_threads = 1;
@@ -55,7 +55,6 @@ class WebRoutesTest : public ::testing::Test {
     return Ask(bhttp::verb::get, target, headers);
   }
 
-  Context context_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;
 };

@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <limits>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -432,6 +434,160 @@ TEST_P(ObjectStoreContract, ObjectsPersistAcrossReopen) {
 TEST_P(ObjectStoreContract, PingAndDescribe) {
   EXPECT_TRUE(store_->Ping());
   EXPECT_FALSE(store_->Describe().empty());
+}
+
+// ---------------------------------------------------------------------------------------- List
+
+std::vector<std::string> Keys(const ObjectListing& listing) {
+  std::vector<std::string> keys;
+  for (const ObjectInfo& info : listing.objects) keys.push_back(info.key);
+  return keys;
+}
+
+// Every object under `prefix`, page by page; fails the test on an error or a page over `limit`.
+std::vector<std::string> ListAll(ObjectStore& store, std::string_view prefix, int limit,
+                                 int* pages = nullptr) {
+  std::vector<std::string> keys;
+  std::string start_after;
+  for (int page = 1;; ++page) {
+    auto listing = store.List(prefix, start_after, limit);
+    EXPECT_TRUE(listing) << listing.error().message;
+    if (!listing) return keys;
+    EXPECT_LE(listing->objects.size(), static_cast<size_t>(limit));
+    for (std::string& key : Keys(*listing)) keys.push_back(std::move(key));
+    if (pages) *pages = page;
+    if (listing->next_start_after.empty()) return keys;
+    EXPECT_GT(listing->next_start_after, start_after) << "paging must move forward";
+    start_after = listing->next_start_after;
+    if (page > 100) {
+      ADD_FAILURE() << "paging does not end";
+      return keys;
+    }
+  }
+}
+
+TEST_P(ObjectStoreContract, ListsInByteOrderOfKeyWithSizeEtagAndTime) {
+  // '-' < '.' < '/' < '0': a directory walk that visits "a/" before "a-c" or "a.d" is wrong.
+  const std::vector<std::string> sorted = {"list/a-c",   "list/a.d", "list/a/b",
+                                           "list/a/c/d", "list/a0",  "list/b"};
+  std::map<std::string, ObjectInfo> committed;
+  for (std::string key : {"list/a0", "list/a/c/d", "list/b", "list/a-c", "list/a/b", "list/a.d"}) {
+    committed[key] = Put(key, "content of " + key);
+  }
+  auto listing = store_->List("list/", "", 1000);
+  ASSERT_TRUE(listing) << listing.error().message;
+  EXPECT_EQ(Keys(*listing), sorted);
+  EXPECT_EQ(listing->next_start_after, "");
+  const double now = static_cast<double>(std::time(nullptr));
+  for (const ObjectInfo& info : listing->objects) {
+    SCOPED_TRACE(info.key);
+    EXPECT_EQ(info.size, ("content of " + info.key).size());
+    EXPECT_FALSE(info.etag.empty());
+    EXPECT_NEAR(static_cast<double>(info.modified_unix), now, 600);
+    EXPECT_NEAR(static_cast<double>(info.modified_unix),
+                static_cast<double>(committed[info.key].modified_unix), 2);
+  }
+  auto again = store_->List("list/", "", 1000);
+  ASSERT_TRUE(again);
+  for (size_t i = 0; i < again->objects.size(); ++i) {
+    EXPECT_EQ(again->objects[i].etag, listing->objects[i].etag) << "same version, same etag";
+  }
+  Put("list/b", "rewritten");
+  auto rewritten = store_->List("list/b", "", 10);
+  ASSERT_TRUE(rewritten);
+  ASSERT_EQ(rewritten->objects.size(), 1u);
+  EXPECT_EQ(rewritten->objects[0].size, 9u);
+}
+
+TEST_P(ObjectStoreContract, ListPagesWithStartAfter) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 7; ++i) keys.push_back(fmt::format("paged/{:02}", i));
+  for (const std::string& key : keys) Put(key, key);
+
+  auto first = store_->List("paged/", "", 3);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(Keys(*first), (std::vector<std::string>{"paged/00", "paged/01", "paged/02"}));
+  EXPECT_EQ(first->next_start_after, "paged/02");
+  auto second = store_->List("paged/", first->next_start_after, 3);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(Keys(*second), (std::vector<std::string>{"paged/03", "paged/04", "paged/05"}));
+  auto last = store_->List("paged/", second->next_start_after, 3);
+  ASSERT_TRUE(last) << last.error().message;
+  EXPECT_EQ(Keys(*last), (std::vector<std::string>{"paged/06"}));
+  EXPECT_EQ(last->next_start_after, "") << "the last page says so";
+
+  int pages = 0;
+  EXPECT_EQ(ListAll(*store_, "paged/", 1, &pages), keys);
+  EXPECT_EQ(pages, 7);
+  EXPECT_EQ(ListAll(*store_, "paged/", 7), keys);
+
+  // start_after need not be a key: strictly after it, in byte order.
+  auto between = store_->List("paged/", "paged/03a", 10);
+  ASSERT_TRUE(between) << between.error().message;
+  EXPECT_EQ(Keys(*between), (std::vector<std::string>{"paged/04", "paged/05", "paged/06"}));
+  auto before_all = store_->List("paged/", "a", 2);
+  ASSERT_TRUE(before_all);
+  EXPECT_EQ(Keys(*before_all), (std::vector<std::string>{"paged/00", "paged/01"}));
+  auto after_all = store_->List("paged/", "paged/99", 10);
+  ASSERT_TRUE(after_all);
+  EXPECT_TRUE(after_all->objects.empty());
+  EXPECT_EQ(after_all->next_start_after, "");
+}
+
+TEST_P(ObjectStoreContract, ListFiltersByPrefix) {
+  for (std::string_view key :
+       {"inputs/job-1", "inputs/job-2", "inputs-old", "outputs/job-1.mp3", "outputs/job-2.mp3"}) {
+    Put(key, key);
+  }
+  EXPECT_EQ(ListAll(*store_, "inputs/", 1000),
+            (std::vector<std::string>{"inputs/job-1", "inputs/job-2"}));
+  EXPECT_EQ(ListAll(*store_, "outputs/", 1000),
+            (std::vector<std::string>{"outputs/job-1.mp3", "outputs/job-2.mp3"}));
+  EXPECT_EQ(ListAll(*store_, "inputs", 1000),
+            (std::vector<std::string>{"inputs-old", "inputs/job-1", "inputs/job-2"}))
+      << "a prefix is a string prefix, not a directory";
+  EXPECT_EQ(ListAll(*store_, "outputs/job-2", 1000),
+            (std::vector<std::string>{"outputs/job-2.mp3"}));
+  EXPECT_EQ(ListAll(*store_, "", 1000).size(), 5u) << "an empty prefix lists everything";
+  EXPECT_TRUE(ListAll(*store_, "nothing/", 1000).empty());
+  EXPECT_TRUE(ListAll(*store_, "inputs/job-1/", 1000).empty());
+}
+
+TEST_P(ObjectStoreContract, ListNeverShowsUncommittedWritesOrRemovedObjects) {
+  Put("visible/kept", "kept");
+  Put("visible/removed", "removed");
+  ASSERT_TRUE(store_->Remove("visible/removed"));
+  auto writer = store_->Create("visible/pending");
+  ASSERT_TRUE(writer) << writer.error().message;
+  ASSERT_TRUE((*writer)->Write(Bytes(Pattern(300'000))));
+  EXPECT_EQ(ListAll(*store_, "", 1000), (std::vector<std::string>{"visible/kept"}));
+  ASSERT_TRUE((*writer)->Commit());
+  EXPECT_EQ(ListAll(*store_, "", 1000),
+            (std::vector<std::string>{"visible/kept", "visible/pending"}));
+  auto aborted = store_->Create("visible/aborted");
+  ASSERT_TRUE(aborted);
+  ASSERT_TRUE((*aborted)->Write(Bytes("x")));
+  (*aborted)->Abort();
+  EXPECT_EQ(ListAll(*store_, "visible/", 1000),
+            (std::vector<std::string>{"visible/kept", "visible/pending"}));
+}
+
+TEST_P(ObjectStoreContract, ListLimitIsOneToAThousand) {
+  Put("limit/a", "a");
+  Put("limit/b", "b");
+  for (int bad : {0, -1, kMaxListLimit + 1, std::numeric_limits<int>::min()}) {
+    auto listing = store_->List("limit/", "", bad);
+    ASSERT_FALSE(listing) << bad;
+    EXPECT_EQ(listing.error().code, ErrorCode::kInvalidArgument);
+  }
+  auto one = store_->List("limit/", "", 1);
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(Keys(*one), std::vector<std::string>{"limit/a"});
+  EXPECT_EQ(one->next_start_after, "limit/a");
+  auto most = store_->List("limit/", "", kMaxListLimit);
+  ASSERT_TRUE(most) << most.error().message;
+  EXPECT_EQ(Keys(*most), (std::vector<std::string>{"limit/a", "limit/b"}));
+  EXPECT_EQ(most->next_start_after, "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreContract, ::testing::ValuesIn(ObjectStoreBackends()),

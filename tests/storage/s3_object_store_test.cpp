@@ -19,12 +19,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/deadline.hpp"
 #include "storage/object_store_contract.hpp"
 #include "storage/object_store_factory.hpp"
 #include "support/fixtures.hpp"
@@ -136,6 +138,21 @@ TEST(S3Url, RejectsMalformedUrlsWithoutEchoingThem) {
       << "an unknown parameter is named, its value is not";
 }
 
+TEST(S3Url, Timeout) {
+  EXPECT_EQ(ParseS3Url("s3://vmp3-media")->timeout, 5s) << "the default";
+  EXPECT_EQ(ParseS3Url("s3://vmp3-media?timeout=500ms")->timeout, 500ms);
+  EXPECT_EQ(ParseS3Url("s3://vmp3-media?timeout=12s")->timeout, 12s);
+  EXPECT_EQ(ParseS3Url("s3://vmp3-media?timeout=10ms")->timeout, 10ms);
+  EXPECT_EQ(ParseS3Url("s3://vmp3-media?timeout=600s")->timeout, 600s);
+  for (std::string_view bad :
+       {"5", "5m", "9ms", "601s", "-1s", "1.5s", "s", "ms", "", "5%20s", "99999999999999999999s"}) {
+    auto config = ParseS3Url("s3://vmp3-media?timeout=" + std::string(bad));
+    ASSERT_FALSE(config) << bad;
+    EXPECT_EQ(config.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(config.error().message.find("timeout"), std::string::npos) << config.error().message;
+  }
+}
+
 TEST(S3Url, FactoryTakesCredentialsFromTheEnvironment) {
   const std::string url = "s3://vmp3-media/p?endpoint=http://127.0.0.1:9";
   {
@@ -143,8 +160,8 @@ TEST(S3Url, FactoryTakesCredentialsFromTheEnvironment) {
     ScopedEnv secret("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
     auto store = MakeObjectStore(url, test::TempDir());
     ASSERT_TRUE(store) << store.error().message;
-    EXPECT_EQ((*store)->Describe(), "s3://vmp3-media/p at http://127.0.0.1:9");
-    EXPECT_EQ((*store)->Describe().find("EXAMPLEKEY"), std::string::npos);
+    EXPECT_EQ(store->store->Describe(), "s3://vmp3-media/p at http://127.0.0.1:9");
+    EXPECT_EQ(store->store->Describe().find("EXAMPLEKEY"), std::string::npos);
   }
   {
     ScopedEnv key("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE");
@@ -160,6 +177,26 @@ TEST(S3Url, FactoryTakesCredentialsFromTheEnvironment) {
     ASSERT_FALSE(store);
     EXPECT_NE(store.error().message.find("AWS_ACCESS_KEY_ID"), std::string::npos);
   }
+}
+
+TEST(S3Url, FactoryHandsOutPresignedUrlsOnlyWhenAskedTo) {
+  ScopedEnv key("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE");
+  ScopedEnv secret("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+  auto plain = MakeObjectStore("s3://vmp3-media?endpoint=http://127.0.0.1:9", test::TempDir());
+  ASSERT_TRUE(plain) << plain.error().message;
+  ASSERT_NE(plain->store, nullptr);
+  EXPECT_EQ(plain->presigned_urls, nullptr) << "without presign=true downloads are streamed";
+  EXPECT_NE(plain->abandoned_writes, nullptr) << "multipart uploads can be abandoned";
+
+  auto presigning =
+      MakeObjectStore("s3://vmp3-media?endpoint=http://127.0.0.1:9&presign=true", test::TempDir());
+  ASSERT_TRUE(presigning) << presigning.error().message;
+  ASSERT_NE(presigning->presigned_urls, nullptr);
+  auto url = presigning->presigned_urls->PresignedGetUrl("outputs/a.mp3", 600s);
+  ASSERT_TRUE(url) << url.error().message;
+  EXPECT_TRUE(url->starts_with("http://127.0.0.1:9/vmp3-media/outputs/a.mp3?X-Amz-")) << *url;
+  EXPECT_EQ(presigning->presigned_urls->PresignedGetUrl("../x", 600s).error().code,
+            ErrorCode::kInvalidArgument);
 }
 
 TEST(S3Store, ChecksItsConfiguration) {
@@ -468,6 +505,204 @@ TEST(S3Store, AStalledServerTimesOutAndIsRetried) {
   EXPECT_LT(took, 10s);
 }
 
+// ---------------------------------------------------------------------- timeouts and deadlines
+
+// A TCP listener on loopback that accepts connections and then neither reads nor answers: a
+// service that hangs after the handshake.
+class SilentListener {
+ public:
+  SilentListener() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(listener_, 16);
+    socklen_t length = sizeof(addr);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &length);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{listener_, POLLIN, 0};
+        if (::poll(&p, 1, 20) <= 0) continue;
+        int fd = ::accept(listener_, nullptr, nullptr);
+        if (fd < 0) continue;
+        std::lock_guard lock(mutex_);
+        accepted_.push_back(fd);
+      }
+    });
+  }
+  ~SilentListener() {
+    stop_ = true;
+    thread_.join();
+    for (int fd : accepted_) ::close(fd);
+    ::close(listener_);
+  }
+  std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  size_t Accepted() const {
+    std::lock_guard lock(mutex_);
+    return accepted_.size();
+  }
+
+ private:
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::vector<int> accepted_;
+  std::thread thread_;
+};
+
+TEST(S3Deadline, AStatWithinADeadlineFailsByTheDeadline) {
+  SilentListener silent;
+  auto store = S3ObjectStore::FromConfig(OfflineConfig(silent.Endpoint()));  // timeout 5 s
+  ASSERT_TRUE(store) << store.error().message;
+  const auto started = std::chrono::steady_clock::now();
+  Result<ObjectInfo> stat = MakeError(ErrorCode::kInternal, "not run");
+  {
+    ScopedDeadline deadline(DeadlineClock::now() + 300ms);
+    stat = (*store)->Stat("k");
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(stat);
+  EXPECT_EQ(stat.error().code, ErrorCode::kUnavailable) << stat.error().message;
+  EXPECT_GE(took, 250ms) << "the attempt waited for the answer until the deadline";
+  EXPECT_LT(took, 1s) << "the request's deadline bounds the client's own 5 s timeout";
+  EXPECT_NE(stat.error().message.find("deadline"), std::string::npos) << stat.error().message;
+}
+
+TEST(S3Deadline, NothingIsSentOnceTheDeadlineHasPassed) {
+  SilentListener silent;
+  auto store = S3ObjectStore::FromConfig(OfflineConfig(silent.Endpoint()));
+  ASSERT_TRUE(store) << store.error().message;
+  const auto started = std::chrono::steady_clock::now();
+  Result<ObjectInfo> stat = MakeError(ErrorCode::kInternal, "not run");
+  {
+    ScopedDeadline deadline(DeadlineClock::now() - 1ms);
+    stat = (*store)->Stat("k");
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 100ms);
+  ASSERT_FALSE(stat);
+  EXPECT_EQ(stat.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(stat.error().message, "object storage at " + silent.Endpoint() +
+                                      " was not asked: the request's deadline passed");
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(silent.Accepted(), 0u) << "no connection was even opened";
+}
+
+TEST(S3Deadline, WithoutADeadlineTheUrlsTimeoutBoundsEachAttempt) {
+  SilentListener silent;
+  auto config = ParseS3Url("s3://vmp3-media?endpoint=" + silent.Endpoint() + "&timeout=300ms");
+  ASSERT_TRUE(config) << config.error().message;
+  config->credentials = OfflineConfig("").credentials;
+  config->max_attempts = 2;
+  config->retry_base_delay = 10ms;
+  auto store = S3ObjectStore::FromConfig(*config);
+  ASSERT_TRUE(store) << store.error().message;
+  const auto started = std::chrono::steady_clock::now();
+  auto stat = (*store)->Stat("k");
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(stat);
+  EXPECT_EQ(stat.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(stat.error().message.find("timed out"), std::string::npos) << stat.error().message;
+  EXPECT_GE(took, 600ms) << "two attempts of 300 ms each";
+  EXPECT_LT(took, 1500ms);
+  EXPECT_EQ(silent.Accepted(), 2u);
+}
+
+// Answers HEAD at once and GET with a 20-byte body sent one byte every 40 ms: a slow but moving
+// transfer. One request per connection.
+class TrickleServer {
+ public:
+  static constexpr std::string_view kBody = "0123456789abcdefghij";
+
+  TrickleServer() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(listener_, 16);
+    socklen_t length = sizeof(addr);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &length);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{listener_, POLLIN, 0};
+        if (::poll(&p, 1, 20) <= 0) continue;
+        int fd = ::accept(listener_, nullptr, nullptr);
+        if (fd < 0) continue;
+        Serve(fd);
+        ::close(fd);
+      }
+    });
+  }
+  ~TrickleServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(listener_);
+  }
+  std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void Serve(int fd) {
+    std::string request;
+    char buffer[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+      if (n <= 0) return;
+      request.append(buffer, static_cast<size_t>(n));
+    }
+    const std::string head = fmt::format(
+        "HTTP/1.1 {}\r\nContent-Length: {}\r\nETag: \"e\"\r\n"
+        "Last-Modified: Wed, 01 May 2024 10:20:30 GMT\r\nConnection: close\r\n\r\n",
+        request.starts_with("HEAD ") ? "200 OK" : "206 Partial Content", kBody.size());
+    if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) < 0) return;
+    if (request.starts_with("HEAD ")) return;
+    for (char c : kBody) {
+      if (stop_ || ::send(fd, &c, 1, MSG_NOSIGNAL) < 0) return;
+      std::this_thread::sleep_for(40ms);
+    }
+  }
+
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(S3Deadline, TransfersOutlastTheTimeoutButNotADeadline) {
+  TrickleServer server;
+  auto config = ParseS3Url("s3://vmp3-media?endpoint=" + server.Endpoint() + "&timeout=300ms");
+  ASSERT_TRUE(config) << config.error().message;
+  config->credentials = OfflineConfig("").credentials;
+  config->max_attempts = 1;
+  auto store = S3ObjectStore::FromConfig(*config);
+  ASSERT_TRUE(store) << store.error().message;
+  std::string buffer(64, '\0');
+  auto buffer_bytes = std::as_writable_bytes(std::span<char>(buffer));
+
+  // The converter's case: no deadline; a GET that takes ~800 ms is not cut at 300 ms.
+  auto reader = (*store)->Open("slow");
+  ASSERT_TRUE(reader) << reader.error().message;
+  auto n = (*reader)->Read(buffer_bytes);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(buffer.substr(0, *n), TrickleServer::kBody);
+
+  // Work for an HTTP request: the same GET fails by the request's deadline.
+  reader = (*store)->Open("slow");
+  ASSERT_TRUE(reader) << reader.error().message;
+  const auto started = std::chrono::steady_clock::now();
+  Result<size_t> cut = MakeError(ErrorCode::kInternal, "not run");
+  {
+    ScopedDeadline deadline(DeadlineClock::now() + 200ms);
+    cut = (*reader)->Read(buffer_bytes);
+  }
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().code, ErrorCode::kUnavailable) << cut.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 600ms);
+}
+
 // ------------------------------------------------------------------------ against a real server
 
 class S3Live : public ::testing::Test {
@@ -608,6 +843,25 @@ TEST_F(S3Live, AbandonedUploadsAreAbortedByAge) {
   auto committed = (*writer)->Commit();
   EXPECT_FALSE(committed);
   EXPECT_EQ(store_->Stat("big/abandoned").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(S3Live, AMultipartUploadInProgressIsNotListed) {
+  const size_t part = store_->config().part_size;
+  Put("listed/done", "done");
+  auto writer = store_->Create("listed/uploading");
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE((*writer)->Write(Bytes(Pattern(part + 1000, 8))));
+  ASSERT_EQ(store_->ListMultipartUploads()->size(), 1u) << "a part is on the server";
+  auto listing = store_->List("listed/", "", 1000);
+  ASSERT_TRUE(listing) << listing.error().message;
+  ASSERT_EQ(listing->objects.size(), 1u);
+  EXPECT_EQ(listing->objects[0].key, "listed/done") << "keys come without the URL's prefix";
+  ASSERT_TRUE((*writer)->Commit());
+  listing = store_->List("listed/", "", 1000);
+  ASSERT_TRUE(listing) << listing.error().message;
+  ASSERT_EQ(listing->objects.size(), 2u);
+  EXPECT_EQ(listing->objects[1].key, "listed/uploading");
+  EXPECT_EQ(listing->objects[1].size, part + 1000);
 }
 
 TEST_F(S3Live, AMultipartObjectIsWholeAndLeavesNoUpload) {

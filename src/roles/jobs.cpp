@@ -1,23 +1,9 @@
-#include "roles/context.hpp"
+#include "roles/jobs.hpp"
 
+#include <fmt/format.h>
 #include <sodium.h>
 
-#include <nlohmann/json.hpp>
-
 namespace vmp3::roles {
-
-Result<auth::Claims> Authenticate(const http::Exchange& exchange, const Context& context) {
-  std::string_view header = exchange.request().Header("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() ||
-      strncasecmp(header.data(), kBearer.data(), kBearer.size()) != 0) {
-    return MakeError(ErrorCode::kUnauthenticated,
-                     "missing bearer token: sign in and send 'Authorization: Bearer <token>'");
-  }
-  if (!context.verifier)
-    return MakeError(ErrorCode::kUnavailable, "token verification is not configured");
-  return context.verifier->Verify(header.substr(kBearer.size()));
-}
 
 std::string NewId() {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
@@ -73,6 +59,33 @@ nlohmann::json JobJson(const Job& job) {
   }
   return j;
 }
+
+void RetentionConfig::AddOptions(OptionList& options) {
+  options.push_back({"--retention", "VMP3_RETENTION",
+                     "Seconds before ended jobs and their MP3s expire", &retention_seconds});
+  options.push_back({"--keep-inputs", "VMP3_KEEP_INPUTS",
+                     "Keep uploaded files after their job ends", &keep_inputs});
+}
+
+Status RetentionConfig::Validate() const {
+  if (retention_seconds <= 0)
+    return MakeError(ErrorCode::kInvalidArgument, "--retention must be positive");
+  return {};
+}
+
+void QuotaConfig::AddOptions(OptionList& options) {
+  options.push_back({"--max-active-jobs", "VMP3_MAX_ACTIVE_JOBS",
+                     "Unfinished jobs a user may have at once; 429 beyond (0: no limit)",
+                     &max_active_jobs});
+  options.push_back({"--max-user-bytes", "VMP3_MAX_USER_BYTES",
+                     "Bytes a user may keep stored, uploads and MP3s; 403 beyond (0: no limit)",
+                     &max_user_bytes});
+}
+
+Status QuotaConfig::Validate() const { return {}; }
+
+std::string InputKey(std::string_view job_id) { return fmt::format("inputs/{}", job_id); }
+std::string OutputKey(std::string_view job_id) { return fmt::format("outputs/{}.mp3", job_id); }
 
 Result<Job> OwnedJob(MetadataStore& metadata, std::string_view job_id, std::string_view owner_id) {
   auto job = metadata.GetJob(job_id);
