@@ -23,12 +23,20 @@ build: deps $(BUILD_DIR)/build.ninja
 run: build
 	@scripts/run-server $(BUILD_DIR)/vmp3 $(LISTEN) $(DATA_DIR)
 
+# The distributed deployment on one machine: RabbitMQ, Redis and Ceph RGW on 127.0.0.1, every role
+# its own process (two converters), nginx on LISTEN in front; prints the URL. State and logs under
+# DISTRIBUTED_DIR. Ctrl-C stops everything it started.
+DISTRIBUTED_DIR ?= $(BUILD_DIR)/distributed
+run-distributed: build
+	@scripts/install-deps --with-servers
+	@scripts/run-distributed $(BUILD_DIR)/vmp3 $(DISTRIBUTED_DIR) $(LISTEN)
+
 # Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ and Redis
 # (emptied of earlier runs' queues and keys) and
 # Ceph RGW on loopback for the distributed-mode tests, runs unit + integration + browser tests on
-# the Release build and the fuzz_smoke test (every fuzz target built with clang in build-fuzz and
-# run FUZZ_SMOKE_SECONDS, default 5), stops the servers, then runs the unit tests again under
-# ASan + UBSan.
+# the Release build and the fuzz_smoke test (`make fuzz` itself: every fuzz target built with
+# clang in build-fuzz and run FUZZ_SMOKE_SECONDS, default 5), stops the servers, then runs the
+# unit tests again under ASan + UBSan.
 SERVERS_DIR ?= $(BUILD_DIR)/test-servers
 test: test-deps build
 	@scripts/test-servers start-fresh $(SERVERS_DIR) >/dev/null
@@ -54,14 +62,18 @@ test-asan: deps
 
 # libFuzzer targets (clang, in build-fuzz): each built and run for FUZZ_SECONDS on its seed
 # corpus fuzz/corpus/<target>; new inputs go to build-fuzz/corpus/<target>, crashes to
-# build-fuzz/crashes/<target>. FUZZ_TARGETS picks some (default: all). See fuzz/README.md.
+# build-fuzz/crashes/<target>. FUZZ_TARGETS picks some (default: all); FUZZ_PARALLEL targets run
+# at once, one core each. See fuzz/README.md.
 FUZZ_SECONDS ?= 60
+FUZZ_PARALLEL ?= 1
 FUZZ_TARGETS ?=
 fuzz: deps
-	scripts/run-fuzzers --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	scripts/run-fuzzers --seconds $(FUZZ_SECONDS) --parallel $(FUZZ_PARALLEL) $(FUZZ_TARGETS)
 
+# The conversion benchmark against the ffmpeg CLI (bench/README.md). BENCH_SMOKE=1: tiny inputs, one
+# repetition, the table under $(BUILD_DIR)/bench-results-smoke (a check that it runs, in seconds).
 bench: build
-	bench/convert_bench.sh
+	VMP3_BUILD_DIR=$(BUILD_DIR) bench/convert_bench.sh
 
 format:
 	find app src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Writes the generated seed files of fuzz/corpus/: signed tokens for jwt and tiny media files
-for media_probe. Hand-written seeds and regression inputs of other targets are committed as they
-are; this script only (re)writes the files named below. Run from anywhere:
+"""Writes the generated seeds of the fuzz targets. Run from anywhere:
 
-    fuzz/make_seeds.py
+    fuzz/make_seeds.py --jwt            # (re)writes the token seeds of fuzz/corpus/jwt (committed)
+    fuzz/make_seeds.py --media DIR      # writes tiny media files into DIR (never committed)
 
-Needs the openssl and ffmpeg command-line tools. The media seeds are synthetic (a sine tone, a
-test-pattern frame), made here and committed: they are fuzzer seeds, not test fixtures. Output
-depends on the installed FFmpeg and LAME versions; rerunning it on another machine may change
-bytes, which is harmless.
+Hand-written seeds and regression inputs are committed as they are; --jwt only rewrites the files
+it names. The media seeds are synthetic (a sine tone, a test-pattern frame) made by the ffmpeg CLI
+at run time, like the test fixtures: scripts/run-fuzzers writes them into
+build-fuzz/seeds/media_probe and gives that directory to the media_probe target beside
+fuzz/corpus/media_probe. Needs the openssl (--jwt) and ffmpeg (--media) command-line tools.
 """
+import argparse
 import base64
 import hashlib
 import json
@@ -38,6 +39,10 @@ def compact(value) -> bytes:
 
 def write(target: str, name: str, data: bytes) -> None:
     directory = os.path.join(CORPUS, target)
+    write_into(directory, name, data)
+
+
+def write_into(directory: str, name: str, data: bytes) -> None:
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, name), "wb") as f:
         f.write(data)
@@ -126,7 +131,7 @@ def without_flac_padding(data: bytes) -> bytes:
     return b"fLaC" + b"".join(kept) + data[pos:]
 
 
-def media_seeds() -> None:
+def media_seeds(directory: str) -> None:
     tone = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:duration=0.05"]
     seeds = {
         "tone.wav": (tone + ["-c:a", "pcm_u8"], ".wav"),
@@ -152,9 +157,17 @@ def media_seeds() -> None:
         # media_targets.cpp fails reads halfway through for sizes of 7 mod 8; seeds read fully.
         if len(data) % 8 == 7:
             data = data[:-1]
-        write("media_probe", name, data)
+        write_into(directory, name, data)
 
 
 if __name__ == "__main__":
-    jwt_seeds()
-    media_seeds()
+    parser = argparse.ArgumentParser(description="Writes the generated seeds of the fuzz targets.")
+    parser.add_argument("--jwt", action="store_true", help="rewrite fuzz/corpus/jwt's token seeds")
+    parser.add_argument("--media", metavar="DIR", help="write the media_probe seeds into DIR")
+    args = parser.parse_args()
+    if not args.jwt and not args.media:
+        parser.error("nothing to do: give --jwt and/or --media DIR")
+    if args.jwt:
+        jwt_seeds()
+    if args.media:
+        media_seeds(args.media)
