@@ -546,8 +546,9 @@ int RunConvert() {
   // line is known to be good: a usage error leaves no trace.
   if (std::error_code ec;
       !a.output_dir.empty() && !fs::create_directories(a.output_dir, ec) && ec) {
-    WriteStderr(fmt::format("vmp3: convert: cannot create output directory {}: {}\n",
-                            Printable(a.output_dir), ec.message()));
+    WriteStderr(fmt::format(
+        "vmp3: convert: {}\n",
+        ErrnoError(ec, "cannot create output directory", Printable(a.output_dir)).message));
     return kExitFailure;
   }
 

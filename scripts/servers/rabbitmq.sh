@@ -168,6 +168,15 @@ case "$action" in
     ;;
   ctl) ctl "${ctl_args[@]}" ;;
   # Internal: the body of the background process start() launches.
-  __launch) as_owner "$bin/rabbitmq-server" ;;
+  __launch)
+    # RabbitMQ counts its file handles (sockets, classic queue files) against the soft limit, and
+    # at 1024 (a common default) a few hundred classic queues exhaust it: its file_handle_cache
+    # then withholds handles, logins and queue declarations wait forever, and the node looks hung.
+    # The test suites declare a few queues per test, so lift the soft limit to the hard one
+    # (RabbitMQ's production guide asks for 65536 or more; see docs/deploy.md). Inside the runuser:
+    # its PAM session resets the soft limit.
+    # shellcheck disable=SC2016
+    as_owner bash -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0"' "$bin/rabbitmq-server"
+    ;;
   *) die "unknown action '$action' (start|stop|status|pid|ctl)" ;;
 esac

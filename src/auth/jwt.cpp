@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "common/io.hpp"
+#include "common/text.hpp"
 
 namespace vmp3::auth {
 namespace {
@@ -71,11 +72,7 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
 
 // Key files and environment variables: accept whichever base64 flavour a tool produced.
 std::optional<std::string> Base64DecodeLenient(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  const size_t first = text.find_first_not_of(kSpace);
-  text = first == std::string_view::npos
-             ? std::string_view()
-             : text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+  text = TrimWhitespace(text);
   for (int variant : {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
                       sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_URLSAFE_NO_PADDING}) {
     if (auto bytes = Base64Decode(text, variant)) return bytes;
@@ -85,24 +82,20 @@ std::optional<std::string> Base64DecodeLenient(std::string_view text) {
 
 // ---- files --------------------------------------------------------------------------------
 
-Error ErrnoError(std::string_view what, const std::filesystem::path& path, int err) {
-  ErrorCode code = ErrorCode::kIo;
-  if (err == ENOENT) code = ErrorCode::kNotFound;
-  if (err == EACCES || err == EPERM) code = ErrorCode::kPermissionDenied;
-  if (err == EEXIST) code = ErrorCode::kAlreadyExists;
-  return Error(code, fmt::format("{} {}: {}", what, path.string(), std::strerror(err)));
-}
-
 Result<std::string> ReadSmallFile(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return tl::unexpected(ErrnoError("cannot open", path, errno));
+  if (fd < 0) {
+    const int err = errno;
+    return tl::unexpected(ErrnoError(err, "cannot open", path.string()));
+  }
   std::string data;
   char buffer[1024];
   for (;;) {
     ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      Error e = ErrnoError("cannot read", path, errno);
+      const int err = errno;
+      Error e = ErrnoError(err, "cannot read", path.string());
       ::close(fd);
       return tl::unexpected(e);
     }

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <optional>
 
+#include "common/text.hpp"
+
 namespace vmp3::auth {
 namespace {
 
@@ -22,19 +24,6 @@ constexpr std::string_view kArgon2idPrefix = crypto_pwhash_argon2id_STRPREFIX;
 bool SodiumReady() {
   static const bool ready = sodium_init() >= 0;
   return ready;
-}
-
-char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return AsciiLower(x) == AsciiLower(y);
-         });
-}
-
-// Explicit ASCII tests: <cctype> depends on the locale and is undefined for negative chars.
-bool IsAsciiAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
 // The code point of the well-formed UTF-8 sequence at s[i], advancing i past it; nullopt (and i

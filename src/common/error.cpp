@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <iterator>
 
 namespace vmp3 {
@@ -68,6 +69,33 @@ Error UnsupportedUrlScheme(std::string_view kind, std::string_view url,
   return Error(
       ErrorCode::kInvalidArgument,
       fmt::format("unsupported {} URL scheme '{}' (supported: {})", kind, scheme, supported));
+}
+
+ErrorCode CodeForErrno(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return ErrorCode::kNotFound;
+    case EACCES:
+    case EPERM:
+      return ErrorCode::kPermissionDenied;
+    case EEXIST:
+      return ErrorCode::kAlreadyExists;
+    default:
+      return ErrorCode::kIo;
+  }
+}
+
+Error ErrnoError(int err, std::string_view what, std::string_view subject) {
+  // The category's message is strerror's text without strerror's shared buffer.
+  return ErrnoError(std::error_code(err, std::system_category()), what, subject);
+}
+
+Error ErrnoError(const std::error_code& ec, std::string_view what, std::string_view subject) {
+  const bool is_errno =
+      ec.category() == std::system_category() || ec.category() == std::generic_category();
+  return Error(is_errno ? CodeForErrno(ec.value()) : ErrorCode::kIo,
+               fmt::format("{} {}: {}", what, subject, ec.message()));
 }
 
 }  // namespace vmp3

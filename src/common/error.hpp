@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <tl/expected.hpp>
 #include <utility>
 
@@ -86,6 +87,19 @@ inline void IgnoreError(const Result<T>& /*result*/, std::string_view /*why*/) {
 inline tl::unexpected<Error> MakeError(ErrorCode code, std::string message) {
   return tl::unexpected<Error>(Error(code, std::move(message)));
 }
+
+// The code a failed system call's errno implies: ENOENT and ENOTDIR kNotFound, EACCES and EPERM
+// kPermissionDenied, EEXIST kAlreadyExists, anything else kIo.
+ErrorCode CodeForErrno(int err);
+
+// A failed system call as one Error, with the code CodeForErrno gives and the message
+// "<what> <subject>: <strerror(err)>": ErrnoError(ENOENT, "cannot open", "/x/y") is kNotFound
+// "cannot open /x/y: No such file or directory". `subject` names the thing (a path, "object
+// <key>"); callers choose whether a path may appear (messages can reach users).
+Error ErrnoError(int err, std::string_view what, std::string_view subject);
+// The same for a std::error_code, as std::filesystem reports them: the code from its value when
+// it is a system or generic (errno) error, else kIo; ec.message() as the reason.
+Error ErrnoError(const std::error_code& ec, std::string_view what, std::string_view subject);
 
 // kInvalidArgument for a backend URL whose scheme no implementation takes. Echoes at most the
 // first 16 characters of the scheme, never the rest of the URL (it may hold credentials).

@@ -6,38 +6,21 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <random>
 #include <vector>
 
 namespace vmp3 {
 namespace {
 
-ErrorCode CodeForErrno(int err) {
-  if (err == ENOENT) return ErrorCode::kNotFound;
-  if (err == EACCES || err == EPERM) return ErrorCode::kPermissionDenied;
-  if (err == EEXIST) return ErrorCode::kAlreadyExists;
-  return ErrorCode::kIo;
-}
-
-Error ErrnoError(std::string_view what, const std::filesystem::path& path) {
-  int err = errno;
-  return Error(CodeForErrno(err),
-               fmt::format("{} {}: {}", what, path.string(), std::strerror(err)));
-}
-
-Error ErrnoErrorAt(int err, std::string_view what, std::string_view name) {
-  return Error(CodeForErrno(err), fmt::format("{} {}: {}", what, name, std::strerror(err)));
-}
-
 // Makes the entries of `dir` (a rename or link just done) durable.
 Status SyncDirectory(const std::filesystem::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return tl::unexpected(ErrnoErrorAt(errno, "cannot open", dir.filename().string()));
-  int rc = ::fsync(fd);
   int err = errno;
+  if (fd < 0) return tl::unexpected(ErrnoError(err, "cannot open", dir.filename().string()));
+  int rc = ::fsync(fd);
+  err = errno;
   ::close(fd);
-  if (rc != 0) return tl::unexpected(ErrnoErrorAt(err, "cannot sync", dir.filename().string()));
+  if (rc != 0) return tl::unexpected(ErrnoError(err, "cannot sync", dir.filename().string()));
   return {};
 }
 
@@ -50,10 +33,14 @@ std::string RandomSuffix() {
 
 Result<std::unique_ptr<FileSource>> FileSource::Open(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return tl::unexpected(ErrnoError("cannot open", path));
+  if (fd < 0) {
+    const int err = errno;
+    return tl::unexpected(ErrnoError(err, "cannot open", path.string()));
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
-    Error e = ErrnoError("cannot stat", path);
+    const int err = errno;
+    Error e = ErrnoError(err, "cannot stat", path.string());
     ::close(fd);
     return tl::unexpected(e);
   }
@@ -70,13 +57,16 @@ Result<size_t> FileSource::Read(std::span<std::byte> out) {
   for (;;) {
     ssize_t n = ::read(fd_, out.data(), out.size());
     if (n >= 0) return static_cast<size_t>(n);
-    if (errno != EINTR) return tl::unexpected(ErrnoError("cannot read", path_));
+    const int err = errno;
+    if (err != EINTR) return tl::unexpected(ErrnoError(err, "cannot read", path_.string()));
   }
 }
 
 Status FileSource::Seek(uint64_t offset) {
-  if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0)
-    return tl::unexpected(ErrnoError("cannot seek in", path_));
+  if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    const int err = errno;
+    return tl::unexpected(ErrnoError(err, "cannot seek in", path_.string()));
+  }
   return {};
 }
 
@@ -93,10 +83,7 @@ Result<std::unique_ptr<AtomicFileSink>> AtomicFileSink::Create(
   if (options.create_directories && options.temp_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    if (ec) {
-      return MakeError(ErrorCode::kIo,
-                       fmt::format("cannot create the directory of {}: {}", name, ec.message()));
-    }
+    if (ec) return tl::unexpected(ErrnoError(ec, "cannot create the directory of", name));
   }
   std::filesystem::path temp =
       options.temp_dir.empty()
@@ -104,10 +91,10 @@ Result<std::unique_ptr<AtomicFileSink>> AtomicFileSink::Create(
           : options.temp_dir / fmt::format("{}{}.part", RandomSuffix(), RandomSuffix());
   const auto mode = static_cast<mode_t>(options.mode);
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return tl::unexpected(ErrnoErrorAt(errno, "cannot create", name));
+  if (fd < 0) return tl::unexpected(ErrnoError(errno, "cannot create", name));
   // The umask can only remove bits; exact_mode restores them (a key file must be exactly 0600).
   if (options.exact_mode && ::fchmod(fd, mode) != 0) {
-    Error e = ErrnoErrorAt(errno, "cannot set the permissions of", name);
+    Error e = ErrnoError(errno, "cannot set the permissions of", name);
     ::close(fd);
     ::unlink(temp.c_str());
     return tl::unexpected(e);
@@ -125,7 +112,7 @@ AtomicFileSink::AtomicFileSink(int fd, std::filesystem::path temp,
 AtomicFileSink::~AtomicFileSink() { Abort(); }
 
 Error AtomicFileSink::ErrnoFailure(int err, std::string_view what) const {
-  return ErrnoErrorAt(err, what, options_.name_in_messages);
+  return ErrnoError(err, what, options_.name_in_messages);
 }
 
 Status AtomicFileSink::Write(std::span<const std::byte> data) {
@@ -202,10 +189,8 @@ Status AtomicFileSink::Commit() {
       to_sync.push_back(d.parent_path());
     }
     std::filesystem::create_directories(dir, ec);
-    if (ec) {
-      return fail(Error(ErrorCode::kIo, fmt::format("cannot create the directory of {}: {}",
-                                                    options_.name_in_messages, ec.message())));
-    }
+    if (ec)
+      return fail(ErrnoError(ec, "cannot create the directory of", options_.name_in_messages));
   }
   if (options_.overwrite) {
     if (::rename(temp_.c_str(), destination_.c_str()) != 0) {

@@ -79,8 +79,6 @@ Status Statement::Run() {
 
 int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
 
-double Statement::Double(int column) const { return sqlite3_column_double(stmt_, column); }
-
 std::string Statement::Text(int column) const {
   const auto* text = sqlite3_column_text(stmt_, column);
   if (text == nullptr) return {};

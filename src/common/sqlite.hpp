@@ -63,7 +63,6 @@ class Statement {
   Status Run();
 
   int64_t Int(int column) const;
-  double Double(int column) const;
   std::string Text(int column) const;
   bool IsNull(int column) const;
 

@@ -1,7 +1,10 @@
 #include "http/content_disposition.hpp"
 
+#include <boost/url/encode.hpp>
+#include <boost/url/grammar/lut_chars.hpp>
 #include <cstdint>
 
+#include "common/text.hpp"
 #include "http/header_params.hpp"
 
 namespace vmp3::http {
@@ -71,37 +74,15 @@ void ForEachChar(std::string_view s, Fn fn) {
   }
 }
 
-bool IsAsciiAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool IsAttrChar(char c) {
-  // RFC 8187 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" /
-  // "`" / "|" / "~"
-  if (IsAsciiAlnum(c)) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '&':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+// RFC 8187 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" /
+// "`" / "|" / "~". Everything else in an ext-value is percent-encoded.
+constexpr boost::urls::grammar::lut_chars kAttrChars =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~";
 
 }  // namespace
 
 Result<ContentDisposition> ParseContentDisposition(std::string_view value) {
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && IsOws(value.front())) value.remove_prefix(1);
   size_t type_end = 0;
   while (type_end < value.size() && IsTokenChar(value[type_end])) ++type_end;
   if (type_end == 0) {
@@ -112,10 +93,7 @@ Result<ContentDisposition> ParseContentDisposition(std::string_view value) {
   if (!params) return tl::unexpected(params.error());
 
   ContentDisposition disposition;
-  disposition.type.assign(value.substr(0, type_end));
-  for (char& c : disposition.type) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
+  disposition.type = AsciiLowerCopy(value.substr(0, type_end));
   if (const HeaderParam* name = FindHeaderParam(*params, "name")) disposition.name = name->value;
   if (const HeaderParam* ext = FindHeaderParam(*params, "filename*")) {
     auto decoded = DecodeExtValue(ext->value);
@@ -154,8 +132,7 @@ std::string Mp3NameFor(std::string_view original_filename) {
   std::string_view stem = trim(name);
   // "C:name" is relative to a drive's current directory. Repeated so that the result is a fixed
   // point: Mp3NameFor(Mp3NameFor(x)) == Mp3NameFor(x).
-  while (stem.size() >= 2 && stem[1] == ':' &&
-         ((stem[0] >= 'a' && stem[0] <= 'z') || (stem[0] >= 'A' && stem[0] <= 'Z'))) {
+  while (stem.size() >= 2 && stem[1] == ':' && IsAsciiAlpha(stem[0])) {
     stem = trim(stem.substr(2));
   }
   if (size_t dot = stem.rfind('.'); dot != std::string_view::npos && dot > 0) {
@@ -186,17 +163,7 @@ std::string AttachmentDisposition(std::string_view utf8_filename) {
       encoded.push_back('_');
       return;
     }
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    for (char byte : ch) {
-      if (IsAttrChar(byte)) {
-        encoded.push_back(byte);
-      } else {
-        const auto u = static_cast<uint8_t>(byte);
-        encoded.push_back('%');
-        encoded.push_back(kHex[u >> 4]);
-        encoded.push_back(kHex[u & 0x0F]);
-      }
-    }
+    encoded += boost::urls::encode(ch, kAttrChars);
   });
   if (fallback.empty()) {
     fallback = "download";

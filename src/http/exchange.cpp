@@ -1,15 +1,12 @@
 #include "http/exchange.hpp"
 
-#include <strings.h>
-
+#include "common/text.hpp"
 #include "http/problem.hpp"
 
 namespace vmp3::http {
 
 bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) const {
-  size_t n = std::min(a.size(), b.size());
-  int c = ::strncasecmp(a.data(), b.data(), n);
-  return c != 0 ? c < 0 : a.size() < b.size();
+  return LessIgnoringAsciiCase(a, b);
 }
 
 std::string_view RequestHead::Header(std::string_view name) const {

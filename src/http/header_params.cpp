@@ -1,26 +1,15 @@
 #include "http/header_params.hpp"
 
+#include <boost/url/pct_string_view.hpp>
 #include <cstring>
 #include <utility>
 
 #include "common/text.hpp"
 
 namespace vmp3::http {
-namespace {
-
-bool IsOws(char c) { return c == ' ' || c == '\t'; }
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = AsciiLower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-}  // namespace
 
 bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  if (IsAsciiAlnum(c)) return true;
   return c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
@@ -96,23 +85,20 @@ Result<std::string> DecodeExtValue(std::string_view v) {
   std::string_view charset = v.substr(0, q1);
   bool latin1 = EqualsIgnoringAsciiCase(charset, "iso-8859-1");
   if (!latin1 && !EqualsIgnoringAsciiCase(charset, "utf-8")) return bad();
-  std::string_view encoded = v.substr(q2 + 1);
+  // Percent-decoding only: '+' is a literal '+' here, not a space.
+  auto encoded = boost::urls::make_pct_string_view(v.substr(q2 + 1));
+  if (!encoded) return bad();
+  const std::string bytes = encoded->decode();
+  if (!latin1) return bytes;
   std::string out;
-  for (size_t i = 0; i < encoded.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(encoded[i]);
-    if (c == '%') {
-      if (i + 2 >= encoded.size()) return bad();
-      int hi = HexValue(encoded[i + 1]);
-      int lo = HexValue(encoded[i + 2]);
-      if (hi < 0 || lo < 0) return bad();
-      c = static_cast<unsigned char>(hi * 16 + lo);
-      i += 2;
-    }
-    if (latin1 && c >= 0x80) {
+  out.reserve(bytes.size());
+  for (char byte : bytes) {
+    const auto c = static_cast<unsigned char>(byte);
+    if (c >= 0x80) {
       out.push_back(static_cast<char>(0xC0 | (c >> 6)));
       out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
     } else {
-      out.push_back(static_cast<char>(c));
+      out.push_back(byte);
     }
   }
   return out;

@@ -13,10 +13,8 @@ namespace {
 
 constexpr size_t kMaxBoundaryLength = 70;  // RFC 2046 §5.1.1
 
-bool IsOws(char c) { return c == ' ' || c == '\t'; }
-
 bool IsBoundaryChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  if (IsAsciiAlnum(c)) return true;
   return std::strchr("'()+_,-./:=? ", c) != nullptr && c != '\0';
 }
 

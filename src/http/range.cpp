@@ -4,11 +4,10 @@
 #include <optional>
 
 #include "common/text.hpp"
+#include "http/conditional.hpp"
 
 namespace vmp3::http {
 namespace {
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // 1*DIGIT; saturates at UINT64_MAX, which compares the same way against any real size.
 std::optional<uint64_t> ParseNumber(std::string_view s) {
@@ -16,7 +15,7 @@ std::optional<uint64_t> ParseNumber(std::string_view s) {
   constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
   uint64_t value = 0;
   for (char c : s) {
-    if (!IsDigit(c)) return std::nullopt;
+    if (!IsAsciiDigit(c)) return std::nullopt;
     const uint64_t digit = static_cast<uint64_t>(c - '0');
     value = value > (kMax - digit) / 10 ? kMax : value * 10 + digit;
   }
@@ -31,17 +30,6 @@ bool DecimalLess(std::string_view a, std::string_view b) {
   return a < b;
 }
 
-bool IsBytesUnit(std::string_view unit) {
-  static constexpr std::string_view kBytes = "bytes";
-  if (unit.size() != kBytes.size()) return false;
-  for (size_t i = 0; i < unit.size(); ++i) {
-    char c = unit[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kBytes[i]) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 RangeDecision ParseRange(std::string_view range_header, uint64_t size) {
@@ -51,23 +39,13 @@ RangeDecision ParseRange(std::string_view range_header, uint64_t size) {
 
   std::string_view header = TrimSpaces(range_header);
   size_t eq = header.find('=');
-  if (eq == std::string_view::npos || !IsBytesUnit(header.substr(0, eq))) return whole;
+  if (eq == std::string_view::npos || !EqualsIgnoringAsciiCase(header.substr(0, eq), "bytes"))
+    return whole;
 
   // range-set = 1#range-spec; list syntax lets recipients skip empty elements.
-  std::string_view spec;
-  size_t specs = 0;
-  std::string_view set = header.substr(eq + 1);
-  while (true) {
-    size_t comma = set.find(',');
-    std::string_view element = TrimSpaces(set.substr(0, comma));
-    if (!element.empty()) {
-      spec = element;
-      ++specs;
-    }
-    if (comma == std::string_view::npos) break;
-    set.remove_prefix(comma + 1);
-  }
-  if (specs != 1) return whole;
+  const std::vector<std::string_view> specs = SplitList(header.substr(eq + 1));
+  if (specs.size() != 1) return whole;
+  const std::string_view spec = specs.front();
 
   size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return whole;
@@ -103,19 +81,11 @@ std::string ContentRange(uint64_t first, uint64_t last, uint64_t size) {
 std::string UnsatisfiedContentRange(uint64_t size) { return "bytes */" + std::to_string(size); }
 
 bool IfRangeMatches(std::string_view if_range, std::string_view current_etag) {
-  if_range = TrimSpaces(if_range);
-  if (if_range.empty()) return true;
-  current_etag = TrimSpaces(current_etag);
-  // A strong entity-tag is DQUOTE *etagc DQUOTE; weak ones start with W/ and never match here.
-  auto is_strong_tag = [](std::string_view tag) {
-    if (tag.size() < 2 || tag.front() != '"' || tag.back() != '"') return false;
-    for (char c : tag.substr(1, tag.size() - 2)) {
-      const unsigned char u = static_cast<unsigned char>(c);
-      if (u == '"' || u < 0x21 || u == 0x7F) return false;
-    }
-    return true;
-  };
-  return is_strong_tag(if_range) && is_strong_tag(current_etag) && if_range == current_etag;
+  if (TrimSpaces(if_range).empty()) return true;
+  // Strong comparison (RFC 9110 §8.8.3.2): weak tags never match.
+  const std::optional<EntityTag> wanted = ParseEntityTag(if_range);
+  const std::optional<EntityTag> current = ParseEntityTag(current_etag);
+  return wanted && current && !wanted->weak && !current->weak && wanted->opaque == current->opaque;
 }
 
 }  // namespace vmp3::http

@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/text.hpp"
 #include "http/problem.hpp"
 #include "http/sse.hpp"
 #include "metrics/registry.hpp"
@@ -41,8 +42,7 @@ std::string ClientAddress(const ServerState& state, const asio::ip::address& pee
         comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1);
     forwarded_for =
         comma == std::string_view::npos ? std::string_view() : forwarded_for.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    item = TrimSpaces(item);
     boost::system::error_code ec;
     auto address = asio::ip::make_address(std::string(item), ec);
     if (ec) break;  // garbage: keep the last good hop

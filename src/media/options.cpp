@@ -4,6 +4,7 @@
 #include <array>
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
 #include "media/converter.hpp"
 #include "media/mp3_rates.hpp"
 
@@ -12,7 +13,7 @@ namespace vmp3::media {
 Result<int> ParseVbrQuality(std::string_view text) {
   std::string_view digits = text;
   if (!digits.empty() && (digits.front() == 'V' || digits.front() == 'v')) digits.remove_prefix(1);
-  if (digits.size() == 1 && digits[0] >= '0' && digits[0] <= '9') return digits[0] - '0';
+  if (digits.size() == 1 && IsAsciiDigit(digits[0])) return digits[0] - '0';
   return MakeError(ErrorCode::kInvalidArgument,
                    fmt::format("quality '{}' is not one of V0 (best) .. V9 (smallest)", text));
 }

@@ -1,8 +1,8 @@
 #include <fmt/format.h>
 
-#include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
 #include "media/avio.hpp"
 #include "media/media_info.hpp"
 
@@ -12,12 +12,6 @@ extern "C" {
 
 namespace vmp3::media {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view TypeName(AVMediaType type) {
   switch (type) {
@@ -49,7 +43,7 @@ Result<MediaInfo> Probe(ByteSource& source) {
   if (ctx->bit_rate > 0) info.bit_rate = ctx->bit_rate;
   const AVDictionaryEntry* tag = nullptr;
   while ((tag = av_dict_get(ctx->metadata, "", tag, AV_DICT_IGNORE_SUFFIX)))
-    info.tags[Lower(tag->key)] = tag->value;
+    info.tags[AsciiLowerCopy(tag->key)] = tag->value;
 
   for (unsigned i = 0; i < ctx->nb_streams; ++i) {
     const AVStream* st = ctx->streams[i];

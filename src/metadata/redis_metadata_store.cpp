@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -17,6 +16,7 @@
 
 #include "common/backend_url.hpp"
 #include "common/deadline.hpp"
+#include "common/text.hpp"
 
 namespace vmp3 {
 namespace {
@@ -31,12 +31,6 @@ struct ReplyDeleter {
 };
 using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
 using Command = std::vector<std::string>;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 Error Unavailable(const redisContext* c) {
   // A socket timeout shows as EAGAIN: say what it means.
@@ -415,19 +409,20 @@ Status RedisMetadataStore::CreateUser(const User& user) {
   if (user.id.empty() || user.username.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "a user needs an id and a username");
   }
-  return Transact(
-      {Key("user", user.id), Key("username", Lower(user.username))},
-      [&](const Values& values) -> Result<std::vector<Command>> {
-        if (values[0]) {
-          return MakeError(ErrorCode::kAlreadyExists, fmt::format("user {} exists", user.id));
-        }
-        if (values[1]) {
-          return MakeError(ErrorCode::kAlreadyExists,
-                           fmt::format("the username {} is taken", user.username));
-        }
-        return std::vector<Command>{{"SET", Key("user", user.id), EncodeJson(user)},
-                                    {"SET", Key("username", Lower(user.username)), user.id}};
-      });
+  return Transact({Key("user", user.id), Key("username", AsciiLowerCopy(user.username))},
+                  [&](const Values& values) -> Result<std::vector<Command>> {
+                    if (values[0]) {
+                      return MakeError(ErrorCode::kAlreadyExists,
+                                       fmt::format("user {} exists", user.id));
+                    }
+                    if (values[1]) {
+                      return MakeError(ErrorCode::kAlreadyExists,
+                                       fmt::format("the username {} is taken", user.username));
+                    }
+                    return std::vector<Command>{
+                        {"SET", Key("user", user.id), EncodeJson(user)},
+                        {"SET", Key("username", AsciiLowerCopy(user.username)), user.id}};
+                  });
 }
 
 Result<User> RedisMetadataStore::GetUser(std::string_view id) {
@@ -445,7 +440,7 @@ Result<User> RedisMetadataStore::FindUserByName(std::string_view username) {
   {
     auto lease = pool_.Acquire();
     if (!lease) return tl::unexpected(lease.error());
-    auto reply = (*lease)->Run({"GET", Key("username", Lower(username))});
+    auto reply = (*lease)->Run({"GET", Key("username", AsciiLowerCopy(username))});
     if (!reply) return tl::unexpected(reply.error());
     id = StringOf(reply->get());
   }

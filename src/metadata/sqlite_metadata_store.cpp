@@ -134,10 +134,7 @@ Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(
     const std::filesystem::path& path) {
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec) {
-    return MakeError(ErrorCode::kIo, fmt::format("cannot create the directory of {}: {}",
-                                                 path.string(), ec.message()));
-  }
+  if (ec) return tl::unexpected(ErrnoError(ec, "cannot create the directory of", path.string()));
   std::vector<std::unique_ptr<sqlite::Connection>> connections;
   for (int i = 0; i < kPoolSize; ++i) {
     auto db = sqlite::Connection::Open(path, sqlite::OpenOptions{.synchronous_full = false});

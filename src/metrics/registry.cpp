@@ -6,13 +6,15 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/text.hpp"
+
 namespace vmp3::metrics {
 namespace {
 
 bool IsNameChar(char c, bool first, bool allow_colon) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') return true;
+  if (IsAsciiAlpha(c) || c == '_') return true;
   if (c == ':') return allow_colon;
-  return !first && c >= '0' && c <= '9';
+  return !first && IsAsciiDigit(c);
 }
 
 // Metric names: [a-zA-Z_:][a-zA-Z0-9_:]*; label names: the same without ':'.

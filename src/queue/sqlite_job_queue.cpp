@@ -80,10 +80,7 @@ Result<std::unique_ptr<SqliteJobQueue>> SqliteJobQueue::Open(const std::filesyst
   }
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec) {
-    return MakeError(ErrorCode::kIo, fmt::format("cannot create the directory of {}: {}",
-                                                 path.string(), ec.message()));
-  }
+  if (ec) return tl::unexpected(ErrnoError(ec, "cannot create the directory of", path.string()));
   auto db = sqlite::Connection::Open(path, sqlite::OpenOptions{.synchronous_full = true});
   if (!db) return tl::unexpected(db.error());
   if (auto migrated = Migrate(**db); !migrated) return tl::unexpected(migrated.error());

@@ -1,7 +1,8 @@
 #include "roles/api.hpp"
 
 #include <spdlog/spdlog.h>
-#include <strings.h>
+
+#include "common/text.hpp"
 
 namespace vmp3::roles {
 
@@ -37,8 +38,7 @@ Api::Api(const auth::TokenVerifier& verifier, auth::RateLimiter* limiter,
 http::Awaitable<Result<auth::Claims>> Api::Authorize(http::Exchange& exchange) const {
   std::string_view header = exchange.request().Header("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() ||
-      strncasecmp(header.data(), kBearer.data(), kBearer.size()) != 0) {
+  if (header.size() <= kBearer.size() || !StartsWithIgnoringAsciiCase(header, kBearer)) {
     co_return MakeError(ErrorCode::kUnauthenticated,
                         "missing bearer token: sign in and send 'Authorization: Bearer <token>'");
   }

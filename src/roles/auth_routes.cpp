@@ -8,6 +8,7 @@
 
 #include "auth/password.hpp"
 #include "auth/registration.hpp"
+#include "common/text.hpp"
 #include "roles/auth_role.hpp"
 #include "roles/jobs.hpp"
 #include "roles/route_binding.hpp"
@@ -21,7 +22,7 @@ using http::Response;
 // Decodes "Basic base64(user:password)"; nullopt when malformed.
 std::optional<std::pair<std::string, std::string>> BasicCredentials(std::string_view header) {
   constexpr std::string_view kBasic = "Basic ";
-  if (header.size() <= kBasic.size() || strncasecmp(header.data(), "Basic ", 6) != 0)
+  if (header.size() <= kBasic.size() || !StartsWithIgnoringAsciiCase(header, kBasic))
     return std::nullopt;
   std::string_view encoded = header.substr(kBasic.size());
   std::string decoded(encoded.size(), '\0');

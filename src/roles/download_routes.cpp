@@ -1,6 +1,7 @@
 // The download role: streams finished MP3s with Range support.
 #include <fmt/format.h>
 
+#include "http/conditional.hpp"
 #include "http/content_disposition.hpp"
 #include "http/problem.hpp"
 #include "http/range.hpp"
@@ -57,7 +58,7 @@ class DownloadRoutes {
     r.Header("ETag", etag);
     r.Header("Content-Disposition", http::AttachmentDisposition(http::Mp3NameFor(job->input_name)));
     r.Header("Cache-Control", "private, max-age=0");
-    if (ex.request().Header("If-None-Match") == etag) {
+    if (http::IfNoneMatchHits(ex.request().Header("If-None-Match"), etag)) {
       r.status = 304;
       co_return r;
     }

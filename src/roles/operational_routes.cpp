@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/markup.hpp"
+#include "common/text.hpp"
 #include "roles/operational.hpp"
 
 namespace vmp3::roles {
@@ -19,8 +20,7 @@ using http::Response;
 nlohmann::json OpenApi(const http::Router& router) {
   nlohmann::json paths = nlohmann::json::object();
   for (const http::Route& route : router.routes()) {
-    std::string method = route.method;
-    std::transform(method.begin(), method.end(), method.begin(), ::tolower);
+    const std::string method = AsciiLowerCopy(route.method);
     nlohmann::json op{
         {"summary", route.summary},
         {"responses",

@@ -2,10 +2,10 @@
 // Memory stays bounded: the body flows through one fixed buffer into the object writer.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <strings.h>
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
 #include "http/content_disposition.hpp"
 #include "http/multipart.hpp"
 #include "media/converter.hpp"
@@ -102,8 +102,7 @@ class UploadRoutes {
 
     UploadSink sink(**writer);
     std::string_view content_type = req.Header("Content-Type");
-    bool multipart = content_type.size() >= 19 &&
-                     strncasecmp(content_type.data(), "multipart/form-data", 19) == 0;
+    bool multipart = StartsWithIgnoringAsciiCase(content_type, "multipart/form-data");
     std::optional<http::MultipartParser> parser;
     if (multipart) {
       auto boundary = http::BoundaryFromContentType(content_type);

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/conditional.hpp"
 #include "roles/route_binding.hpp"
 #include "roles/upload_role.hpp"
 #include "web/assets.hpp"
@@ -20,26 +21,6 @@ constexpr std::string_view kContentSecurityPolicy =
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'";
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// If-None-Match uses the weak comparison (RFC 9110, 13.1.2): W/"x" matches "x".
-bool NoneMatchHits(std::string_view header, std::string_view etag) {
-  while (!header.empty()) {
-    size_t comma = header.find(',');
-    std::string_view tag = Trim(header.substr(0, comma));
-    if (tag == "*") return true;
-    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
-    if (tag == etag) return true;
-    if (comma == std::string_view::npos) break;
-    header.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 Response Serve(const Exchange& ex, const web::Asset* asset) {
   if (!asset) return Response::Problem(Error(ErrorCode::kNotFound, "no such file"));
   Response r;
@@ -50,7 +31,7 @@ Response Serve(const Exchange& ex, const web::Asset* asset) {
   r.Header("Content-Security-Policy", std::string(kContentSecurityPolicy));
   r.Header("X-Content-Type-Options", "nosniff");
   r.Header("Referrer-Policy", "no-referrer");
-  if (NoneMatchHits(ex.request().Header("If-None-Match"), asset->etag)) {
+  if (http::IfNoneMatchHits(ex.request().Header("If-None-Match"), asset->etag)) {
     r.status = 304;
     return r;
   }

@@ -7,11 +7,11 @@
 #include <charconv>
 #include <chrono>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "auth/rate_limiter.hpp"
 #include "common/http_get.hpp"
+#include "common/text.hpp"
 #include "http/server.hpp"
 #include "metadata/metadata_store_factory.hpp"
 #include "metrics/registry.hpp"
@@ -166,11 +166,7 @@ Result<std::vector<const Module*>> ResolveRoles(std::string_view list) {
     order.push_back(&*it);  // dependencies first
     return {};
   };
-  std::stringstream stream{std::string(list)};
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    item.erase(std::remove_if(item.begin(), item.end(), ::isspace), item.end());
-    if (item.empty()) continue;
+  for (std::string_view item : SplitList(list)) {
     if (auto s = add(item); !s) return tl::unexpected(s.error());
   }
   if (order.empty()) return MakeError(ErrorCode::kInvalidArgument, "no role selected");
@@ -408,10 +404,8 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
-  if (ec) {
-    return MakeError(ErrorCode::kIo, fmt::format("cannot create data directory {}: {}",
-                                                 data_dir.string(), ec.message()));
-  }
+  if (ec)
+    return tl::unexpected(ErrnoError(ec, "cannot create the data directory", data_dir.string()));
   // Backends: only those a selected role needs.
   if (needs.storage) {
     auto store = MakeObjectStore(config.backends.storage, data_dir);
@@ -492,11 +486,8 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
   server_options.blocking_threads = config.server.blocking_threads;
   server_options.blocking_queue = static_cast<size_t>(config.server.blocking_queue);
   server_options.trusted_proxies.clear();
-  std::stringstream proxies(config.server.trusted_proxies);
-  for (std::string cidr; std::getline(proxies, cidr, ',');) {
-    cidr.erase(std::remove_if(cidr.begin(), cidr.end(), ::isspace), cidr.end());
-    if (!cidr.empty()) server_options.trusted_proxies.push_back(cidr);
-  }
+  for (std::string_view cidr : SplitList(config.server.trusted_proxies))
+    server_options.trusted_proxies.emplace_back(cidr);
   impl.server = std::make_unique<http::Server>(server_options, impl.router, &b.metrics);
 
   for (const Module* module : impl.modules)

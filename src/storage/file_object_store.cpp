@@ -20,11 +20,13 @@ namespace {
 constexpr size_t kWriteBufferSize = 256 * 1024;
 constexpr std::chrono::hours kAbandonedTempAge(24);
 
-// Messages name the key, not the absolute path: they can reach users and logs.
-Error ErrnoError(int err, std::string_view what, std::string_view key) {
-  ErrorCode code = ErrorCode::kIo;
-  if (err == ENOENT || err == ENOTDIR) code = ErrorCode::kNotFound;
-  return Error(code, fmt::format("{} object {}: {}", what, key, std::strerror(err)));
+// A failed system call on the object `key`. Messages name the key, not the absolute path: they
+// can reach users and logs. A missing object is kNotFound; anything else (permissions included)
+// is the store's own failure, kIo.
+Error ObjectError(int err, std::string_view what, std::string_view key) {
+  Error error = ErrnoError(err, what, fmt::format("object {}", key));
+  if (error.code != ErrorCode::kNotFound) error.code = ErrorCode::kIo;
+  return error;
 }
 
 ObjectInfo InfoFrom(std::string_view key, uint64_t inode, uint64_t size, int64_t modified_ns) {
@@ -133,13 +135,13 @@ class FileObjectReader final : public ObjectReader {
     for (;;) {
       ssize_t n = ::read(fd_, out.data(), out.size());
       if (n >= 0) return static_cast<size_t>(n);
-      if (errno != EINTR) return tl::unexpected(ErrnoError(errno, "cannot read", info_.key));
+      if (errno != EINTR) return tl::unexpected(ObjectError(errno, "cannot read", info_.key));
     }
   }
 
   Status Seek(uint64_t offset) override {
     if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
-      return tl::unexpected(ErrnoError(errno, "cannot seek in", info_.key));
+      return tl::unexpected(ObjectError(errno, "cannot seek in", info_.key));
     }
     return {};
   }
@@ -179,7 +181,7 @@ class Lister {
       struct stat st {};
       if (::stat((dir / entry.name).c_str(), &st) != 0) {
         if (errno == ENOENT || errno == ENOTDIR) continue;  // removed meanwhile
-        return tl::unexpected(ErrnoError(errno, "cannot list", key));
+        return tl::unexpected(ObjectError(errno, "cannot list", key));
       }
       if (!S_ISREG(st.st_mode)) continue;
       objects_.push_back(InfoFromStat(key, st));
@@ -213,10 +215,10 @@ class Lister {
     std::vector<Entry> entries;
     DIR* stream = ::opendir(dir.c_str());
     if (stream == nullptr) {
-      if (errno == ENOENT || errno == ENOTDIR) return entries;
-      return tl::unexpected(
-          Error(ErrorCode::kIo, fmt::format("cannot list the objects under \"{}\": {}", key_prefix,
-                                            std::strerror(errno))));
+      const int err = errno;
+      if (err == ENOENT || err == ENOTDIR) return entries;
+      return tl::unexpected(StoreError(
+          ErrnoError(err, "cannot list the objects under", fmt::format("\"{}\"", key_prefix))));
     }
     while (const dirent* d = ::readdir(stream)) {
       std::string name = d->d_name;
@@ -257,14 +259,14 @@ Result<int> RemoveAbandonedTempFiles(const std::filesystem::path& tmp,
     if (now - static_cast<int64_t>(st.st_mtim.tv_sec) < older_than.count()) continue;
     if (::unlink(entry.path().c_str()) == 0) {
       ++removed;
-    } else if (errno != ENOENT) {  // ENOENT: another process swept it first
-      return MakeError(ErrorCode::kIo, fmt::format("cannot remove an abandoned temporary file: {}",
-                                                   std::strerror(errno)));
+    } else if (const int err = errno; err != ENOENT) {  // ENOENT: another process swept it first
+      return tl::unexpected(
+          StoreError(ErrnoError(err, "cannot remove", "an abandoned temporary file")));
     }
   }
   if (ec) {
-    return MakeError(ErrorCode::kIo, fmt::format("cannot list the temporary files of {}: {}",
-                                                 tmp.parent_path().string(), ec.message()));
+    return tl::unexpected(StoreError(
+        ErrnoError(ec, "cannot list the temporary files of", tmp.parent_path().string())));
   }
   return removed;
 }
@@ -277,8 +279,8 @@ Result<std::unique_ptr<FileObjectStore>> FileObjectStore::OpenDirectory(
   std::filesystem::path absolute = std::filesystem::absolute(root, ec);
   if (!ec) std::filesystem::create_directories(absolute / ".tmp", ec);
   if (ec) {
-    return MakeError(ErrorCode::kIo, fmt::format("cannot create the object directory {}: {}",
-                                                 root.string(), ec.message()));
+    return tl::unexpected(
+        StoreError(ErrnoError(ec, "cannot create the object directory", root.string())));
   }
   // At most a few files: what crashed processes left. A failure only leaves them for the janitor.
   if (auto swept = RemoveAbandonedTempFiles(absolute / ".tmp", kAbandonedTempAge); !swept) {
@@ -303,12 +305,12 @@ Result<std::unique_ptr<ObjectReader>> FileObjectStore::Open(std::string_view key
   if (auto valid = ValidateObjectKey(key); !valid) return tl::unexpected(valid.error());
   std::filesystem::path path = root_ / key;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return tl::unexpected(ErrnoError(errno, "cannot open", key));
+  if (fd < 0) return tl::unexpected(ObjectError(errno, "cannot open", key));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
-    return tl::unexpected(ErrnoError(err, "cannot stat", key));
+    return tl::unexpected(ObjectError(err, "cannot stat", key));
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -323,7 +325,7 @@ Result<ObjectInfo> FileObjectStore::Stat(std::string_view key) {
   if (auto valid = ValidateObjectKey(key); !valid) return tl::unexpected(valid.error());
   struct stat st {};
   if (::stat((root_ / key).c_str(), &st) != 0) {
-    return tl::unexpected(ErrnoError(errno, "cannot stat", key));
+    return tl::unexpected(ObjectError(errno, "cannot stat", key));
   }
   if (!S_ISREG(st.st_mode)) {
     return MakeError(ErrorCode::kNotFound, fmt::format("object {} does not exist", key));
@@ -337,7 +339,7 @@ Status FileObjectStore::Remove(std::string_view key) {
     int err = errno;
     // EISDIR: the key is only a prefix of other objects, so there is no object to remove.
     if (err == ENOENT || err == ENOTDIR || err == EISDIR) return {};
-    return tl::unexpected(ErrnoError(err, "cannot remove", key));
+    return tl::unexpected(ObjectError(err, "cannot remove", key));
   }
   return {};
 }
@@ -363,8 +365,9 @@ Result<int> FileObjectStore::AbortAbandonedWrites(std::chrono::seconds older_tha
 
 Status FileObjectStore::Ping() {
   if (::access(tmp_.c_str(), W_OK | X_OK) != 0 || ::access(root_.c_str(), W_OK | X_OK) != 0) {
-    return MakeError(ErrorCode::kUnavailable, fmt::format("object directory {} is not writable: {}",
-                                                          root_.string(), std::strerror(errno)));
+    Error error = ErrnoError(errno, "cannot write to the object directory", root_.string());
+    error.code = ErrorCode::kUnavailable;
+    return tl::unexpected(std::move(error));
   }
   return {};
 }

@@ -2,13 +2,12 @@
 
 #include <fmt/format.h>
 
+#include "common/text.hpp"
+
 namespace vmp3 {
 namespace {
 
-bool IsKeyChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '/' || c == '-';
-}
+bool IsKeyChar(char c) { return IsAsciiAlnum(c) || c == '.' || c == '_' || c == '/' || c == '-'; }
 
 }  // namespace
 

@@ -9,12 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <random>
 #include <thread>
 
 #include "common/deadline.hpp"
+#include "common/text.hpp"
 #include "storage/s3_xml.hpp"
 #include "storage/sigv4.hpp"
 
@@ -116,14 +116,9 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   }
   size_t colon = line.find(':');
   if (colon == std::string_view::npos) return n;
-  std::string name(line.substr(0, colon));
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::string_view value = line.substr(colon + 1);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
-    value.remove_suffix(1);
-  }
-  headers->emplace_back(std::move(name), std::string(value));
+  // The line ends with CRLF; the value loses it and its optional whitespace.
+  headers->emplace_back(AsciiLowerCopy(line.substr(0, colon)),
+                        std::string(TrimWhitespace(line.substr(colon + 1))));
   return n;
 }
 

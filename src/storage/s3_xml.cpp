@@ -143,23 +143,6 @@ Result<std::string> ParseInitiateMultipartUpload(std::string_view xml) {
   return upload_id;
 }
 
-Result<CompletedUpload> ParseCompleteMultipartUpload(std::string_view xml) {
-  constexpr std::string_view kWhat = "answer to CompleteMultipartUpload";
-  if (auto error = ParseError(xml)) {
-    return MakeError(ErrorCode::kIo,
-                     fmt::format("S3 could not complete a multipart upload: {}{}{}",
-                                 error->code.empty() ? "(no error code)" : error->code,
-                                 error->message.empty() ? "" : ": ", error->message));
-  }
-  pugi::xml_document doc;
-  auto root = Load(doc, xml, "CompleteMultipartUploadResult", kWhat);
-  if (!root) return tl::unexpected(root.error());
-  return CompletedUpload{.location = Text(*root, "Location"),
-                         .bucket = Text(*root, "Bucket"),
-                         .key = Text(*root, "Key"),
-                         .etag = Unquote(Text(*root, "ETag"))};
-}
-
 Result<int64_t> ParseIsoTime(std::string_view text) {
   auto bad = [] { return MakeError(ErrorCode::kInvalidArgument, "not an ISO 8601 UTC time"); };
   // YYYY-MM-DDTHH:MM:SS[.fraction]Z

@@ -69,16 +69,6 @@ Result<UploadsPage> ParseListMultipartUploads(std::string_view xml);
 // <InitiateMultipartUploadResult>: the upload id (never empty on success).
 Result<std::string> ParseInitiateMultipartUpload(std::string_view xml);
 
-// <CompleteMultipartUploadResult>. An <Error> document (S3 may send one with status 200) is an
-// error naming its code.
-struct CompletedUpload {
-  std::string location;
-  std::string bucket;
-  std::string key;
-  std::string etag;  // without quotes
-};
-Result<CompletedUpload> ParseCompleteMultipartUpload(std::string_view xml);
-
 // S3's timestamps, "2026-11-21T09:00:00.000Z" (UTC; the fraction is optional and ignored), in
 // seconds since the epoch. kInvalidArgument for anything else.
 Result<int64_t> ParseIsoTime(std::string_view text);

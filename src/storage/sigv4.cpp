@@ -5,23 +5,20 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <ctime>
+
+#include "common/text.hpp"
 
 namespace vmp3::sigv4 {
 namespace {
 
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-char ToLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ToLower(c);
-  return out;
-}
+// AWS's UriEncode keeps exactly RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~) and
+// writes every other byte as %XX with upper-case hex digits, which is what Boost.URL's encode()
+// does with these sets and default options (no '+' for spaces, upper case).
+constexpr boost::urls::grammar::lut_chars kUnreserved = boost::urls::unreserved_chars;
+constexpr boost::urls::grammar::lut_chars kUnreservedOrSlash = boost::urls::unreserved_chars + '/';
 
 // Trims leading and trailing whitespace and collapses each inner run of spaces to one space
 // ("Trimall" in the SigV4 specification).
@@ -30,7 +27,7 @@ std::string TrimAll(std::string_view value) {
   out.reserve(value.size());
   bool pending_space = false;
   for (char c : value) {
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+    if (IsAsciiWhitespace(c)) {
       pending_space = !out.empty();
       continue;
     }
@@ -46,7 +43,7 @@ std::vector<std::pair<std::string, std::string>> CanonicalHeaderList(const Reque
   std::vector<std::pair<std::string, std::string>> headers;
   headers.reserve(request.headers.size());
   for (const auto& [name, value] : request.headers) {
-    headers.emplace_back(Lower(name), TrimAll(value));
+    headers.emplace_back(AsciiLowerCopy(name), TrimAll(value));
   }
   std::stable_sort(headers.begin(), headers.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -62,9 +59,9 @@ std::vector<std::pair<std::string, std::string>> CanonicalHeaderList(const Reque
   return merged;
 }
 
-bool HasHeader(const Request& request, std::string_view lower_name) {
+bool HasHeader(const Request& request, std::string_view name) {
   return std::any_of(request.headers.begin(), request.headers.end(),
-                     [&](const auto& h) { return Lower(h.first) == lower_name; });
+                     [&](const auto& h) { return EqualsIgnoringAsciiCase(h.first, name); });
 }
 
 std::string_view DatePart(std::string_view amz_date) { return amz_date.substr(0, 8); }
@@ -102,19 +99,7 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
 }
 
 std::string UriEncode(std::string_view s, bool encode_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (IsUnreserved(c) || (c == '/' && !encode_slash)) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
-  return out;
+  return boost::urls::encode(s, encode_slash ? kUnreserved : kUnreservedOrSlash);
 }
 
 std::string EncodePath(std::string_view path) {

@@ -170,36 +170,6 @@ TEST(S3Xml, InitiateMultipartUploadResult) {
   EXPECT_NE(empty.error().message.find("UploadId"), std::string::npos) << empty.error().message;
 }
 
-TEST(S3Xml, CompleteMultipartUploadResult) {
-  auto done = ParseCompleteMultipartUpload(
-      R"(<?xml version="1.0" encoding="UTF-8"?>)"
-      R"(<CompleteMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)"
-      "<Location>http://127.0.0.1:7480/vmp3-test/p/outputs/x.mp3</Location>"
-      "<Bucket>vmp3-test</Bucket><Key>p/outputs/x.mp3</Key>"
-      "<ETag>&quot;3858f62230ac3c915f300c664312c11f-9&quot;</ETag>"
-      "</CompleteMultipartUploadResult>");
-  ASSERT_TRUE(done) << done.error().message;
-  EXPECT_EQ(done->location, "http://127.0.0.1:7480/vmp3-test/p/outputs/x.mp3");
-  EXPECT_EQ(done->bucket, "vmp3-test");
-  EXPECT_EQ(done->key, "p/outputs/x.mp3");
-  EXPECT_EQ(done->etag, "3858f62230ac3c915f300c664312c11f-9");
-}
-
-TEST(S3Xml, CompleteMultipartUploadThatFailedAfterItsOk) {
-  // S3 may answer 200 and then fail the completion: the body is then an <Error>.
-  auto failed = ParseCompleteMultipartUpload(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n\n"
-      "<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try "
-      "again.</Message><RequestId>656c76696e6727732072657175657374</RequestId>"
-      "<HostId>Uuag1LuByRx9e6j5Onimru9pO4ZVKnJ2Qz7/C1NPcfTWAtRPfTaOFg==</HostId></Error>");
-  ASSERT_FALSE(failed);
-  EXPECT_EQ(failed.error().code, ErrorCode::kIo);
-  EXPECT_NE(failed.error().message.find("InternalError"), std::string::npos)
-      << failed.error().message;
-}
-
-// ------------------------------------------------------------------------------------- errors
-
 TEST(S3Xml, ErrorBody) {
   auto error = ParseError(
       R"(<?xml version="1.0" encoding="UTF-8"?>)"
@@ -285,7 +255,6 @@ TEST(S3Xml, MalformedXmlIsAnErrorNeverACrash) {
     EXPECT_FALSE(ParseListObjectsV2(input));
     EXPECT_FALSE(ParseListMultipartUploads(input));
     EXPECT_FALSE(ParseInitiateMultipartUpload(input));
-    EXPECT_FALSE(ParseCompleteMultipartUpload(input));
   }
   auto malformed = ParseError("<Error><Code>x</Message></Error>");
   ASSERT_FALSE(malformed);
