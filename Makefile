@@ -34,7 +34,9 @@ run-distributed: build
 # Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ and Redis
 # (emptied of earlier runs' queues and keys) and
 # Ceph RGW on loopback for the distributed-mode tests, runs unit + integration + browser tests on
-# the Release build, stops the servers, then runs the unit tests again under ASan + UBSan.
+# the Release build and the fuzz_smoke test (`make fuzz` itself: every fuzz target built with
+# clang in build-fuzz and run FUZZ_SMOKE_SECONDS, default 5), stops the servers, then runs the
+# unit tests again under ASan + UBSan.
 SERVERS_DIR ?= $(BUILD_DIR)/test-servers
 test: test-deps build
 	@scripts/test-servers start-fresh $(SERVERS_DIR) >/dev/null
@@ -58,14 +60,15 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD_DIR) --output-on-failure -j $(JOBS) -L unit --timeout 900
 
-# libFuzzer targets (clang): the multipart parser, Range parsing, file names. FUZZ_SECONDS each.
+# libFuzzer targets (clang, in build-fuzz): each built and run for FUZZ_SECONDS on its seed
+# corpus fuzz/corpus/<target>; new inputs go to build-fuzz/corpus/<target>, crashes to
+# build-fuzz/crashes/<target>. FUZZ_TARGETS picks some (default: all); FUZZ_PARALLEL targets run
+# at once, one core each. See fuzz/README.md.
 FUZZ_SECONDS ?= 60
+FUZZ_PARALLEL ?= 1
+FUZZ_TARGETS ?=
 fuzz: deps
-	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DVMP3_BUILD_TESTS=OFF -DVMP3_BUILD_BENCH=OFF
-	cmake --build build-fuzz -j $(JOBS) --target multipart_fuzz range_fuzz filenames_fuzz
-	for t in multipart range filenames; do \
-	  build-fuzz/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) fuzz/corpus/$$t || exit 1; done
+	scripts/run-fuzzers --seconds $(FUZZ_SECONDS) --parallel $(FUZZ_PARALLEL) $(FUZZ_TARGETS)
 
 # The conversion benchmark against the ffmpeg CLI (bench/README.md). BENCH_SMOKE=1: tiny inputs, one
 # repetition, the table under $(BUILD_DIR)/bench-results-smoke (a check that it runs, in seconds).
@@ -79,4 +82,4 @@ format-check:
 	find app src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) build-fuzz

@@ -4,7 +4,9 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include "common/text.hpp"
 
@@ -22,6 +24,45 @@ constexpr std::string_view kArgon2idPrefix = crypto_pwhash_argon2id_STRPREFIX;
 bool SodiumReady() {
   static const bool ready = sodium_init() >= 0;
   return ready;
+}
+
+// The code point of the well-formed UTF-8 sequence at s[i], advancing i past it; nullopt (and i
+// unchanged) for an ill-formed one (overlong, surrogate, above U+10FFFF, truncated).
+std::optional<uint32_t> NextCodePoint(std::string_view s, size_t& i) {
+  const auto b = static_cast<unsigned char>(s[i]);
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (b < 0x80) {
+    ++i;
+    return b;
+  } else if ((b & 0xE0) == 0xC0) {
+    n = 1, cp = b & 0x1F;
+  } else if ((b & 0xF0) == 0xE0) {
+    n = 2, cp = b & 0x0F;
+  } else if ((b & 0xF8) == 0xF0) {
+    n = 3, cp = b & 0x07;
+  } else {
+    return std::nullopt;
+  }
+  if (i + n >= s.size()) return std::nullopt;
+  for (size_t k = 1; k <= n; ++k) {
+    const auto c = static_cast<unsigned char>(s[i + k]);
+    if ((c & 0xC0) != 0x80) return std::nullopt;
+    cp = (cp << 6) | (c & 0x3F);
+  }
+  static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+  i += n + 1;
+  return cp;
+}
+
+// Unicode White_Space and control characters (Cc): C0, space, DEL, C1 (NEL among them), no-break
+// space, the other spaces, and the line and paragraph separators.
+bool IsSpaceOrControl(uint32_t cp) {
+  if (cp <= 0x20 || (cp >= 0x7F && cp <= 0xA0)) return true;
+  if (cp >= 0x2000 && cp <= 0x200A) return true;
+  return cp == 0x1680 || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000;
 }
 
 tl::unexpected<Error> Invalid(std::string message) {
@@ -112,11 +153,12 @@ Status CheckUsername(std::string_view username) {
 Status CheckEmail(std::string_view email) {
   if (email.empty()) return Invalid("email address is required");
   if (email.size() > 254) return Invalid("email address must be at most 254 characters long");
-  for (char c : email) {
-    // Whitespace and control characters (CR/LF above all) have no place in an address we may
-    // later put into a mail header.
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f) return Invalid("email address must not contain spaces");
+  for (size_t i = 0; i < email.size();) {
+    // Whitespace and control characters (CR/LF above all, and the Unicode ones such as NEL) have
+    // no place in an address we may later put into a mail header.
+    const std::optional<uint32_t> cp = NextCodePoint(email, i);
+    if (!cp) return Invalid("email address must be valid UTF-8");
+    if (IsSpaceOrControl(*cp)) return Invalid("email address must not contain spaces");
   }
   size_t at = email.find('@');
   if (at == std::string_view::npos || email.find('@', at + 1) != std::string_view::npos) {

@@ -59,8 +59,9 @@ Status CheckPasswordPolicy(std::string_view password, std::string_view username)
 // 3..64 characters of [A-Za-z0-9._-], starting with a letter or a digit. kInvalidArgument.
 Status CheckUsername(std::string_view username);
 
-// Sanity only (the real check is delivering mail): at most 254 bytes, exactly one '@' with
-// something on both sides, no whitespace or control characters. kInvalidArgument.
+// Sanity only (the real check is delivering mail): valid UTF-8 of at most 254 bytes, exactly one
+// '@' with something on both sides, no whitespace or control characters (Unicode's: NEL and
+// U+2028 end lines too). kInvalidArgument.
 Status CheckEmail(std::string_view email);
 
 }  // namespace vmp3::auth

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "common/text.hpp"
+#include "http/header_params.hpp"
 
 namespace vmp3::http {
 namespace {
@@ -79,6 +80,30 @@ constexpr boost::urls::grammar::lut_chars kAttrChars =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~";
 
 }  // namespace
+
+Result<ContentDisposition> ParseContentDisposition(std::string_view value) {
+  while (!value.empty() && IsOws(value.front())) value.remove_prefix(1);
+  size_t type_end = 0;
+  while (type_end < value.size() && IsTokenChar(value[type_end])) ++type_end;
+  if (type_end == 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "malformed Content-Disposition header: no disposition type");
+  }
+  auto params = ParseHeaderParams(value.substr(type_end), "Content-Disposition");
+  if (!params) return tl::unexpected(params.error());
+
+  ContentDisposition disposition;
+  disposition.type = AsciiLowerCopy(value.substr(0, type_end));
+  if (const HeaderParam* name = FindHeaderParam(*params, "name")) disposition.name = name->value;
+  if (const HeaderParam* ext = FindHeaderParam(*params, "filename*")) {
+    auto decoded = DecodeExtValue(ext->value);
+    if (!decoded) return tl::unexpected(decoded.error());
+    disposition.filename = std::move(*decoded);
+  } else if (const HeaderParam* filename = FindHeaderParam(*params, "filename")) {
+    disposition.filename = filename->value;
+  }
+  return disposition;
+}
 
 std::string DropInvalidUtf8(std::string_view bytes) {
   std::string out;

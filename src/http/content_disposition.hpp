@@ -1,15 +1,34 @@
-// Download file names: what a converted file is called and how that name is sent to a browser.
+// File names in Content-Disposition: reading the header of an uploaded part, naming the converted
+// file, and offering that name to a browser.
 //
 // Uploaded file names are untrusted bytes: any encoding, path components from old browsers
 // ("C:\Users\me\clip.mp4"), traversal attempts ("../../x"), control characters. Everything here
-// returns valid UTF-8 that is safe to show, to store and to put in a header. Pure functions;
-// thread-safe.
+// that makes a name returns valid UTF-8 that is safe to show, to store and to put in a header.
+// Pure functions; thread-safe.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "common/error.hpp"
+
 namespace vmp3::http {
+
+// A Content-Disposition value as a recipient reads it (RFC 6266; RFC 7578 §4.2 for the parts of
+// multipart/form-data).
+struct ContentDisposition {
+  std::string type;                     // lower case: "form-data", "attachment", "inline", ...
+  std::optional<std::string> name;      // the `name` parameter (a form field's name)
+  std::optional<std::string> filename;  // see ParseContentDisposition
+};
+
+// Parses `type *( ";" parameter )` (see http/header_params.hpp for the parameter syntax).
+// `filename` is the decoded `filename*` (RFC 8187, UTF-8 or ISO-8859-1) when present, else the
+// `filename` parameter: untrusted bytes, possibly empty, with path separators or invalid UTF-8
+// (Mp3NameFor and DropInvalidUtf8 deal with those). Other parameters are ignored.
+// kInvalidArgument when the type is not a token or a parameter is malformed or given twice.
+Result<ContentDisposition> ParseContentDisposition(std::string_view value);
 
 // Removes every byte that is not part of a well-formed UTF-8 sequence (overlong forms, surrogates
 // and code points above U+10FFFF are ill-formed too). Valid input is returned unchanged.

@@ -83,7 +83,8 @@ Awaitable<T> BlockingRunner::Blocking(std::function<T()> work) {
 // Writes Server-Sent Events. Each call flushes one event to the client.
 class EventStream : public BlockingRunner {
  public:
-  // Fails (kUnavailable) once the client is gone; the producer should then return.
+  // Fails (kUnavailable) once the client is gone; the producer should then return. Framed by
+  // http/sse.hpp: line breaks in `data` reach the client as "\n".
   virtual Awaitable<Status> Send(std::string_view event, std::string_view data) = 0;
   virtual Awaitable<Status> Comment(std::string_view text) = 0;  // keep-alive ping
   // True when the server drains for shutdown: finish promptly.

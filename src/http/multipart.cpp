@@ -1,21 +1,17 @@
 #include "http/multipart.hpp"
 
 #include <algorithm>
-#include <boost/url/pct_string_view.hpp>
 #include <cstring>
 #include <utility>
 
 #include "common/text.hpp"
+#include "http/content_disposition.hpp"
+#include "http/header_params.hpp"
 
 namespace vmp3::http {
 namespace {
 
 constexpr size_t kMaxBoundaryLength = 70;  // RFC 2046 §5.1.1
-
-bool IsTchar(char c) {
-  if (IsAsciiAlnum(c)) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
-}
 
 bool IsBoundaryChar(char c) {
   if (IsAsciiAlnum(c)) return true;
@@ -35,105 +31,6 @@ Status CheckBoundary(std::string_view boundary) {
                      "the multipart boundary contains characters RFC 2046 does not allow");
   }
   return {};
-}
-
-struct Param {
-  std::string name;  // lower case
-  std::string value;
-};
-
-// Parses the `*( ";" param )` tail of a header value whose type has already been taken off.
-// Values are tokens or quoted strings; see the header for the backslash rule.
-Result<std::vector<Param>> ParseParams(std::string_view s, std::string_view header) {
-  std::vector<Param> params;
-  auto malformed = [&](std::string_view what) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "malformed " + std::string(header) + " header: " + std::string(what));
-  };
-  size_t i = 0;
-  while (true) {
-    while (i < s.size() && IsOws(s[i])) ++i;
-    if (i == s.size()) break;
-    if (s[i] != ';') return malformed("expected ';' between parameters");
-    ++i;
-    while (i < s.size() && IsOws(s[i])) ++i;
-    if (i == s.size()) break;
-    if (s[i] == ';') continue;  // an empty parameter
-    size_t name_start = i;
-    while (i < s.size() && IsTchar(s[i])) ++i;
-    if (i == name_start) return malformed("a parameter has no name");
-    std::string name = AsciiLowerCopy(s.substr(name_start, i - name_start));
-    while (i < s.size() && IsOws(s[i])) ++i;
-    if (i == s.size() || s[i] != '=') return malformed("parameter '" + name + "' has no value");
-    ++i;
-    while (i < s.size() && IsOws(s[i])) ++i;
-    std::string value;
-    if (i < s.size() && s[i] == '"') {
-      ++i;
-      bool closed = false;
-      while (i < s.size()) {
-        char c = s[i++];
-        if (c == '"') {
-          closed = true;
-          break;
-        }
-        if (c == '\\' && i < s.size() && (s[i] == '"' || s[i] == '\\')) c = s[i++];
-        value.push_back(c);
-      }
-      if (!closed) return malformed("unterminated quoted value of '" + name + "'");
-    } else {
-      size_t value_start = i;
-      while (i < s.size() && s[i] != ';' && !IsOws(s[i]) && s[i] != '"') ++i;
-      value.assign(s.substr(value_start, i - value_start));
-      if (value.empty()) return malformed("parameter '" + name + "' has no value");
-    }
-    for (const Param& p : params) {
-      if (p.name == name) return malformed("duplicate parameter '" + name + "'");
-    }
-    params.push_back({std::move(name), std::move(value)});
-  }
-  return params;
-}
-
-const Param* FindParam(const std::vector<Param>& params, std::string_view name) {
-  for (const Param& p : params) {
-    if (p.name == name) return &p;
-  }
-  return nullptr;
-}
-
-// Decodes an RFC 8187 ext-value (charset'language'percent-encoded) into UTF-8. UTF-8 and
-// ISO-8859-1 are the charsets the RFC requires recipients to support.
-Result<std::string> DecodeExtValue(std::string_view v) {
-  auto bad = [] {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "malformed Content-Disposition header: filename* is not charset'lang'value "
-                     "with UTF-8 or ISO-8859-1");
-  };
-  size_t q1 = v.find('\'');
-  if (q1 == std::string_view::npos) return bad();
-  size_t q2 = v.find('\'', q1 + 1);
-  if (q2 == std::string_view::npos) return bad();
-  std::string_view charset = v.substr(0, q1);
-  bool latin1 = EqualsIgnoringAsciiCase(charset, "iso-8859-1");
-  if (!latin1 && !EqualsIgnoringAsciiCase(charset, "utf-8")) return bad();
-  // Percent-decoding only: '+' is a literal '+' here, not a space.
-  auto encoded = boost::urls::make_pct_string_view(v.substr(q2 + 1));
-  if (!encoded) return bad();
-  const std::string bytes = encoded->decode();
-  if (!latin1) return bytes;
-  std::string out;
-  out.reserve(bytes.size());
-  for (char byte : bytes) {
-    const auto c = static_cast<unsigned char>(byte);
-    if (c >= 0x80) {
-      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else {
-      out.push_back(byte);
-    }
-  }
-  return out;
 }
 
 Result<PartHeaders> ParsePartHeaders(std::string_view block) {
@@ -162,7 +59,7 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return malformed("a line is not a header");
     std::string_view name = line.substr(0, colon);
-    if (!std::all_of(name.begin(), name.end(), IsTchar)) {
+    if (!std::all_of(name.begin(), name.end(), IsTokenChar)) {
       return malformed("invalid header name");
     }
     fields.emplace_back(AsciiLowerCopy(name), std::string(TrimSpaces(line.substr(colon + 1))));
@@ -187,26 +84,13 @@ Result<PartHeaders> ParsePartHeaders(std::string_view block) {
   }
   if (disposition == nullptr) return malformed("a part has no Content-Disposition");
 
-  std::string_view cd = *disposition;
-  size_t type_end = 0;
-  while (type_end < cd.size() && IsTchar(cd[type_end])) ++type_end;
-  if (!EqualsIgnoringAsciiCase(cd.substr(0, type_end), "form-data")) {
-    return malformed("Content-Disposition of a part must be form-data");
-  }
-  auto params = ParseParams(cd.substr(type_end), "Content-Disposition");
-  if (!params) return tl::unexpected(params.error());
-
+  auto cd = ParseContentDisposition(*disposition);
+  if (!cd) return tl::unexpected(cd.error());
+  if (cd->type != "form-data") return malformed("Content-Disposition of a part must be form-data");
+  if (!cd->name) return malformed("Content-Disposition has no name parameter");
   PartHeaders headers;
-  const Param* name = FindParam(*params, "name");
-  if (name == nullptr) return malformed("Content-Disposition has no name parameter");
-  headers.name = name->value;
-  if (const Param* ext = FindParam(*params, "filename*")) {
-    auto decoded = DecodeExtValue(ext->value);
-    if (!decoded) return tl::unexpected(decoded.error());
-    headers.filename = std::move(*decoded);
-  } else if (const Param* filename = FindParam(*params, "filename")) {
-    headers.filename = filename->value;
-  }
+  headers.name = std::move(*cd->name);
+  headers.filename = std::move(cd->filename);
   if (content_type != nullptr) headers.content_type = *content_type;
   return headers;
 }
@@ -222,9 +106,9 @@ Result<std::string> BoundaryFromContentType(std::string_view content_type) {
   }
   std::string_view rest =
       semicolon == std::string_view::npos ? std::string_view() : content_type.substr(semicolon);
-  auto params = ParseParams(rest, "Content-Type");
+  auto params = ParseHeaderParams(rest, "Content-Type");
   if (!params) return tl::unexpected(params.error());
-  const Param* boundary = FindParam(*params, "boundary");
+  const HeaderParam* boundary = FindHeaderParam(*params, "boundary");
   if (boundary == nullptr) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "the multipart/form-data Content-Type has no boundary parameter");
@@ -264,12 +148,21 @@ Status MultipartParser::Fail(Error error) {
 Status MultipartParser::EmitData(std::span<const std::byte> data) {
   if (data.empty() || state_ != State::kBody) return {};
   if (!in_file_part_) {
-    field_bytes_ += data.size();
-    if (field_bytes_ > limits_.max_field_bytes) {
+    // The bytes within the limit reach the handler before the field is refused, so the handler
+    // sees the same bytes, and the same error wins, wherever the chunks given to Feed are cut
+    // (found by the multipart fuzzer: a whole body was refused for its field before a handler
+    // limit that a chunked one hit first).
+    const size_t room = limits_.max_field_bytes - field_bytes_;
+    if (data.size() > room) {
+      if (room > 0) {
+        field_bytes_ += room;
+        if (auto ok = handler_.OnPartData(data.first(room)); !ok) return Fail(ok.error());
+      }
       return Fail(Error(ErrorCode::kTooLarge, "form field '" + field_name_ + "' is longer than " +
                                                   std::to_string(limits_.max_field_bytes) +
                                                   " bytes"));
     }
+    field_bytes_ += data.size();
   }
   if (auto ok = handler_.OnPartData(data); !ok) return Fail(ok.error());
   return {};

@@ -15,6 +15,7 @@
 
 #include "common/text.hpp"
 #include "http/problem.hpp"
+#include "http/sse.hpp"
 #include "metrics/registry.hpp"
 
 namespace vmp3::http {
@@ -188,20 +189,10 @@ class BeastEventStream final : public EventStream {
       : state_(state), stream_(stream), res_(res), sr_(sr) {}
 
   Awaitable<Status> Send(std::string_view event, std::string_view data) override {
-    std::string text = fmt::format("event: {}\n", event);
-    size_t start = 0;
-    for (;;) {  // one data: line per line of payload
-      size_t nl = data.find('\n', start);
-      text += fmt::format("data: {}\n",
-                          data.substr(start, nl == std::string_view::npos ? nl : nl - start));
-      if (nl == std::string_view::npos) break;
-      start = nl + 1;
-    }
-    text += '\n';
-    co_return co_await Write(text);
+    co_return co_await Write(SseEvent(event, data));
   }
   Awaitable<Status> Comment(std::string_view text) override {
-    co_return co_await Write(fmt::format(": {}\n\n", text));
+    co_return co_await Write(SseComment(text));
   }
   bool Draining() const override { return state_.draining.load(); }
   bool failed() const { return failed_; }

@@ -33,6 +33,14 @@ int InterruptCallback(void* opaque) {
   return static_cast<std::stop_token*>(opaque)->stop_requested() ? 1 : 0;
 }
 
+// AVFormatContext::io_open for inputs: refuses to open anything (see OpenInput). The name is
+// the uploader's text, so it is not logged.
+int RefuseNestedOpen(AVFormatContext* context, AVIOContext** /*pb*/, const char* /*url*/,
+                     int /*flags*/, AVDictionary** /*options*/) {
+  av_log(context, AV_LOG_WARNING, "refused to open a resource that the input names\n");
+  return AVERROR(EPERM);
+}
+
 }  // namespace
 
 AvioReader::AvioReader(ByteSource& source) : source_(source) {
@@ -162,7 +170,16 @@ Result<OpenedInput> OpenInput(ByteSource& source, bool audio_only, std::stop_tok
   raw->flags |= AVFMT_FLAG_CUSTOM_IO;
   raw->interrupt_callback.callback = &InterruptCallback;
   raw->interrupt_callback.opaque = in.stop.get();
-  int err = avformat_open_input(&raw, "", format, nullptr);
+  // The input is the uploaded bytes and nothing else. Some formats name other resources: an HLS
+  // or DASH playlist its segments, a concat list its files. Opening those would let an upload
+  // read the server's files or make it fetch URLs of the uploader's choosing, so every such open
+  // is refused, both through this context (io_open) and through the nested contexts that concat
+  // opens, which inherit only the protocol whitelist ("none" matches no protocol).
+  raw->io_open = &RefuseNestedOpen;
+  AVDictionary* options = nullptr;
+  av_dict_set(&options, "protocol_whitelist", "none", 0);
+  int err = avformat_open_input(&raw, "", format, &options);
+  av_dict_free(&options);
   if (err < 0) {  // avformat_open_input frees the context on failure
     return tl::unexpected(InputError(*in.io, err, ErrorCode::kCorruptMedia,
                                      fmt::format("input is damaged or truncated: cannot read its "

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/password.hpp"
+#include "auth/registration.hpp"
 #include "common/text.hpp"
 #include "roles/auth_role.hpp"
 #include "roles/jobs.hpp"
@@ -53,24 +54,12 @@ class AuthRoutes {
       co_return Response::Problem(Error(ErrorCode::kPermissionDenied, "registration is closed"));
     auto body = co_await ex.ReadSmallBody();
     if (!body) co_return Response::Problem(body.error());
-    auto json = nlohmann::json::parse(*body, nullptr, false);
-    if (json.is_discarded() || !json.is_object() || !json.contains("username") ||
-        !json["username"].is_string() || !json.contains("password") ||
-        !json["password"].is_string()) {
-      co_return Response::Problem(Error(ErrorCode::kInvalidArgument,
-                                        R"(send JSON {"username": "...", "password": "..."})"));
-    }
+    auto registration = auth::ParseRegistration(*body);
+    if (!registration) co_return Response::Problem(registration.error());
     User user;
-    user.username = json["username"].get<std::string>();
-    std::string password = json["password"].get<std::string>();
-    if (json.contains("email") && json["email"].is_string())
-      user.email = json["email"].get<std::string>();
-    if (auto s = auth::CheckUsername(user.username); !s) co_return Response::Problem(s.error());
-    if (auto s = auth::CheckPasswordPolicy(password, user.username); !s)
-      co_return Response::Problem(s.error());
-    if (!user.email.empty()) {
-      if (auto s = auth::CheckEmail(user.email); !s) co_return Response::Problem(s.error());
-    }
+    user.username = registration->username;
+    user.email = registration->email;
+    const std::string& password = registration->password;
     user.id = NewId();
     user.created_at = role_.now_ms();
     Status created = co_await ex.Blocking<Status>([&]() -> Status {

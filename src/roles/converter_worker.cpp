@@ -21,6 +21,7 @@
 #include "common/stoppable.hpp"
 #include "media/converter.hpp"
 #include "roles/converter_role.hpp"
+#include "roles/upload_options.hpp"
 
 namespace vmp3::roles {
 namespace {
@@ -300,7 +301,7 @@ class Converter final : public Worker {
   Result<media::ConvertResult> Convert(const Job& job, const Delivery& delivery,
                                        std::stop_source& cancel,
                                        std::atomic<bool>& cancelled_by_user) {
-    auto options = ParseOptions(job.options_json);
+    auto options = ConvertOptionsFromJson(job.options_json);
     if (!options) return tl::unexpected(options.error());
     options->max_input_seconds = role_.config.max_input_seconds;
     options->max_output_bytes = role_.config.max_output_bytes;
@@ -376,20 +377,6 @@ class Converter final : public Worker {
     if (!info) return tl::unexpected(info.error());
     bytes_out_.Inc(static_cast<double>(info->size));
     return {};
-  }
-
-  static Result<media::ConvertOptions> ParseOptions(const std::string& json_text) {
-    media::ConvertOptions options;
-    auto json = nlohmann::json::parse(json_text.empty() ? "{}" : json_text, nullptr, false);
-    if (json.is_discarded()) return options;
-    if (json.contains("quality") && json["quality"].is_string()) {
-      auto q = media::ParseVbrQuality(json["quality"].get<std::string>());
-      if (!q) return tl::unexpected(q.error());
-      options.vbr_quality = *q;
-    }
-    if (json.contains("bitrate") && json["bitrate"].is_number_integer())
-      options.cbr_kbps = json["bitrate"].get<int>();
-    return options;
   }
 
   // Records the stored MP3 and acknowledges. Fails (without acknowledging) only when the record

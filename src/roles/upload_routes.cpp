@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "common/text.hpp"
@@ -11,6 +10,7 @@
 #include "http/multipart.hpp"
 #include "media/converter.hpp"
 #include "roles/route_binding.hpp"
+#include "roles/upload_options.hpp"
 #include "roles/upload_role.hpp"
 
 namespace vmp3::roles {
@@ -21,37 +21,6 @@ using http::Response;
 
 constexpr size_t kChunk = 256 * 1024;
 constexpr uint64_t kMultipartOverhead = 64 * 1024;
-
-// Conversion options from form fields or query parameters, validated like the CLI's.
-struct UploadOptions {
-  std::optional<std::string> quality;
-  std::optional<std::string> bitrate;
-
-  Result<media::ConvertOptions> ToConvertOptions() const {
-    media::ConvertOptions options;
-    if (quality && !quality->empty()) {
-      auto q = media::ParseVbrQuality(*quality);
-      if (!q) return tl::unexpected(q.error());
-      options.vbr_quality = *q;
-    }
-    if (bitrate && !bitrate->empty()) {
-      int kbps = 0;
-      auto [ptr, ec] = std::from_chars(bitrate->data(), bitrate->data() + bitrate->size(), kbps);
-      if (ec != std::errc() || ptr != bitrate->data() + bitrate->size())
-        return MakeError(ErrorCode::kInvalidArgument,
-                         fmt::format("bitrate '{}' is not a number", *bitrate));
-      options.cbr_kbps = kbps;
-    }
-    if (auto s = options.Validate(); !s) return tl::unexpected(s.error());
-    return options;
-  }
-  std::string Json() const {
-    nlohmann::json j = nlohmann::json::object();
-    if (quality && !quality->empty()) j["quality"] = *quality;
-    if (bitrate && !bitrate->empty()) j["bitrate"] = std::stoi(*bitrate);
-    return j.dump();
-  }
-};
 
 // Receives multipart events: the `file` part streams into the object writer; small fields are
 // collected as options.

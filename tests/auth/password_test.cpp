@@ -136,6 +136,22 @@ TEST(EmailTest, Rules) {
   ASSERT_FALSE(space);
   EXPECT_EQ(space.error().message, "email address must not contain spaces");
   EXPECT_FALSE(CheckEmail("alice@example.com\r\nBcc: x@y"));
+  // Found by the json_bodies fuzzer: Unicode whitespace and controls passed (U+0085 NEL is a C1
+  // control that some mail software takes for a line break).
+  for (const char* unicode_space :
+       {"\xC2\x85", "\xC2\xA0", "\xE2\x80\xA8", "\xE2\x80\xA9", "\xE3\x80\x80", "\xC2\x9B"}) {
+    auto bad = CheckEmail(std::string("alice@exa") + unicode_space + "mple.com");
+    ASSERT_FALSE(bad) << unicode_space;
+    EXPECT_EQ(bad.error().message, "email address must not contain spaces");
+  }
+  EXPECT_TRUE(
+      CheckEmail("j\xC3\xBCrgen@b\xC3\xBC"
+                 "cher.example"));  // non-ASCII letters are fine
+  auto invalid = CheckEmail(
+      "alice@ex\xFF"
+      "ample.com");
+  ASSERT_FALSE(invalid);
+  EXPECT_EQ(invalid.error().message, "email address must be valid UTF-8");
 
   EXPECT_FALSE(CheckEmail("@example.com"));
   EXPECT_FALSE(CheckEmail("alice@"));

@@ -59,5 +59,15 @@ TEST(BackendUrlTest, RejectsWhatIsWrongWithoutRepeatingTheUrl) {
   }
 }
 
+// Found by the backend_urls fuzzer: Boost.URL 1.81 reads out of bounds when iterating the params
+// of an empty query before a fragment (boostorg/url#864); the fragment must be refused first.
+TEST(BackendUrlTest, RefusesAFragmentBeforeReadingTheQuery) {
+  for (const char* url : {"redis://h:1/0?#", "redis://h/?#x", "redis://h?#"}) {
+    auto parsed = ParseBackendUrl(url, "redis", "Redis", {"prefix"});
+    ASSERT_FALSE(parsed) << url;
+    EXPECT_NE(parsed.error().message.find("fragment"), std::string::npos) << parsed.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace vmp3

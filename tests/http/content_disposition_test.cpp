@@ -193,5 +193,70 @@ TEST(AttachmentDispositionTest, OutputIsAlwaysASafeHeaderValue) {
   }
 }
 
+TEST(ParseContentDispositionTest, FormDataPart) {
+  auto cd = ParseContentDisposition(R"(Form-Data; name="file"; filename="C:\clips\a \"b\".mp4")");
+  ASSERT_TRUE(cd) << cd.error().message;
+  EXPECT_EQ(cd->type, "form-data");
+  EXPECT_EQ(cd->name, "file");
+  EXPECT_EQ(cd->filename, R"(C:\clips\a "b".mp4)");
+
+  auto field = ParseContentDisposition("form-data; name=quality");
+  ASSERT_TRUE(field) << field.error().message;
+  EXPECT_EQ(field->name, "quality");
+  EXPECT_FALSE(field->filename.has_value());
+
+  auto empty = ParseContentDisposition(R"(form-data; name="file"; filename="")");
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_EQ(empty->filename, "");  // a file input with no file chosen
+}
+
+TEST(ParseContentDispositionTest, ExtendedFilenameWins) {
+  auto cd = ParseContentDisposition(
+      "attachment; filename=\"EUR rates.pdf\"; filename*=UTF-8''%E2%82%AC%20rates.pdf");
+  ASSERT_TRUE(cd) << cd.error().message;
+  EXPECT_EQ(cd->type, "attachment");
+  EXPECT_FALSE(cd->name.has_value());
+  EXPECT_EQ(cd->filename, "\xE2\x82\xAC rates.pdf");
+  auto latin1 = ParseContentDisposition("inline; FILENAME*=iso-8859-1'fr'caf%E9.avi");
+  ASSERT_TRUE(latin1) << latin1.error().message;
+  EXPECT_EQ(latin1->filename, "caf\xC3\xA9.avi");
+}
+
+TEST(ParseContentDispositionTest, ReadsBackWhatAttachmentDispositionWrites) {
+  struct Case {
+    const char* name;
+    const char* read_back;  // path separators become '_'; an empty name becomes "download"
+  };
+  for (const Case& c :
+       {Case{"clip.mp3", "clip.mp3"},
+        Case{"\xC3\xA9t\xC3\xA9 \"1\".mp3", "\xC3\xA9t\xC3\xA9 \"1\".mp3"},
+        Case{"a/b\\c.mp3", "a_b_c.mp3"}, Case{"100%.mp3", "100%.mp3"}, Case{"", "download"}}) {
+    auto cd = ParseContentDisposition(AttachmentDisposition(c.name));
+    ASSERT_TRUE(cd) << c.name << ": " << cd.error().message;
+    EXPECT_EQ(cd->type, "attachment");
+    EXPECT_EQ(cd->filename, c.read_back);
+  }
+}
+
+TEST(ParseContentDispositionTest, RejectsMalformedValues) {
+  struct Case {
+    const char* value;
+    const char* says;
+  };
+  for (const Case& c :
+       {Case{"", "no disposition type"}, Case{"; name=a", "no disposition type"},
+        Case{"form-data name=a", "expected ';'"}, Case{"form-data; name=\"a", "unterminated"},
+        Case{"form-data; name=a; NAME=b", "duplicate parameter 'name'"},
+        Case{"form-data; name=a; filename*=x", "filename*"},
+        Case{"form-data; name=a; filename*=UTF-8''%zz", "filename*"}}) {
+    auto cd = ParseContentDisposition(c.value);
+    ASSERT_FALSE(cd) << c.value;
+    EXPECT_EQ(cd.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(cd.error().message.find("malformed Content-Disposition header: "), std::string::npos);
+    EXPECT_NE(cd.error().message.find(c.says), std::string::npos)
+        << c.value << ": " << cd.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace vmp3::http

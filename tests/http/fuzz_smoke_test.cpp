@@ -1,16 +1,22 @@
 // Runs the libFuzzer entry points (fuzz/fuzz_targets.hpp) on deterministic inputs so that every
-// test run exercises their property checks, whatever the compiler. A broken property aborts the
-// test binary with a message naming it.
+// test run exercises their property checks, whatever the compiler: every file of the seed corpora
+// (fuzz/corpus/<target>/, regression inputs included), then random edits of seeds. A broken
+// property aborts the test binary with a message naming it. The clang build of the real fuzzers
+// runs as the fuzz_smoke test (label fuzz).
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
 // fuzz/ lives outside src/ and tests/, which are the include roots; tests/CMakeLists.txt compiles
-// fuzz/fuzz_targets.cpp into the test binary.
+// fuzz/*_targets.cpp into the test binary.
 #include "../../fuzz/fuzz_targets.hpp"
 
 namespace vmp3::fuzz {
@@ -18,7 +24,7 @@ namespace {
 
 using Target = int (*)(const uint8_t*, size_t);
 
-int Run(Target target, std::string_view input) {
+int RunTarget(Target target, std::string_view input) {
   return target(reinterpret_cast<const uint8_t*>(input.data()), input.size());
 }
 
@@ -68,13 +74,56 @@ class Mutator {
 void Exercise(Target target, const std::vector<std::string>& seeds,
               const std::vector<std::string>& tokens, int rounds) {
   Mutator mutator(20240601, tokens);
-  for (const std::string& seed : seeds) ASSERT_EQ(Run(target, seed), 0);
+  for (const std::string& seed : seeds) ASSERT_EQ(RunTarget(target, seed), 0);
   for (int i = 0; i < rounds; ++i) {
     std::string input = mutator.Mutate(seeds[i % seeds.size()]);
     // Chains of mutations reach further than single edits.
     for (int k = 0; k < i % 3; ++k) input = mutator.Mutate(std::move(input));
-    ASSERT_EQ(Run(target, input), 0);
-    ASSERT_EQ(Run(target, mutator.RandomBytes(64)), 0);
+    ASSERT_EQ(RunTarget(target, input), 0);
+    ASSERT_EQ(RunTarget(target, mutator.RandomBytes(64)), 0);
+  }
+}
+
+// Every target, by its name in fuzz/CMakeLists.txt and fuzz/corpus/.
+const std::map<std::string, Target>& Targets() {
+  static const std::map<std::string, Target> targets = {
+      {"multipart", FuzzMultipart},
+      {"range", FuzzRange},
+      {"filenames", FuzzFilenames},
+      {"content_disposition", FuzzContentDisposition},
+      {"jwt", FuzzJwt},
+      {"backend_urls", FuzzBackendUrls},
+      {"json_bodies", FuzzJsonBodies},
+      {"media_probe", FuzzMediaProbe},
+      {"s3_xml", FuzzS3Xml},
+  };
+  return targets;
+}
+
+std::vector<std::string> CorpusOf(const std::string& target) {
+  std::vector<std::string> inputs;
+  const std::filesystem::path dir = std::filesystem::path(VMP3_FUZZ_CORPUS_DIR) / target;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    inputs.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return inputs;
+}
+
+TEST(FuzzSmokeTest, EveryCorpusHasATargetAndEveryTargetACorpus) {
+  size_t dirs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(VMP3_FUZZ_CORPUS_DIR)) {
+    ++dirs;
+    EXPECT_TRUE(Targets().contains(entry.path().filename().string())) << entry.path();
+  }
+  EXPECT_EQ(dirs, Targets().size());
+}
+
+TEST(FuzzSmokeTest, CorporaPass) {
+  for (const auto& [name, target] : Targets()) {
+    const std::vector<std::string> inputs = CorpusOf(name);
+    EXPECT_GE(inputs.size(), 2u) << name;
+    for (const std::string& input : inputs) ASSERT_EQ(RunTarget(target, input), 0) << name;
   }
 }
 
@@ -141,6 +190,45 @@ TEST(FuzzSmokeTest, Filenames) {
            {".", "..", "/", "\\", ":", "\"", "%", "\xC3\xA9", "\xE2\x80\xAE", "\xF0\x9F\x8E\xB5",
             "\xC2\x85", "\xED\xA0\x80", "\xC0\xAF", " ", ".mp3", "\r\n"},
            3000);
+}
+
+TEST(FuzzSmokeTest, ContentDisposition) {
+  std::vector<std::string> seeds = CorpusOf("content_disposition");
+  for (int flags : {0x00, 0x01, 0x06, 0x0B, 0x0F, 0x12, 0x3C}) {
+    seeds.push_back(Bytes({flags}) + "form-data; name=\"a\"; filename=\"b\"");
+    seeds.push_back(Bytes({flags}) + "n\\a\"me" + Bytes({0}) + "\xE9t\xC3\xA9%25\"");
+  }
+  Exercise(FuzzContentDisposition, seeds,
+           {";", "=", "\"", "\\", "'", "%", "%E2%82%AC", "filename*=", "UTF-8''", "ISO-8859-1''",
+            "name=", "form-data", " ", "\t", std::string(1, '\0'), "\xFF"},
+           2000);
+}
+
+TEST(FuzzSmokeTest, Jwt) {
+  Exercise(FuzzJwt, CorpusOf("jwt"),
+           {".", "\"alg\":\"none\"", "\"kid\":", "\"exp\":", "1700000000", "{", "}", ",", "\"", "=",
+            "-", "_", "A", std::string(1, '\0')},
+           500);
+}
+
+TEST(FuzzSmokeTest, BackendUrls) {
+  Exercise(FuzzBackendUrls, CorpusOf("backend_urls"),
+           {"redis://", "amqp://", "s3://", ":", "@", "/", "%2f", "%25", "?prefix=", "&", "[::1]",
+            ":65536", "endpoint=http://h", "#", "+"},
+           2000);
+}
+
+TEST(FuzzSmokeTest, JsonBodies) {
+  Exercise(FuzzJsonBodies, CorpusOf("json_bodies"),
+           {"\"username\":", "\"password\":", "\"email\":", "\\u0085", "\\u0000", "@", "\r", "\n",
+            "\r\n", "V", "9", "-", std::string(1, '\0'), "{", "}"},
+           2000);
+}
+
+TEST(FuzzSmokeTest, MediaProbe) {
+  // Fewer rounds: every input runs FFmpeg's probing.
+  Exercise(FuzzMediaProbe, CorpusOf("media_probe"),
+           {"ID3", "RIFF", "fLaC", "OggS", "ftyp", "moov", "\xFF\xFB", std::string(4, '\0')}, 150);
 }
 
 }  // namespace

@@ -518,6 +518,36 @@ TEST(MultipartParserTest, FieldValueLimitAppliesToFieldsOnly) {
   EXPECT_EQ((*file_big)[0].data.size(), 1000u);
 }
 
+// A field over the limit reaches the handler up to the limit, then fails, however it is cut: so a
+// handler limit below the field limit wins whether the body comes whole or byte by byte.
+TEST(MultipartParserTest, FieldLimitAndHandlerLimitGiveTheSameVerdictHoweverTheBodyIsCut) {
+  MultipartLimits limits;
+  limits.max_field_bytes = 10;
+  const std::string body =
+      Part("Content-Disposition: form-data; name=\"title\"", std::string(20, 'x')) + Close();
+  for (const std::vector<size_t>& sizes : std::vector<std::vector<size_t>>{{}, {1}, {7}}) {
+    for (const std::optional<size_t> handler_limit :
+         {std::optional<size_t>(), std::optional<size_t>(5)}) {
+      Recorder recorder;
+      recorder.data_limit = handler_limit;
+      MultipartParser parser(std::string(kBoundary), recorder, limits);
+      const std::vector<size_t> pieces = sizes.empty() ? std::vector<size_t>{body.size()} : sizes;
+      Status status = FeedInPieces(parser, body, pieces);
+      ASSERT_FALSE(status.has_value());
+      EXPECT_EQ(status.error().code, ErrorCode::kTooLarge);
+      ASSERT_EQ(recorder.parts.size(), 1u);
+      if (handler_limit) {
+        EXPECT_EQ(status.error().message, "the upload is larger than the limit");
+        EXPECT_GT(recorder.parts[0].data.size(), 5u);
+      } else {
+        EXPECT_NE(status.error().message.find("'title' is longer than 10 bytes"),
+                  std::string::npos);
+        EXPECT_EQ(recorder.parts[0].data, std::string(10, 'x'));
+      }
+    }
+  }
+}
+
 TEST(MultipartParserTest, HandlerErrorAbortsAndSticks) {
   Recorder recorder;
   recorder.data_limit = 100;

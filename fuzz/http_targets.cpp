@@ -1,6 +1,6 @@
-// Included from beside this file: the test binary compiles it without fuzz/ on the include path.
-#include "fuzz_targets.hpp"
-
+// Entry points for the hand-written HTTP parsers: multipart, Range, Content-Disposition and file
+// names. Included from beside this file: the test binary compiles it without fuzz/ on the
+// include path.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -10,23 +10,15 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.hpp"
+#include "fuzz_check.hpp"
+#include "fuzz_targets.hpp"
 #include "http/content_disposition.hpp"
 #include "http/multipart.hpp"
 #include "http/range.hpp"
 
 namespace vmp3::fuzz {
 namespace {
-
-[[noreturn]] void Broken(int line, const char* condition, std::string_view detail) {
-  std::fprintf(stderr, "fuzz_targets.cpp:%d: property broken: %s %.*s\n", line, condition,
-               static_cast<int>(detail.size()), detail.data());
-  std::abort();
-}
-
-#define FUZZ_CHECK(condition, detail)                         \
-  do {                                                        \
-    if (!(condition)) Broken(__LINE__, #condition, (detail)); \
-  } while (0)
 
 // Deterministic chunk sizes from a seed (0 included: empty chunks are legal).
 class Chunker {
@@ -244,36 +236,6 @@ void ContentTypeBoundary(std::string_view content_type) {
   FUZZ_CHECK(outcome.parts.size() == 1 && outcome.parts[0].data == "hello", *boundary);
 }
 
-// Independent UTF-8 validity check (decode and range-check each code point).
-bool IsValidUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    size_t n;
-    uint32_t cp;
-    if (b < 0x80) {
-      n = 0, cp = b;
-    } else if ((b & 0xE0) == 0xC0) {
-      n = 1, cp = b & 0x1F;
-    } else if ((b & 0xF0) == 0xE0) {
-      n = 2, cp = b & 0x0F;
-    } else if ((b & 0xF8) == 0xF0) {
-      n = 3, cp = b & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size() && n > 0) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
 // Reference for the simple forms "bytes=A-B", "bytes=A-" and "bytes=-N", written independently
 // of range.cpp: numbers stay decimal strings, exact at any length. nullopt when the header is
 // not one of these forms.
@@ -326,6 +288,59 @@ std::string Trimmed(std::string_view s) {
   return std::string(s);
 }
 
+// A quoted-string that ParseHeaderParams reads back as `s`: a backslash before '"' and '\'.
+std::string Quoted(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// `s` without the bytes a header line cannot carry (controls, DEL).
+std::string HeaderSafe(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7F) out.push_back(c);
+  }
+  return out;
+}
+
+// ISO-8859-1 to UTF-8, written independently of the parser.
+std::string Latin1ToUtf8(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x80) {
+      out.push_back(c);
+    } else {
+      out.push_back(static_cast<char>(0xC0 | (u >> 6)));
+      out.push_back(static_cast<char>(0x80 | (u & 0x3F)));
+    }
+  }
+  return out;
+}
+
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+// The part headers a multipart body with `disposition` as its one part's Content-Disposition
+// yields: the same parser, reached through MultipartParser as an upload reaches it.
+Result<http::PartHeaders> PartThroughMultipart(std::string_view disposition) {
+  const std::string body =
+      "--b\r\nContent-Disposition: " + std::string(disposition) + "\r\n\r\nx\r\n--b--\r\n";
+  Outcome outcome = Parse("b", body, {}, SIZE_MAX, nullptr);
+  if (outcome.error) return tl::unexpected(*outcome.error);
+  FUZZ_CHECK(outcome.parts.size() == 1, disposition);
+  return outcome.parts[0].headers;
+}
 }  // namespace
 
 int FuzzMultipart(const uint8_t* data, size_t size) {
@@ -438,12 +453,98 @@ int FuzzFilenames(const uint8_t* data, size_t size) {
     }
   }
   FUZZ_CHECK(IsValidUtf8(decoded), value);
+  // What we send, our own parser reads back (filename* wins over the fallback).
+  auto parsed = http::ParseContentDisposition(value);
+  FUZZ_CHECK(parsed.has_value(), value);
+  FUZZ_CHECK(parsed->type == "attachment" && parsed->filename == decoded, value);
   FUZZ_CHECK(decoded.find_first_of("/\\\r\n") == std::string::npos, value);
   if (!clean.empty() && clean.find_first_of("/\\") == std::string::npos) {
     bool printable = true;
     for (char c : clean) printable = printable && c >= 0x20 && c < 0x7F;
     if (printable) FUZZ_CHECK(decoded == clean, value);
   }
+  return 0;
+}
+
+int FuzzContentDisposition(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const uint8_t flags = data[0];
+  const std::string_view input = AsText(data + 1, size - 1);
+
+  // 1. Arbitrary bytes as a header value.
+  auto parsed = http::ParseContentDisposition(input);
+  if (!parsed) {
+    FUZZ_CHECK(parsed.error().code == ErrorCode::kInvalidArgument, parsed.error().message);
+    FUZZ_CHECK(parsed.error().message.starts_with("malformed Content-Disposition header: "),
+               parsed.error().message);
+  } else {
+    FUZZ_CHECK(!parsed->type.empty(), std::string(input));
+    for (char c : parsed->type) {
+      FUZZ_CHECK(!(c >= 'A' && c <= 'Z'), parsed->type);
+      FUZZ_CHECK(c != ';' && c != ' ' && c != '"' && c != '=', parsed->type);
+    }
+  }
+  // A value a header line can carry must get the same verdict inside a multipart upload.
+  if (HeaderSafe(input) == input && !input.empty() && input.front() != ' ' &&
+      input.front() != '\t' && input.back() != ' ' && input.back() != '\t') {
+    auto part = PartThroughMultipart(input);
+    const bool usable = parsed && parsed->type == "form-data" && parsed->name.has_value();
+    FUZZ_CHECK(part.has_value() == usable, std::string(input));
+    if (part) {
+      FUZZ_CHECK(part->name == *parsed->name, std::string(input));
+      FUZZ_CHECK(part->filename == parsed->filename, std::string(input));
+    }
+  }
+
+  // 2. Round trip: a value built from parts of the input parses back to them.
+  const size_t cut = input.find('\0');
+  const std::string_view raw_name = input.substr(0, cut);
+  const std::string_view raw_file =
+      cut == std::string_view::npos ? std::string_view() : input.substr(cut + 1);
+  const std::string name = HeaderSafe(raw_name);
+  const std::string file = HeaderSafe(raw_file);
+  const bool upper = flags & 1;
+  const std::string sep = (flags & 2) ? " ;\t" : "; ";
+  const std::string eq = (flags & 2) ? " = " : "=";
+  auto key = [&](std::string_view k) { return upper ? Upper(k) : std::string(k); };
+  std::string name_param = key("name") + eq + Quoted(name);
+  std::string file_param;
+  std::optional<std::string> expected_file;
+  switch ((flags >> 2) & 3) {
+    case 0:  // no file
+      break;
+    case 1:  // a quoted filename
+      file_param = key("filename") + eq + Quoted(file);
+      expected_file = file;
+      break;
+    case 2:  // RFC 8187 UTF-8: any bytes at all, percent-encoded
+      file_param =
+          key("filename*") + eq + (upper ? "UTF-8" : "utf-8") + "''" + PercentEncode(raw_file);
+      expected_file = std::string(raw_file);
+      break;
+    default:  // RFC 8187 ISO-8859-1 beside a plain fallback, which it must win over
+      file_param = key("filename") + eq + Quoted("fallback") + sep + key("filename*") + eq +
+                   "ISO-8859-1'en'" + PercentEncode(raw_file);
+      expected_file = Latin1ToUtf8(raw_file);
+      break;
+  }
+  std::string value = key("form-data") + sep;
+  if (file_param.empty()) {
+    value += name_param;
+  } else if (flags & 16) {
+    value += file_param + sep + name_param;
+  } else {
+    value += name_param + sep + file_param;
+  }
+  if (flags & 32) value += ";";  // a trailing empty parameter is allowed
+  auto built = http::ParseContentDisposition(value);
+  FUZZ_CHECK(built.has_value(), value + " -> " + built.error().message);
+  FUZZ_CHECK(built->type == "form-data", value);
+  FUZZ_CHECK(built->name == name, value);
+  FUZZ_CHECK(built->filename == expected_file, value);
+  auto part = PartThroughMultipart(value);
+  FUZZ_CHECK(part.has_value(), value + " -> " + part.error().message);
+  FUZZ_CHECK(part->name == name && part->filename == expected_file, value);
   return 0;
 }
 
