@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/text.hpp"
+#include "common/utf8.hpp"
 
 namespace vmp3::auth {
 namespace {
@@ -24,36 +25,6 @@ constexpr std::string_view kArgon2idPrefix = crypto_pwhash_argon2id_STRPREFIX;
 bool SodiumReady() {
   static const bool ready = sodium_init() >= 0;
   return ready;
-}
-
-// The code point of the well-formed UTF-8 sequence at s[i], advancing i past it; nullopt (and i
-// unchanged) for an ill-formed one (overlong, surrogate, above U+10FFFF, truncated).
-std::optional<uint32_t> NextCodePoint(std::string_view s, size_t& i) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  size_t n = 0;
-  uint32_t cp = 0;
-  if (b < 0x80) {
-    ++i;
-    return b;
-  } else if ((b & 0xE0) == 0xC0) {
-    n = 1, cp = b & 0x1F;
-  } else if ((b & 0xF0) == 0xE0) {
-    n = 2, cp = b & 0x0F;
-  } else if ((b & 0xF8) == 0xF0) {
-    n = 3, cp = b & 0x07;
-  } else {
-    return std::nullopt;
-  }
-  if (i + n >= s.size()) return std::nullopt;
-  for (size_t k = 1; k <= n; ++k) {
-    const auto c = static_cast<unsigned char>(s[i + k]);
-    if ((c & 0xC0) != 0x80) return std::nullopt;
-    cp = (cp << 6) | (c & 0x3F);
-  }
-  static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
-  i += n + 1;
-  return cp;
 }
 
 // Unicode White_Space and control characters (Cc): C0, space, DEL, C1 (NEL among them), no-break

@@ -5,41 +5,13 @@
 #include <cstdint>
 
 #include "common/text.hpp"
+#include "common/utf8.hpp"
 #include "http/header_params.hpp"
 
 namespace vmp3::http {
 namespace {
 
 constexpr size_t kMaxStemBytes = 200;  // leaves room for ".mp3" under the usual 255-byte limit
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629 table), 0 if ill-formed.
-size_t SequenceLength(std::string_view s, size_t i) {
-  auto at = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
-  const uint8_t b = at(i);
-  if (b < 0x80) return 1;
-  size_t length = 0;
-  uint8_t lo = 0x80;
-  uint8_t hi = 0xBF;  // allowed range of the second byte
-  if (b >= 0xC2 && b <= 0xDF) {
-    length = 2;
-  } else if (b >= 0xE0 && b <= 0xEF) {
-    length = 3;
-    if (b == 0xE0) lo = 0xA0;  // overlong
-    if (b == 0xED) hi = 0x9F;  // surrogates
-  } else if (b >= 0xF0 && b <= 0xF4) {
-    length = 4;
-    if (b == 0xF0) lo = 0x90;  // overlong
-    if (b == 0xF4) hi = 0x8F;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + length > s.size()) return 0;
-  if (at(i + 1) < lo || at(i + 1) > hi) return 0;
-  for (size_t k = 2; k < length; ++k) {
-    if (at(i + k) < 0x80 || at(i + k) > 0xBF) return 0;
-  }
-  return length;
-}
 
 bool IsControl(std::string_view ch) {
   if (ch.size() == 1) {
@@ -64,7 +36,7 @@ bool IsBidiControl(std::string_view ch) {
 template <typename Fn>
 void ForEachChar(std::string_view s, Fn fn) {
   for (size_t i = 0; i < s.size();) {
-    const size_t length = SequenceLength(s, i);
+    const size_t length = Utf8SequenceLength(s, i);
     if (length == 0) {
       ++i;
       continue;

@@ -31,8 +31,7 @@ Result<std::vector<HeaderParam>> ParseHeaderParams(std::string_view s, std::stri
     size_t name_start = i;
     while (i < s.size() && IsTokenChar(s[i])) ++i;
     if (i == name_start) return malformed("a parameter has no name");
-    std::string name(s.substr(name_start, i - name_start));
-    for (char& c : name) c = AsciiLower(c);
+    std::string name = AsciiLowerCopy(s.substr(name_start, i - name_start));
     while (i < s.size() && IsOws(s[i])) ++i;
     if (i == s.size() || s[i] != '=') return malformed("parameter '" + name + "' has no value");
     ++i;

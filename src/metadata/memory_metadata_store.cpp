@@ -23,29 +23,6 @@ using ListKey = std::pair<int64_t, std::string>;
 // (expires_at, id): the order of ListExpired.
 using ExpiryKey = std::pair<int64_t, std::string>;
 
-tl::unexpected<Error> JobNotFound(std::string_view id) {
-  return MakeError(ErrorCode::kNotFound, fmt::format("job {} does not exist", id));
-}
-
-Status CheckLimit(int limit) {
-  if (limit < 1) return MakeError(ErrorCode::kInvalidArgument, "a list limit must be at least 1");
-  return {};
-}
-
-std::string EncodeCursor(const Job& job) { return fmt::format("{}:{}", job.created_at, job.id); }
-
-Result<ListKey> DecodeCursor(std::string_view text) {
-  size_t colon = text.find(':');
-  if (colon != std::string_view::npos && colon + 1 < text.size()) {
-    int64_t created_at = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + colon, created_at);
-    if (ec == std::errc() && end == text.data() + colon) {
-      return ListKey(created_at, std::string(text.substr(colon + 1)));
-    }
-  }
-  return MakeError(ErrorCode::kInvalidArgument, "malformed job list cursor");
-}
-
 }  // namespace
 
 class MemoryMetadataStore::State {
@@ -185,12 +162,12 @@ Status MemoryMetadataStore::SetProgress(std::string_view id, double progress) {
 
 Result<JobPage> MemoryMetadataStore::ListJobs(std::string_view owner_id, int limit,
                                               std::string_view cursor) {
-  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
   std::optional<ListKey> after;
   if (!cursor.empty()) {
-    auto decoded = DecodeCursor(cursor);
+    auto decoded = DecodeJobCursor(cursor);
     if (!decoded) return tl::unexpected(decoded.error());
-    after = std::move(*decoded);
+    after = ListKey(decoded->created_at, std::string(decoded->id));
   }
   JobPage page;
   std::lock_guard lock(state_->mu);
@@ -201,7 +178,7 @@ Result<JobPage> MemoryMetadataStore::ListJobs(std::string_view owner_id, int lim
   auto it = std::make_reverse_iterator(after ? keys.lower_bound(*after) : keys.end());
   for (; it != keys.rend(); ++it) {
     if (page.jobs.size() == static_cast<size_t>(limit)) {
-      page.next_cursor = EncodeCursor(page.jobs.back());
+      page.next_cursor = EncodeJobCursor(page.jobs.back());
       break;
     }
     page.jobs.push_back(state_->jobs.find(it->second)->second);
@@ -219,7 +196,7 @@ Status MemoryMetadataStore::DeleteJob(std::string_view id) {
 }
 
 Result<std::vector<Job>> MemoryMetadataStore::ListExpired(int64_t now_ms, int limit) {
-  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
   std::vector<Job> expired;
   std::lock_guard lock(state_->mu);
   for (const auto& [expires_at, id] : state_->expiring) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -137,6 +138,28 @@ void from_json(const nlohmann::json& j, Job& job) {
   Load(j, "started_at", job.started_at);
   Load(j, "finished_at", job.finished_at);
   Load(j, "expires_at", job.expires_at);
+}
+
+tl::unexpected<Error> JobNotFound(std::string_view id) {
+  return MakeError(ErrorCode::kNotFound, fmt::format("job {} does not exist", id));
+}
+
+Status CheckListLimit(int limit) {
+  if (limit < 1) return MakeError(ErrorCode::kInvalidArgument, "a list limit must be at least 1");
+  return {};
+}
+
+std::string EncodeJobCursor(const Job& job) { return fmt::format("{}:{}", job.created_at, job.id); }
+
+Result<JobCursor> DecodeJobCursor(std::string_view text) {
+  JobCursor cursor;
+  size_t colon = text.find(':');
+  if (colon != std::string_view::npos) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + colon, cursor.created_at);
+    cursor.id = text.substr(colon + 1);
+    if (ec == std::errc() && end == text.data() + colon && !cursor.id.empty()) return cursor;
+  }
+  return MakeError(ErrorCode::kInvalidArgument, "malformed job list cursor");
 }
 
 }  // namespace vmp3

@@ -85,6 +85,17 @@ struct UsageLimits {
 // kRateLimited (active jobs; Retry-After 30 s) or kQuotaExceeded, with a message for the user.
 Status CheckUsageLimits(const Usage& usage, const UsageLimits& limits);
 
+// Shared by the implementations, so that every backend words its errors and its list cursor
+// alike (the cursor is "created_at:id", opaque to clients).
+tl::unexpected<Error> JobNotFound(std::string_view id);
+Status CheckListLimit(int limit);  // kInvalidArgument below 1
+struct JobCursor {
+  int64_t created_at = 0;
+  std::string_view id;  // a view into the decoded text
+};
+std::string EncodeJobCursor(const Job& job);
+Result<JobCursor> DecodeJobCursor(std::string_view text);
+
 struct JobPage {
   std::vector<Job> jobs;
   std::string next_cursor;  // empty on the last page

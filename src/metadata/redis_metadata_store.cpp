@@ -263,15 +263,6 @@ Result<std::optional<Job>> JobFrom(const std::optional<std::string>& doc,
   return *job;
 }
 
-tl::unexpected<Error> JobNotFound(std::string_view id) {
-  return MakeError(ErrorCode::kNotFound, fmt::format("job {} does not exist", id));
-}
-
-Status CheckLimit(int limit) {
-  if (limit < 1) return MakeError(ErrorCode::kInvalidArgument, "a list limit must be at least 1");
-  return {};
-}
-
 // Fixed-width created_at, so that byte order is (created_at, id) order.
 std::string OwnerMember(const Job& job) { return fmt::format("{:013}:{}", job.created_at, job.id); }
 
@@ -547,7 +538,7 @@ Status RedisMetadataStore::SetProgress(std::string_view id, double progress) {
 
 Result<JobPage> RedisMetadataStore::ListJobs(std::string_view owner_id, int limit,
                                              std::string_view cursor) {
-  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
   if (!cursor.empty() && !IsOwnerMember(cursor)) {
     return MakeError(ErrorCode::kInvalidArgument, "malformed job list cursor");
   }
@@ -585,7 +576,7 @@ Status RedisMetadataStore::DeleteJob(std::string_view id) {
 }
 
 Result<std::vector<Job>> RedisMetadataStore::ListExpired(int64_t now_ms, int limit) {
-  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
   std::vector<std::string> ids;
   {
     auto lease = pool_.Acquire();

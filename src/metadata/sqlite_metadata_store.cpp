@@ -101,33 +101,6 @@ Result<std::vector<Job>> CollectJobs(sqlite::Statement& stmt) {
   }
 }
 
-Status CheckLimit(int limit) {
-  if (limit < 1) return MakeError(ErrorCode::kInvalidArgument, "a list limit must be at least 1");
-  return {};
-}
-
-tl::unexpected<Error> JobNotFound(std::string_view id) {
-  return MakeError(ErrorCode::kNotFound, fmt::format("job {} does not exist", id));
-}
-
-struct Cursor {
-  int64_t created_at = 0;
-  std::string_view id;
-};
-
-std::string EncodeCursor(const Job& job) { return fmt::format("{}:{}", job.created_at, job.id); }
-
-Result<Cursor> DecodeCursor(std::string_view text) {
-  Cursor cursor;
-  size_t colon = text.find(':');
-  if (colon != std::string_view::npos) {
-    auto [end, ec] = std::from_chars(text.data(), text.data() + colon, cursor.created_at);
-    cursor.id = text.substr(colon + 1);
-    if (ec == std::errc() && end == text.data() + colon && !cursor.id.empty()) return cursor;
-  }
-  return MakeError(ErrorCode::kInvalidArgument, "malformed job list cursor");
-}
-
 }  // namespace
 
 Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(
@@ -330,10 +303,10 @@ Status SqliteMetadataStore::SetProgress(std::string_view id, double progress) {
 
 Result<JobPage> SqliteMetadataStore::ListJobs(std::string_view owner_id, int limit,
                                               std::string_view cursor) {
-  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
-  Cursor after;
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  JobCursor after;
   if (!cursor.empty()) {
-    auto decoded = DecodeCursor(cursor);
+    auto decoded = DecodeJobCursor(cursor);
     if (!decoded) return tl::unexpected(decoded.error());
     after = *decoded;
   }
@@ -358,7 +331,7 @@ Result<JobPage> SqliteMetadataStore::ListJobs(std::string_view owner_id, int lim
   page.jobs = std::move(*jobs);
   if (page.jobs.size() > static_cast<size_t>(limit)) {
     page.jobs.resize(static_cast<size_t>(limit));
-    page.next_cursor = EncodeCursor(page.jobs.back());
+    page.next_cursor = EncodeJobCursor(page.jobs.back());
   }
   return page;
 }
@@ -374,7 +347,7 @@ Status SqliteMetadataStore::DeleteJob(std::string_view id) {
 }
 
 Result<std::vector<Job>> SqliteMetadataStore::ListExpired(int64_t now_ms, int limit) {
-  if (auto valid = CheckLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
   auto db = pool_.Acquire();
   auto stmt = db->Prepare(
       "SELECT doc FROM jobs WHERE expires_at > 0 AND expires_at <= ?1 "

@@ -86,4 +86,14 @@ class JobQueue {
   virtual std::string Describe() const = 0;
 };
 
+// The errors every implementation gives for a receipt it did not issue (kInvalidArgument) and
+// for a delivery whose lease is gone (kConflict, `why` says how), worded alike across backends.
+tl::unexpected<Error> MalformedReceipt(const Delivery& delivery);
+// Publish's check of a job id: 1 to 200 bytes (kInvalidArgument otherwise).
+Status CheckQueuedJobId(std::string_view job_id);
+tl::unexpected<Error> LeaseLost(std::string_view job_id,
+                                std::string_view why =
+                                    "it was finished already, or the lease "
+                                    "expired and the job was delivered again");
+
 }  // namespace vmp3

@@ -14,8 +14,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kMaxJobIdLength = 200;
-
 enum class MessageState { kReady, kLeased, kDead };
 
 struct Message {
@@ -41,15 +39,7 @@ Result<Receipt> ParseReceipt(const Delivery& delivery) {
     auto [last, ec2] = std::from_chars(dot + 1, end, receipt.lease);
     if (ec2 == std::errc() && last == end && receipt.lease != 0) return receipt;
   }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   fmt::format("malformed queue receipt for job {}", delivery.job_id));
-}
-
-tl::unexpected<Error> LeaseLost(const Delivery& delivery) {
-  return MakeError(ErrorCode::kConflict,
-                   fmt::format("job {} no longer holds its queue lease (it was finished already, "
-                               "or the lease expired and the job was delivered again)",
-                               delivery.job_id));
+  return MalformedReceipt(delivery);
 }
 
 Clock::time_point After(std::chrono::milliseconds delay) {
@@ -87,10 +77,7 @@ Result<std::unique_ptr<MemoryJobQueue>> MemoryJobQueue::Open(const JobQueueOptio
 MemoryJobQueue::~MemoryJobQueue() = default;
 
 Status MemoryJobQueue::Publish(std::string_view job_id) {
-  if (job_id.empty() || job_id.size() > kMaxJobIdLength) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("a queued job id must have 1 to {} bytes", kMaxJobIdLength));
-  }
+  if (Status valid = CheckQueuedJobId(job_id); !valid) return valid;
   {
     std::lock_guard lock(state_->mu);
     state_->messages.emplace(state_->next_seq++,
@@ -146,7 +133,7 @@ Status MemoryJobQueue::Ack(const Delivery& delivery) {
   auto receipt = ParseReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   std::lock_guard lock(state_->mu);
-  if (state_->Leased(*receipt) == nullptr) return LeaseLost(delivery);
+  if (state_->Leased(*receipt) == nullptr) return LeaseLost(delivery.job_id);
   state_->messages.erase(receipt->seq);
   return {};
 }
@@ -158,7 +145,7 @@ Result<bool> MemoryJobQueue::Retry(const Delivery& delivery, std::chrono::millis
   {
     std::lock_guard lock(state_->mu);
     Message* message = state_->Leased(*receipt);
-    if (message == nullptr) return LeaseLost(delivery);
+    if (message == nullptr) return LeaseLost(delivery.job_id);
     // The attempt count comes from the message, not from the caller's copy of the delivery.
     dead = message->attempt >= options_.max_attempts;
     message->state = dead ? MessageState::kDead : MessageState::kReady;
@@ -176,7 +163,7 @@ Status MemoryJobQueue::Release(const Delivery& delivery) {
   {
     std::lock_guard lock(state_->mu);
     Message* message = state_->Leased(*receipt);
-    if (message == nullptr) return LeaseLost(delivery);
+    if (message == nullptr) return LeaseLost(delivery.job_id);
     message->state = MessageState::kReady;
     message->attempt -= 1;
     message->visible_at = Clock::now();
@@ -191,7 +178,7 @@ Status MemoryJobQueue::Heartbeat(const Delivery& delivery) {
   if (!receipt) return tl::unexpected(receipt.error());
   std::lock_guard lock(state_->mu);
   Message* message = state_->Leased(*receipt);
-  if (message == nullptr) return LeaseLost(delivery);
+  if (message == nullptr) return LeaseLost(delivery.job_id);
   message->visible_at = After(options_.lease);
   return {};
 }

@@ -16,7 +16,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr size_t kMaxJobIdLength = 200;
 constexpr char kRoutingKey[] = "convert";
 constexpr char kSpentHeader[] = "x-vmp3-attempt";  // attempts spent before a republish
 constexpr char kDeliveryCountHeader[] = "x-delivery-count";
@@ -34,11 +33,6 @@ milliseconds Until(Clock::time_point deadline) {
 void WaitReadable(int fd, milliseconds timeout) {
   pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
   ::poll(&p, 1, static_cast<int>(timeout.count()));
-}
-
-tl::unexpected<Error> LeaseLost(std::string_view job_id, std::string_view why) {
-  return MakeError(ErrorCode::kConflict,
-                   fmt::format("job {} no longer holds its queue lease ({})", job_id, why));
 }
 
 struct Receipt {
@@ -218,10 +212,7 @@ Status RabbitMqJobQueue::PublishDelayed(std::string_view job_id, int spent_attem
 }
 
 Status RabbitMqJobQueue::Publish(std::string_view job_id) {
-  if (job_id.empty() || job_id.size() > kMaxJobIdLength) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("a queued job id must have 1 to {} bytes", kMaxJobIdLength));
-  }
+  if (Status valid = CheckQueuedJobId(job_id); !valid) return valid;
   ScopedDeadline call(DeadlineClock::now() + target_.timeout);
   return PublishJob(jobs_exchange_, kRoutingKey, job_id, 0);
 }
@@ -358,8 +349,7 @@ Result<std::optional<Delivery>> RabbitMqJobQueue::HandOut(Consumer& c, AmqpMessa
 Result<RabbitMqJobQueue::Lease> RabbitMqJobQueue::FindLease(const Delivery& delivery, bool claim) {
   auto receipt = ParseReceipt(delivery.receipt);
   if (!receipt) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("malformed queue receipt for job {}", delivery.job_id));
+    return MalformedReceipt(delivery);
   }
   Consumer* c = nullptr;
   {

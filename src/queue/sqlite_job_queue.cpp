@@ -13,8 +13,6 @@ constexpr int kReady = 0;
 constexpr int kLeased = 1;
 constexpr int kDead = 2;
 
-constexpr size_t kMaxJobIdLength = 200;
-
 const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- FIFO order among messages visible at the same time
@@ -51,15 +49,7 @@ Result<Receipt> ParseReceipt(const Delivery& delivery) {
     receipt.token = text.substr(dot + 1);
     if (ec == std::errc() && end == text.data() + dot && !receipt.token.empty()) return receipt;
   }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   fmt::format("malformed queue receipt for job {}", delivery.job_id));
-}
-
-tl::unexpected<Error> LeaseLost(const Delivery& delivery) {
-  return MakeError(ErrorCode::kConflict,
-                   fmt::format("job {} no longer holds its queue lease (it was finished already, "
-                               "or the lease expired and the job was delivered again)",
-                               delivery.job_id));
+  return MalformedReceipt(delivery);
 }
 
 }  // namespace
@@ -89,10 +79,7 @@ Result<std::unique_ptr<SqliteJobQueue>> SqliteJobQueue::Open(const std::filesyst
 }
 
 Status SqliteJobQueue::Publish(std::string_view job_id) {
-  if (job_id.empty() || job_id.size() > kMaxJobIdLength) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("a queued job id must have 1 to {} bytes", kMaxJobIdLength));
-  }
+  if (Status valid = CheckQueuedJobId(job_id); !valid) return valid;
   {
     std::lock_guard lock(db_mu_);
     auto stmt = db_->Prepare(
@@ -181,7 +168,7 @@ Status SqliteJobQueue::Ack(const Delivery& delivery) {
   auto stmt = db_->Prepare("DELETE FROM messages WHERE seq = ?1 AND state = ?2 AND receipt = ?3");
   if (!stmt) return tl::unexpected(stmt.error());
   if (auto ran = stmt->Bind(receipt->seq, kLeased, receipt->token).Run(); !ran) return ran;
-  if (db_->Changes() == 0) return LeaseLost(delivery);
+  if (db_->Changes() == 0) return LeaseLost(delivery.job_id);
   return {};
 }
 
@@ -202,7 +189,7 @@ Result<bool> SqliteJobQueue::Retry(const Delivery& delivery, std::chrono::millis
                           kLeased, receipt->token)
                    .Step();
     if (!row) return tl::unexpected(row.error());
-    if (!*row) return LeaseLost(delivery);
+    if (!*row) return LeaseLost(delivery.job_id);
     dead = stmt->Int(0) == kDead;
     // Finish the statement so its autocommit transaction ends here, not at the next borrow.
     if (auto finished = stmt->Run(); !finished) return tl::unexpected(finished.error());
@@ -222,7 +209,7 @@ Status SqliteJobQueue::Release(const Delivery& delivery) {
     if (!stmt) return tl::unexpected(stmt.error());
     auto ran = stmt->Bind(kReady, tuning_.now_ms(), receipt->seq, kLeased, receipt->token).Run();
     if (!ran) return ran;
-    if (db_->Changes() == 0) return LeaseLost(delivery);
+    if (db_->Changes() == 0) return LeaseLost(delivery.job_id);
   }
   Signal();
   return {};
@@ -239,7 +226,7 @@ Status SqliteJobQueue::Heartbeat(const Delivery& delivery) {
       stmt->Bind(tuning_.now_ms() + options_.lease.count(), receipt->seq, kLeased, receipt->token)
           .Run();
   if (!ran) return ran;
-  if (db_->Changes() == 0) return LeaseLost(delivery);
+  if (db_->Changes() == 0) return LeaseLost(delivery.job_id);
   return {};
 }
 

@@ -36,15 +36,16 @@ class DownloadRoutes {
       co_return Response::Problem(e);
     }
     // Large deployments let clients fetch from object storage directly.
-    auto redirect = role_.presigned_urls ? role_.presigned_urls->PresignedGetUrl(
-                                               job->output_key, std::chrono::minutes(10))
-                                         : Result<std::string>(std::string());
-    if (redirect && !redirect->empty()) {
-      Response moved;
-      moved.status = 302;
-      moved.Header("Location", *redirect);
-      moved.Header("Cache-Control", "no-store");
-      co_return moved;
+    // A URL that cannot be made falls back to streaming the MP3 from here.
+    if (role_.presigned_urls) {
+      auto url = role_.presigned_urls->PresignedGetUrl(job->output_key, std::chrono::minutes(10));
+      if (url) {
+        Response moved;
+        moved.status = 302;
+        moved.Header("Location", *url);
+        moved.Header("Cache-Control", "no-store");
+        co_return moved;
+      }
     }
     auto reader = co_await ex.Blocking<Result<std::unique_ptr<ObjectReader>>>(
         [&] { return role_.storage.Open(job->output_key); });

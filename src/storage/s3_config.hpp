@@ -5,8 +5,9 @@
 //   endpoint      scheme://host[:port] of the service; default https://s3.<region>.amazonaws.com
 //   region        signing region; default us-east-1
 //   virtual_host  address the bucket as BUCKET.host instead of host/BUCKET (path style, default)
-//   presign       downloads may redirect clients to a presigned URL (see S3ObjectStore::PresignGet)
-//   timeout       how long connecting may take, and how long one attempt of a small request
+//   presign       downloads may redirect clients to a presigned URL (see
+//   S3ObjectStore::PresignedGetUrl) timeout       how long connecting may take, and how long one
+//   attempt of a small request
 //                 (HEAD, DELETE, a listing, starting or completing a multipart upload) may take
 //                 in all: a whole number with the unit ms or s (timeout=500ms, timeout=5s), from
 //                 10ms to 600s; default 5s. Requests that move object bytes (GET of a window, PUT

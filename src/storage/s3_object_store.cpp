@@ -141,8 +141,8 @@ std::string S3ObjectStore::Describe() const {
                      client_->EndpointUrl());
 }
 
-Result<std::string> S3ObjectStore::PresignGet(std::string_view key,
-                                              std::chrono::seconds expires) const {
+Result<std::string> S3ObjectStore::PresignedGetUrl(std::string_view key,
+                                                   std::chrono::seconds expires) const {
   if (auto valid = ValidateObjectKey(key); !valid) return tl::unexpected(valid.error());
   if (expires.count() < 1 || expires.count() > kMaxPresignSeconds) {
     return MakeError(ErrorCode::kInvalidArgument,

@@ -68,11 +68,8 @@ class S3ObjectStore final : public ObjectStore, public PresignedUrls, public Aba
   // A URL that lets anyone holding it GET the object (with Range if they like) for `expires`
   // (1 s to 7 days), without credentials. Does not check that the object exists. Whether the
   // URL asked for presigned downloads (presign=true) matters only to MakeObjectStore.
-  Result<std::string> PresignGet(std::string_view key, std::chrono::seconds expires) const;
   Result<std::string> PresignedGetUrl(std::string_view key,
-                                      std::chrono::seconds expires) const override {
-    return PresignGet(key, expires);
-  }
+                                      std::chrono::seconds expires) const override;
 
   // Aborts the multipart uploads under this store's prefix started at least `older_than` ago:
   // the parts of a process that died mid-upload (a bucket lifecycle rule does the same).

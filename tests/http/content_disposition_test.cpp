@@ -7,44 +7,13 @@
 #include <random>
 #include <string>
 
+#include "fuzz/fuzz_check.hpp"
+
 namespace vmp3::http {
 namespace {
 
-// True when `s` is well-formed UTF-8 (checked independently of the code under test, by
-// decoding code points and validating their ranges).
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    int n = 0;
-    uint32_t cp = 0;
-    if (b < 0x80) {
-      n = 0;
-      cp = b;
-    } else if ((b & 0xE0) == 0xC0) {
-      n = 1;
-      cp = b & 0x1F;
-    } else if ((b & 0xF0) == 0xE0) {
-      n = 2;
-      cp = b & 0x0F;
-    } else if ((b & 0xF8) == 0xF0) {
-      n = 3;
-      cp = b & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;
-    for (int k = 1; k <= n; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
-}
+// The fuzz targets' oracle: checked independently of the code under test.
+using fuzz::IsValidUtf8;
 
 TEST(DropInvalidUtf8Test, KeepsValidText) {
   const std::string text = "plain \xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x8E\xB5";

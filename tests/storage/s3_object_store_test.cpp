@@ -227,7 +227,7 @@ TEST(S3Store, PresignedUrlPathStyle) {
   config.prefix = "p";
   auto store = S3ObjectStore::FromConfig(config);
   ASSERT_TRUE(store) << store.error().message;
-  auto url = (*store)->PresignGet("outputs/a.mp3", 600s);
+  auto url = (*store)->PresignedGetUrl("outputs/a.mp3", 600s);
   ASSERT_TRUE(url) << url.error().message;
   const std::string start =
       "http://127.0.0.1:9/vmp3-media/p/outputs/a.mp3?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -247,7 +247,7 @@ TEST(S3Store, PresignedUrlVirtualHostAndSessionToken) {
   config.credentials.session_token = "tok+en/";
   auto store = S3ObjectStore::FromConfig(config);
   ASSERT_TRUE(store) << store.error().message;
-  auto url = (*store)->PresignGet("outputs/a.mp3", 3600s);
+  auto url = (*store)->PresignedGetUrl("outputs/a.mp3", 3600s);
   ASSERT_TRUE(url) << url.error().message;
   EXPECT_TRUE(url->starts_with("https://vmp3-media.s3.example.com/outputs/a.mp3?")) << *url;
   EXPECT_NE(url->find("&X-Amz-Security-Token=tok%2Ben%2F&"), std::string::npos) << *url;
@@ -256,10 +256,10 @@ TEST(S3Store, PresignedUrlVirtualHostAndSessionToken) {
 TEST(S3Store, PresignRejectsBadKeysAndLifetimes) {
   auto store = S3ObjectStore::FromConfig(OfflineConfig("http://127.0.0.1:9"));
   ASSERT_TRUE(store);
-  EXPECT_EQ((*store)->PresignGet("../x", 60s).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ((*store)->PresignGet("x", 0s).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ((*store)->PresignGet("x", 604801s).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_TRUE((*store)->PresignGet("x", 604800s));
+  EXPECT_EQ((*store)->PresignedGetUrl("../x", 60s).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ((*store)->PresignedGetUrl("x", 0s).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ((*store)->PresignedGetUrl("x", 604801s).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE((*store)->PresignedGetUrl("x", 604800s));
 }
 
 // ------------------------------------------------------------------- failures, offline
@@ -899,7 +899,7 @@ Fetched Fetch(const std::string& url, const char* range = nullptr) {
 TEST_F(S3Live, APresignedUrlDownloadsWithoutCredentials) {
   const std::string content = Pattern(100'000, 3);
   Put("outputs/presigned.mp3", content);
-  auto url = store_->PresignGet("outputs/presigned.mp3", 300s);
+  auto url = store_->PresignedGetUrl("outputs/presigned.mp3", 300s);
   ASSERT_TRUE(url) << url.error().message;
 
   Fetched whole = Fetch(*url);

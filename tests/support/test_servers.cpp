@@ -51,13 +51,21 @@ std::string TestServers::Port(const std::string& key) const {
   return it->second;
 }
 
-std::vector<std::string> TestServers::RabbitMqArgs(const std::string& action) const {
-  return {(ServerScripts() / "rabbitmq.sh").string(),
+std::vector<std::string> TestServers::ServerArgs(const std::string& name,
+                                                 const std::string& action) const {
+  const std::string script = (ServerScripts() / (name + ".sh")).string();
+  const std::string dir = (dir_ / name).string();
+  if (name == "rabbitmq") {
+    return {script, action, dir, Port("AMQP_PORT"), Port("AMQP_DIST_PORT"), Port("EPMD_PORT")};
+  }
+  if (name == "redis") return {script, action, dir, Port("REDIS_PORT")};
+  return {"env",
+          "MON_PORT_V2=" + Port("MON_PORT_V2"),
+          "MON_PORT_V1=" + Port("MON_PORT_V1"),
+          script,
           action,
-          (dir_ / "rabbitmq").string(),
-          Port("AMQP_PORT"),
-          Port("AMQP_DIST_PORT"),
-          Port("EPMD_PORT")};
+          dir,
+          Port("RGW_PORT")};
 }
 
 std::string TestServers::Run(const std::string& what, const std::vector<std::string>& argv) {
@@ -72,41 +80,21 @@ std::string TestServers::Run(const std::string& what, const std::vector<std::str
   return r.out;
 }
 
-void TestServers::Stop(const std::string& name) {
-  if (name == "rabbitmq") {
-    Run("rabbitmq stop", RabbitMqArgs("stop"));
-  } else if (name == "redis") {
-    Run("redis stop", {(ServerScripts() / "redis.sh").string(), "stop", (dir_ / "redis").string(),
-                       Port("REDIS_PORT")});
-  } else {
-    Run("rgw stop",
-        {"env", "MON_PORT_V2=" + Port("MON_PORT_V2"), "MON_PORT_V1=" + Port("MON_PORT_V1"),
-         (ServerScripts() / "rgw.sh").string(), "stop", (dir_ / "rgw").string(), Port("RGW_PORT")});
-  }
-}
+void TestServers::Stop(const std::string& name) { Run(name + " stop", ServerArgs(name, "stop")); }
 
 void TestServers::Start(const std::string& name) {
-  if (name == "rabbitmq") {
-    Run("rabbitmq start", RabbitMqArgs("start"));
-  } else if (name == "redis") {
-    Run("redis start", {(ServerScripts() / "redis.sh").string(), "start", (dir_ / "redis").string(),
-                        Port("REDIS_PORT")});
-  } else {
-    Run("rgw start", {"env", "MON_PORT_V2=" + Port("MON_PORT_V2"),
-                      "MON_PORT_V1=" + Port("MON_PORT_V1"), (ServerScripts() / "rgw.sh").string(),
-                      "start", (dir_ / "rgw").string(), Port("RGW_PORT")});
-  }
+  Run(name + " start", ServerArgs(name, "start"));
 }
 
 std::string TestServers::RabbitMqCtl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = RabbitMqArgs("ctl");
+  std::vector<std::string> argv = ServerArgs("rabbitmq", "ctl");
   argv.push_back("--");
   argv.insert(argv.end(), args.begin(), args.end());
   return Run("rabbitmqctl " + args.front(), argv);
 }
 
 pid_t TestServers::RabbitMqPid() {
-  std::string out = Run("rabbitmq pid", RabbitMqArgs("pid"));
+  std::string out = Run("rabbitmq pid", ServerArgs("rabbitmq", "pid"));
   pid_t pid = static_cast<pid_t>(std::strtol(out.c_str(), nullptr, 10));
   if (pid <= 1) throw std::runtime_error("rabbitmq.sh pid printed no PID: " + out);
   return pid;

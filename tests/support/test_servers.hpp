@@ -38,7 +38,8 @@ class TestServers {
 
  private:
   std::string Port(const std::string& key) const;
-  std::vector<std::string> RabbitMqArgs(const std::string& action) const;
+  // The command line of scripts/servers/NAME.sh ACTION for this DIR's server NAME.
+  std::vector<std::string> ServerArgs(const std::string& name, const std::string& action) const;
   std::string Run(const std::string& name, const std::vector<std::string>& argv);
 
   std::filesystem::path dir_;
