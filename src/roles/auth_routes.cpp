@@ -6,6 +6,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "auth/base64.hpp"
 #include "auth/password.hpp"
 #include "auth/registration.hpp"
 #include "common/text.hpp"
@@ -25,16 +26,12 @@ std::optional<std::pair<std::string, std::string>> BasicCredentials(std::string_
   if (header.size() <= kBasic.size() || !StartsWithIgnoringAsciiCase(header, kBasic))
     return std::nullopt;
   std::string_view encoded = header.substr(kBasic.size());
-  std::string decoded(encoded.size(), '\0');
-  size_t length = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(decoded.data()), decoded.size(),
-                        encoded.data(), encoded.size(), nullptr, &length, nullptr,
-                        sodium_base64_VARIANT_ORIGINAL) != 0)
-    return std::nullopt;
-  decoded.resize(length);
-  size_t colon = decoded.find(':');
+  std::optional<std::string> decoded =
+      auth::Base64DecodeStrict(encoded, sodium_base64_VARIANT_ORIGINAL);
+  if (!decoded) return std::nullopt;
+  size_t colon = decoded->find(':');
   if (colon == std::string::npos) return std::nullopt;
-  return std::make_pair(decoded.substr(0, colon), decoded.substr(colon + 1));
+  return std::make_pair(decoded->substr(0, colon), decoded->substr(colon + 1));
 }
 
 // The same answer for an unknown user and a wrong password, so accounts cannot be enumerated.

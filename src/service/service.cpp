@@ -367,7 +367,11 @@ Status ServeConfig::Validate() const {
   // A memory backend lives in this process, where no other process can reach it.
   const bool memory =
       backends.storage == "memory" || backends.queue == "memory" || backends.metadata == "memory";
-  if (memory && modules.size() != Modules().size()) {
+  // "all" is a name for the others, not a role of its own.
+  auto is_role = [](const Module& m) { return m.name != std::string_view("all"); };
+  const auto roles_here =
+      std::count_if(modules.begin(), modules.end(), [&](const Module* m) { return is_role(*m); });
+  if (memory && roles_here != std::count_if(Modules().begin(), Modules().end(), is_role)) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "memory backends live in one process only: use them with --roles all");
   }

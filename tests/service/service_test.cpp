@@ -12,6 +12,10 @@ TEST(ServeConfigTest, MemoryBackendsNeedEveryRoleInTheProcess) {
   all.backends.storage = all.backends.queue = all.backends.metadata = "memory";
   auto valid = all.Validate();
   EXPECT_TRUE(valid) << valid.error().message;
+  // Every role named one by one is every role too.
+  all.server.roles = "converter,download,upload,metadata,auth";
+  auto listed = all.Validate();
+  EXPECT_TRUE(listed) << listed.error().message;
 
   for (std::string roles : {"converter", "auth,upload,metadata,download"}) {
     ServeConfig split = all;

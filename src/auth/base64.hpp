@@ -1,0 +1,18 @@
+// Strict base64 decoding over libsodium, for every credential we read (JWT parts, HTTP Basic).
+// Pure function; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace vmp3::auth {
+
+// Decodes `text` in one libsodium variant (sodium_base64_VARIANT_*): the whole input must be
+// valid and canonical (libsodium rejects non-zero trailing bits), so one byte string has exactly
+// one accepted encoding. nullopt otherwise. libsodium 1.0.18 (Debian 12) takes every byte from
+// 0x80 up for some base64 digit, so those are refused first: else a JWT whose signature had one
+// character swapped for such a byte verified too (found by the jwt fuzzer).
+std::optional<std::string> Base64DecodeStrict(std::string_view text, int sodium_variant);
+
+}  // namespace vmp3::auth
