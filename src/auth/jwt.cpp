@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "auth/base64.hpp"
+#include "auth/sodium.hpp"
 #include "common/io.hpp"
 #include "common/text.hpp"
 
@@ -30,12 +31,6 @@ using nlohmann::json;
 constexpr size_t kMaxTokenBytes = 8192;
 constexpr size_t kMaxKeyFileBytes = 4096;
 constexpr size_t kShards = 16;
-
-// sodium_init() is itself idempotent and thread-safe; the static only saves the repeated call.
-bool SodiumReady() {
-  static const bool ready = sodium_init() >= 0;
-  return ready;
-}
 
 tl::unexpected<Error> Unauthenticated(std::string message) {
   return MakeError(ErrorCode::kUnauthenticated, std::move(message));

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <optional>
 
+#include "auth/sodium.hpp"
 #include "common/text.hpp"
 #include "common/utf8.hpp"
 
@@ -20,12 +21,6 @@ static_assert(PasswordHashParams::Minimum().ops_limit == crypto_pwhash_argon2id_
 static_assert(PasswordHashParams::Minimum().mem_limit == crypto_pwhash_argon2id_MEMLIMIT_MIN);
 
 constexpr std::string_view kArgon2idPrefix = crypto_pwhash_argon2id_STRPREFIX;
-
-// sodium_init() is itself idempotent and thread-safe; the static only saves the repeated call.
-bool SodiumReady() {
-  static const bool ready = sodium_init() >= 0;
-  return ready;
-}
 
 // Unicode White_Space and control characters (Cc): C0, space, DEL, C1 (NEL among them), no-break
 // space, the other spaces, and the line and paragraph separators.

@@ -14,6 +14,7 @@
 // CurrentDeadline() along and open a ScopedDeadline there if it should.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string_view>
@@ -43,6 +44,13 @@ class ScopedDeadline {
 // How long a backend call may wait now: `configured` (the client's own timeout), or less when
 // this thread's deadline is nearer. Zero when the deadline has passed: fail without waiting.
 std::chrono::milliseconds TimeBudget(std::chrono::milliseconds configured);
+
+// What is left until `deadline`; zero once it has passed.
+inline std::chrono::milliseconds TimeLeft(DeadlineClock::time_point deadline) {
+  return std::max(
+      std::chrono::milliseconds(0),
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - DeadlineClock::now()));
+}
 
 // kUnavailable: "<backend> was not asked: the request's deadline passed", for a client that
 // found its TimeBudget spent before it started.

@@ -33,11 +33,6 @@ timeval TimeVal(milliseconds ms) {
                  static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
 }
 
-milliseconds Until(Clock::time_point deadline) {
-  return std::max(milliseconds(0),
-                  std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
-}
-
 std::optional<int64_t> IntValue(const amqp_field_value_t& v) {
   switch (v.kind) {
     case AMQP_FIELD_KIND_I8:
@@ -164,7 +159,7 @@ Result<std::unique_ptr<AmqpConnection>> AmqpConnection::Open(const AmqpTarget& t
   c->state_ = amqp_new_connection();
   amqp_socket_t* socket = c->state_ ? amqp_tcp_socket_new(c->state_) : nullptr;
   if (!socket) return MakeError(ErrorCode::kInternal, "cannot create an AMQP socket");
-  timeval wait = TimeVal(Until(deadline));
+  timeval wait = TimeVal(TimeLeft(deadline));
   if (int rc = amqp_socket_open_noblock(socket, t.host.c_str(), t.port, &wait);
       rc != AMQP_STATUS_OK) {
     return MakeError(ErrorCode::kUnavailable,
@@ -173,7 +168,7 @@ Result<std::unique_ptr<AmqpConnection>> AmqpConnection::Open(const AmqpTarget& t
                                      ? fmt::format("no connection within {} ms", budget.count())
                                      : amqp_error_string2(rc)));
   }
-  wait = TimeVal(Until(deadline));
+  wait = TimeVal(TimeLeft(deadline));
   amqp_set_handshake_timeout(c->state_, &wait);
   BlockedCapability capability;
   amqp_rpc_reply_t reply = amqp_login_with_properties(
@@ -361,7 +356,7 @@ Status AmqpConnection::Publish(const AmqpOutgoing& m) {
   return_pending_ = false;
 
   for (;;) {
-    auto frame = NextFrame(Until(deadline));
+    auto frame = NextFrame(TimeLeft(deadline));
     if (!frame) return tl::unexpected(frame.error());
     if (!*frame) {
       broken_ = true;  // the confirm may still come: out of step

@@ -25,15 +25,15 @@ struct Message {
 };
 
 // A receipt is "<seq>.<lease>": the message and the lease it was handed out under.
-struct Receipt {
+struct MemoryReceipt {
   uint64_t seq = 0;
   uint64_t lease = 0;
 };
 
-Result<Receipt> ParseReceipt(const Delivery& delivery) {
+Result<MemoryReceipt> ParseMemoryReceipt(const Delivery& delivery) {
   std::string_view text = delivery.receipt;
   const char* end = text.data() + text.size();
-  Receipt receipt;
+  MemoryReceipt receipt;
   auto [dot, ec] = std::from_chars(text.data(), end, receipt.seq);
   if (ec == std::errc() && dot != end && *dot == '.') {
     auto [last, ec2] = std::from_chars(dot + 1, end, receipt.lease);
@@ -57,7 +57,7 @@ class MemoryJobQueue::State {
   uint64_t next_lease = 1;
 
   // The message a receipt names while it still holds that lease (expired or not), else null.
-  Message* Leased(const Receipt& receipt) {
+  Message* Leased(const MemoryReceipt& receipt) {
     auto it = messages.find(receipt.seq);
     if (it == messages.end() || it->second.state != MessageState::kLeased ||
         it->second.lease != receipt.lease) {
@@ -130,7 +130,7 @@ Result<std::optional<Delivery>> MemoryJobQueue::Take(std::chrono::milliseconds w
 }
 
 Status MemoryJobQueue::Ack(const Delivery& delivery) {
-  auto receipt = ParseReceipt(delivery);
+  auto receipt = ParseMemoryReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   std::lock_guard lock(state_->mu);
   if (state_->Leased(*receipt) == nullptr) return LeaseLost(delivery.job_id);
@@ -139,7 +139,7 @@ Status MemoryJobQueue::Ack(const Delivery& delivery) {
 }
 
 Result<bool> MemoryJobQueue::Retry(const Delivery& delivery, std::chrono::milliseconds delay) {
-  auto receipt = ParseReceipt(delivery);
+  auto receipt = ParseMemoryReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   bool dead = false;
   {
@@ -158,7 +158,7 @@ Result<bool> MemoryJobQueue::Retry(const Delivery& delivery, std::chrono::millis
 }
 
 Status MemoryJobQueue::Release(const Delivery& delivery) {
-  auto receipt = ParseReceipt(delivery);
+  auto receipt = ParseMemoryReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   {
     std::lock_guard lock(state_->mu);
@@ -174,7 +174,7 @@ Status MemoryJobQueue::Release(const Delivery& delivery) {
 }
 
 Status MemoryJobQueue::Heartbeat(const Delivery& delivery) {
-  auto receipt = ParseReceipt(delivery);
+  auto receipt = ParseMemoryReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   std::lock_guard lock(state_->mu);
   Message* message = state_->Leased(*receipt);

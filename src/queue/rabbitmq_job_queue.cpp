@@ -24,24 +24,19 @@ constexpr size_t kMaxDeadLetters = 10000;
 // How often a waiting Take looks at Interrupt() and lets other threads use its connection.
 constexpr milliseconds kWaitSlice(50);
 
-milliseconds Until(Clock::time_point deadline) {
-  return std::max(milliseconds(0),
-                  std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
-}
-
 // Sleeps until `fd` has something to read or `timeout` passes.
 void WaitReadable(int fd, milliseconds timeout) {
   pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
   ::poll(&p, 1, static_cast<int>(timeout.count()));
 }
 
-struct Receipt {
+struct AmqpReceipt {
   uint64_t consumer = 0, generation = 0, tag = 0;
 };
 
 // "consumer.generation.tag"
-std::optional<Receipt> ParseReceipt(std::string_view text) {
-  Receipt r;
+std::optional<AmqpReceipt> ParseAmqpReceipt(std::string_view text) {
+  AmqpReceipt r;
   for (uint64_t* field : {&r.consumer, &r.generation, &r.tag}) {
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *field);
     if (ec != std::errc()) return std::nullopt;
@@ -291,7 +286,7 @@ Result<std::optional<AmqpMessage>> RabbitMqJobQueue::Receive(Consumer& c,
         return tl::unexpected(next.error());
       }
       got = std::move(*next);
-      const milliseconds left = Until(deadline);
+      const milliseconds left = TimeLeft(deadline);
       if (got || left.count() == 0) break;
       const int fd = c.connection->fd();
       lock.unlock();
@@ -347,7 +342,7 @@ Result<std::optional<Delivery>> RabbitMqJobQueue::HandOut(Consumer& c, AmqpMessa
 }
 
 Result<RabbitMqJobQueue::Lease> RabbitMqJobQueue::FindLease(const Delivery& delivery, bool claim) {
-  auto receipt = ParseReceipt(delivery.receipt);
+  auto receipt = ParseAmqpReceipt(delivery.receipt);
   if (!receipt) {
     return MalformedReceipt(delivery);
   }

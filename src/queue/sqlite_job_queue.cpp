@@ -35,15 +35,15 @@ std::string RandomToken() {
   return fmt::format("{:016x}", rng());
 }
 
-struct Receipt {
+struct SqliteReceipt {
   int64_t seq = 0;
   std::string_view token;
 };
 
-Result<Receipt> ParseReceipt(const Delivery& delivery) {
+Result<SqliteReceipt> ParseSqliteReceipt(const Delivery& delivery) {
   std::string_view text = delivery.receipt;
   size_t dot = text.find('.');
-  Receipt receipt;
+  SqliteReceipt receipt;
   if (dot != std::string_view::npos) {
     auto [end, ec] = std::from_chars(text.data(), text.data() + dot, receipt.seq);
     receipt.token = text.substr(dot + 1);
@@ -162,7 +162,7 @@ Result<std::optional<Delivery>> SqliteJobQueue::Take(std::chrono::milliseconds w
 }
 
 Status SqliteJobQueue::Ack(const Delivery& delivery) {
-  auto receipt = ParseReceipt(delivery);
+  auto receipt = ParseSqliteReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   std::lock_guard lock(db_mu_);
   auto stmt = db_->Prepare("DELETE FROM messages WHERE seq = ?1 AND state = ?2 AND receipt = ?3");
@@ -173,7 +173,7 @@ Status SqliteJobQueue::Ack(const Delivery& delivery) {
 }
 
 Result<bool> SqliteJobQueue::Retry(const Delivery& delivery, std::chrono::milliseconds delay) {
-  auto receipt = ParseReceipt(delivery);
+  auto receipt = ParseSqliteReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   bool dead = false;
   {
@@ -199,7 +199,7 @@ Result<bool> SqliteJobQueue::Retry(const Delivery& delivery, std::chrono::millis
 }
 
 Status SqliteJobQueue::Release(const Delivery& delivery) {
-  auto receipt = ParseReceipt(delivery);
+  auto receipt = ParseSqliteReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   {
     std::lock_guard lock(db_mu_);
@@ -216,7 +216,7 @@ Status SqliteJobQueue::Release(const Delivery& delivery) {
 }
 
 Status SqliteJobQueue::Heartbeat(const Delivery& delivery) {
-  auto receipt = ParseReceipt(delivery);
+  auto receipt = ParseSqliteReceipt(delivery);
   if (!receipt) return tl::unexpected(receipt.error());
   std::lock_guard lock(db_mu_);
   auto stmt = db_->Prepare(
