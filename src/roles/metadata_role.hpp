@@ -44,7 +44,12 @@ struct MetadataRole {
   std::function<int64_t()> now_ms;
 };
 
+// Every metadata route but the job list (AddJobListRoute).
 void AddMetadataRoutes(http::Router& router, const MetadataRole* role);
+// GET /v1/jobs, the list. POST to the same URL uploads, and a gateway that routes by path only (a
+// Kubernetes Ingress) sends both methods to the upload role: so the list is served by a process
+// running the metadata or the upload role (both hold the metadata store). Null: neither runs here.
+void AddJobListRoute(http::Router& router, const MetadataRole* role);
 // Removes expired jobs with their objects, and objects no job owns (the orphan sweep).
 std::unique_ptr<Worker> MakeJanitor(const MetadataRole& role);
 

@@ -206,8 +206,6 @@ class MetadataRoutes {
 
 void AddMetadataRoutes(http::Router& router, const MetadataRole* role) {
   auto routes = role ? std::make_shared<MetadataRoutes>(*role) : nullptr;
-  router.Add({"GET", "/v1/jobs", Bind(routes, &MetadataRoutes::List, "metadata"), 0,
-              "The caller's jobs, newest first (limit, cursor)"});
   router.Add({"GET", "/v1/jobs/{id}", Bind(routes, &MetadataRoutes::Get, "metadata"), 0,
               "A job's status, progress, error, input and output"});
   router.Add({"GET", "/v1/jobs/{id}/events", Bind(routes, &MetadataRoutes::Events, "metadata"), 0,
@@ -217,6 +215,12 @@ void AddMetadataRoutes(http::Router& router, const MetadataRole* role) {
               "Cancel a job and delete its files and record"});
   router.Add({"GET", "/v1/account", Bind(routes, &MetadataRoutes::Account, "metadata"), 0,
               "The caller's account: usage (unfinished jobs, stored bytes) and limits"});
+}
+
+void AddJobListRoute(http::Router& router, const MetadataRole* role) {
+  auto routes = role ? std::make_shared<MetadataRoutes>(*role) : nullptr;
+  router.Add({"GET", "/v1/jobs", Bind(routes, &MetadataRoutes::List, "metadata"), 0,
+              "The caller's jobs, newest first (limit, cursor)"});
 }
 
 }  // namespace vmp3::roles

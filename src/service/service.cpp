@@ -476,6 +476,11 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
         std::find(impl.modules.begin(), impl.modules.end(), &module) != impl.modules.end();
     module.routes(impl.router, config, served ? &b : nullptr);
   }
+  // The job list shares its URL with uploads (roles/metadata_role.hpp): either role serves it.
+  bool lists_jobs = std::any_of(impl.modules.begin(), impl.modules.end(), [](const Module* m) {
+    return m->name == "metadata" || m->name == "upload";
+  });
+  roles::AddJobListRoute(impl.router, lists_jobs ? &MetadataRoleOf(b) : nullptr);
   // Readiness: each backend this process uses, checked in the background.
   b.health =
       std::make_unique<roles::BackendHealth>(std::chrono::seconds(1), std::chrono::seconds(2));

@@ -231,6 +231,33 @@ TEST(RoleProcessTest, KnowsTheWholeApiAndNamesTheRoleForOtherRoutes) {
   EXPECT_EQ(metrics.body.find("vmp3_upload_bytes_total"), std::string::npos);
 }
 
+// POST and GET /v1/jobs share one URL, and a gateway that routes by path only (a Kubernetes
+// Ingress) sends both to the upload role: it serves the list too, the same list the metadata role
+// gives. Other metadata routes stay the metadata role's.
+TEST(RoleProcessTest, TheUploadRoleAlsoListsJobsForPathOnlyGateways) {
+  const auto data_dir = NewDataDir();
+  auto auth = ServerProcess::Start(data_dir, {"--roles", "auth"});
+  auto upload =
+      ServerProcess::Start(data_dir, {"--roles", "upload", "--auth-url", auth->base_url()});
+  auto metadata =
+      ServerProcess::Start(data_dir, {"--roles", "metadata", "--auth-url", auth->base_url()});
+  Account account = CreateAccount(HttpClient(auth->base_url()), "lister");
+  HttpClient client(upload->base_url());
+  HttpResponse created = Upload(client, account, vmp3::test::Fixture("mp4_h264_aac"));
+  ASSERT_EQ(created.status, 202) << created.Describe();
+  const std::string id = created.Json().value("id", "");
+
+  HttpResponse listed = client.Get("/v1/jobs", account.token);
+  ASSERT_EQ(listed.status, 200) << listed.Describe();
+  ASSERT_EQ(listed.Json()["jobs"].size(), 1u) << listed.body;
+  EXPECT_EQ(listed.Json()["jobs"][0].value("id", ""), id);
+  EXPECT_EQ(listed.Json()["jobs"],
+            HttpClient(metadata->base_url()).Get("/v1/jobs", account.token).Json()["jobs"]);
+  EXPECT_EQ(client.Get("/v1/jobs", "").status, 401) << "the list is authorised like any API call";
+  EXPECT_EQ(client.Get("/v1/jobs/" + id, account.token).status, 421)
+      << "one job is the metadata role's";
+}
+
 TEST_F(OperationalTest, JwksPublishesTheEd25519KeyThatSignsTokens) {
   HttpResponse r = client_->Get("/.well-known/jwks.json");
   ASSERT_EQ(r.status, 200);
