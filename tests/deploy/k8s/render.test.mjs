@@ -4,7 +4,7 @@
 // renders for the schema and policy tests when $VMP3_K8S_RENDERED is set.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import test from "node:test";
 import { K8S_DIR, SOURCE_DIR, kustomizeVersion, skipUnlessReady } from "./support.mjs";
@@ -14,8 +14,10 @@ if (!skipUnlessReady(test)) {
 
   // Kinds that live outside namespaces.
   const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding"]);
-  const ROLES = ["auth", "upload", "metadata", "download", "converter"];
-  const HTTP_ROLES = ["auth", "upload", "metadata", "download"];
+  // The roles are the directories of base/roles; those with a Service serve HTTP.
+  const rolesDir = path.join(K8S_DIR, "base/roles");
+  const ROLES = readdirSync(rolesDir);
+  const HTTP_ROLES = ROLES.filter((r) => existsSync(path.join(rolesDir, r, "service.yaml")));
 
   const names = (docs, kind) =>
     docs.filter((d) => d.kind === kind).map((d) => d.metadata.name).sort();
@@ -35,6 +37,7 @@ if (!skipUnlessReady(test)) {
         assert.deepEqual(ids.filter((x, i) => ids.indexOf(x) !== i), []);
       });
       await t.test(`${variant.name}: a Deployment per role, a Service per HTTP role`, () => {
+        assert.ok(ROLES.includes("auth") && ROLES.includes("converter"), ROLES.join());
         assert.deepEqual(names(docs, "Deployment"), ROLES.map((r) => `vmp3-${r}`).sort());
         for (const role of HTTP_ROLES) assert.ok(names(docs, "Service").includes(`vmp3-${role}`));
         assert.deepEqual(names(docs, "Ingress"), ["vmp3"]);

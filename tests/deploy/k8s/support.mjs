@@ -16,16 +16,22 @@ export const KUBECTL = process.env.KUBECTL || "kubectl";
 
 const MIN_KUSTOMIZE_MAJOR = 5;
 
-// The kustomize version built into kubectl ("v5.5.0"), or null when kubectl is missing.
+// The kustomize version built into kubectl ("v5.5.0"); "unknown" when kubectl does not say
+// (before 1.24 it did not print it); null when there is no kubectl.
 export function kustomizeVersion() {
+  let out;
   try {
-    const out = execFileSync(KUBECTL, ["version", "--client", "-o", "json"], {
+    out = execFileSync(KUBECTL, ["version", "--client", "-o", "json"], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
     });
-    return JSON.parse(out).kustomizeVersion ?? null;
   } catch {
     return null;
+  }
+  try {
+    return JSON.parse(out).kustomizeVersion ?? "unknown";
+  } catch {
+    return "unknown";
   }
 }
 
@@ -36,6 +42,9 @@ export function missingPrerequisite() {
   }
   const version = kustomizeVersion();
   if (version === null) return `${KUBECTL} is not on PATH (scripts/install-deps --with-deploy)`;
+  if (version === "unknown") {
+    return `${KUBECTL} is older than 1.24 (it does not report its kustomize); the manifests need kustomize v${MIN_KUSTOMIZE_MAJOR} (kubectl 1.27 or newer)`;
+  }
   const major = Number(/^v?(\d+)/.exec(version)?.[1] ?? 0);
   if (major < MIN_KUSTOMIZE_MAJOR) {
     return `${KUBECTL} embeds kustomize ${version}; the manifests need kustomize v${MIN_KUSTOMIZE_MAJOR} (kubectl 1.27 or newer)`;
