@@ -50,6 +50,7 @@ test: test-deps build
 test-deps:
 	@scripts/install-deps --with-servers
 	@scripts/install-browser-test-deps
+	@scripts/install-deploy-test-deps
 
 test-unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit
