@@ -67,7 +67,7 @@ struct ConvertArgs {
   CLI::Option* sample_rate_option = nullptr;
 };
 
-ConvertArgs& Args() {
+ConvertArgs& TheConvertArgs() {
   static ConvertArgs args;
   return args;
 }
@@ -87,7 +87,7 @@ volatile std::sig_atomic_t g_signal_count = 0;
 // The first signals only request a clean cancel: tools like timeout(1) deliver the same signal
 // twice (to the process and to its group), and that must not leave temporary files behind. A
 // third signal means the user wants out now: die the default way.
-extern "C" void OnSignal(int signo) {
+extern "C" void OnConvertSignal(int signo) {
   if (g_signal == 0) g_signal = signo;
   g_signal_count = g_signal_count + 1;
   if (g_signal_count >= 3) {
@@ -96,13 +96,13 @@ extern "C" void OnSignal(int signo) {
   }
 }
 
-// Catches SIGINT and SIGTERM (see OnSignal) and ignores SIGPIPE so `vmp3 convert --json ... |
-// head` cannot kill us between creating a temporary file and removing it.
+// Catches SIGINT and SIGTERM (see OnConvertSignal) and ignores SIGPIPE so `vmp3 convert --json ...
+// | head` cannot kill us between creating a temporary file and removing it.
 class SignalGuard {
  public:
   SignalGuard() {
     struct sigaction action {};
-    action.sa_handler = OnSignal;
+    action.sa_handler = OnConvertSignal;
     sigemptyset(&action.sa_mask);
     sigaddset(&action.sa_mask, SIGINT);  // the handler is not re-entrant
     sigaddset(&action.sa_mask, SIGTERM);
@@ -465,7 +465,7 @@ class TtyReporter final : public Reporter {
 }  // namespace
 
 void AddConvertOptions(CLI::App& sub) {
-  ConvertArgs& a = Args();
+  ConvertArgs& a = TheConvertArgs();
   sub.footer(
       "Exit status: 0 every file converted; 1 some file failed (each failure is named on stderr; "
       "the other files are converted); 2 bad command line, nothing done; 130 (SIGINT) or 143 "
@@ -518,7 +518,7 @@ void AddConvertOptions(CLI::App& sub) {
 }
 
 int RunConvert() {
-  const ConvertArgs& a = Args();
+  const ConvertArgs& a = TheConvertArgs();
   if (!a.output.empty() && a.inputs.size() > 1) {
     return UsageError("-o takes one input; use -d DIR to convert several");
   }

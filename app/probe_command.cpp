@@ -21,7 +21,7 @@ struct ProbeArgs {
   bool json = false;
 };
 
-ProbeArgs& Args() {
+ProbeArgs& TheProbeArgs() {
   static ProbeArgs args;
   return args;
 }
@@ -123,13 +123,13 @@ void PrintHuman(const std::string& input, const media::MediaInfo& info) {
 }  // namespace
 
 void AddProbeOptions(CLI::App& sub) {
-  ProbeArgs& args = Args();
+  ProbeArgs& args = TheProbeArgs();
   sub.add_option("INPUT", args.input, "Media file to inspect")->required();
   sub.add_flag("--json", args.json, "Print the result as JSON");
 }
 
 int RunProbe() {
-  const ProbeArgs& args = Args();
+  const ProbeArgs& args = TheProbeArgs();
   auto source = FileSource::Open(args.input);
   if (!source) {
     std::fprintf(stderr, "vmp3: %s: %s\n", args.input.c_str(), source.error().message.c_str());

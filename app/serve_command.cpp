@@ -16,7 +16,7 @@ namespace {
 service::ServeConfig config;
 
 std::atomic<int> received_signal{0};
-void OnSignal(int signal) { received_signal = signal; }
+void OnServeSignal(int signal) { received_signal = signal; }
 
 }  // namespace
 
@@ -51,8 +51,8 @@ int RunServe() {
     std::fprintf(stderr, "vmp3: serve: %s\n", s.error().message.c_str());
     return kExitFailure;
   }
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnServeSignal);
+  std::signal(SIGTERM, OnServeSignal);
   std::signal(SIGPIPE, SIG_IGN);
   const std::string& listen = config.server.listen;
   std::printf("vmp3 listening on http://%s:%u/\n", listen.substr(0, listen.rfind(':')).c_str(),

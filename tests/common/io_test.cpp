@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "support/bytes.hpp"
 #include "support/fixtures.hpp"
 
 namespace vmp3 {
@@ -27,9 +28,7 @@ void WriteFile(const fs::path& p, std::string_view bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-std::span<const std::byte> Bytes(std::string_view s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
+using test::Bytes;
 
 std::vector<std::string> DirEntries(const fs::path& dir) {
   std::vector<std::string> names;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "storage/object_store_factory.hpp"
+#include "support/bytes.hpp"
 #include "support/fixtures.hpp"
 
 namespace vmp3 {
@@ -25,9 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 
-std::span<const std::byte> Bytes(std::string_view s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
+using test::Bytes;
 
 size_t CountFiles(const fs::path& dir) {
   size_t n = 0;

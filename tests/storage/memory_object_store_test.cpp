@@ -7,14 +7,13 @@
 #include <filesystem>
 
 #include "storage/object_store_factory.hpp"
+#include "support/bytes.hpp"
 #include "support/fixtures.hpp"
 
 namespace vmp3 {
 namespace {
 
-std::span<const std::byte> Bytes(std::string_view s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
+using test::Bytes;
 
 void Put(ObjectStore& store, std::string_view key, std::string_view content) {
   auto writer = store.Create(key);

@@ -14,12 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include "support/bytes.hpp"
+
 namespace vmp3::test {
 namespace {
-
-std::span<const std::byte> Bytes(std::string_view s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
 
 // A deterministic byte at each offset, so large objects are checked without keeping a copy.
 char PatternByte(uint64_t offset, uint64_t seed = 0) {

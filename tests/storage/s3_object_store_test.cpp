@@ -29,6 +29,7 @@
 #include "common/deadline.hpp"
 #include "storage/object_store_contract.hpp"
 #include "storage/object_store_factory.hpp"
+#include "support/bytes.hpp"
 #include "support/fixtures.hpp"
 
 namespace vmp3 {
@@ -36,9 +37,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::span<const std::byte> Bytes(std::string_view s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
+using test::Bytes;
 
 // Sets (or unsets) an environment variable for the scope of a test.
 class ScopedEnv {

@@ -10,16 +10,13 @@
 #include "metadata/memory_metadata_store.hpp"
 #include "queue/memory_job_queue.hpp"
 #include "storage/memory_object_store.hpp"
+#include "support/bytes.hpp"
 
 namespace vmp3::test {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-std::span<const std::byte> Bytes(std::string_view s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
 
 Status Put(ObjectStore& store, std::string_view key, std::string_view content) {
   auto writer = store.Create(key);
