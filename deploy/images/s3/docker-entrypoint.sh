@@ -170,14 +170,14 @@ else
   bootstrap
 fi
 start_daemon osd.0 ceph-osd -f -c "$conf" -i 0
-start_daemon client.rgw.gw radosgw -f -c "$conf" -n client.rgw.gw
-wait_for 180 "the gateway answering on port $port" gateway_answers || exit 1
 
 # The S3 user: MinIO's root credentials, set again at every start (so new ones replace the old).
-admin=(radosgw-admin -c "$conf")
-if "${admin[@]}" user info --uid=minio >/dev/null 2>&1; then
-  for old in $("${admin[@]}" user info --uid=minio 2>/dev/null |
-    sed -n 's/^ *"access_key": "\(.*\)",$/\1/p'); do
+# Done before the gateway starts, so that once it answers (what health checks see) the keys work.
+# radosgw-admin talks to RADOS directly and waits for the OSD; on a new cluster it also creates
+# the gateway's pools.
+admin=(timeout 300 radosgw-admin -c "$conf")
+if "${admin[@]}" user info --uid=minio >"$logs/user.json" 2>>"$logs/admin.log"; then
+  for old in $(sed -n 's/^ *"access_key": "\(.*\)",$/\1/p' "$logs/user.json"); do
     [[ $old == "$access_key" ]] || "${admin[@]}" key rm --uid=minio --access-key="$old" >/dev/null
   done
   "${admin[@]}" key create --uid=minio --access-key="$access_key" --secret-key="$secret_key" \
@@ -187,6 +187,10 @@ else
     --secret-key="$secret_key" >/dev/null 2>>"$logs/admin.log" ||
     die "creating the S3 user failed: $(tail -n 5 "$logs/admin.log")"
 fi
+rm -f "$logs/user.json"  # it holds the secret
+
+start_daemon client.rgw.gw radosgw -f -c "$conf" -n client.rgw.gw
+wait_for 180 "the gateway answering on port $port" gateway_answers || exit 1
 touch "$dir/initialized"
 log "S3 API on port $port (Ceph RGW; data in $dir)"
 
