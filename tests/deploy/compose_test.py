@@ -40,7 +40,7 @@ from urllib.parse import quote
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from deploy_support import (  # noqa: E402
     BUILD_DIR, Api, CheckFailed, Docker, check, convert_through, decoded_seconds, engine_dir,
-    free_port, log, run, run_test, script, temp_dir, wait_until)
+    free_port, log, require_tools, run, run_test, script, temp_dir, wait_until)
 
 PROJECT = "vmp3-compose-test"
 VMP3_IMAGE = "vmp3:latest"
@@ -268,10 +268,10 @@ def kill_converter_mid_job(stack, work):
     api.sign_up()
     tap = LifecycleTap(stack)
     tap.bind()
-    before = {i: done_count(stack, i) for i in (1, 2)}
     seconds = KILL_CLIP_SECONDS
     for _ in range(3):
         clip = make_long_clip(os.path.join(work, f"long-{seconds}.flac"), seconds)
+        before = {i: done_count(stack, i) for i in (1, 2)}
         job = api.upload(clip)
         job_id = job["id"]
         # Follow the job's events from now on, as a client would, while the converter dies.
@@ -360,7 +360,7 @@ def kill_converter_mid_job(stack, work):
     ours = wait_until("the job's delivery is acknowledged", drained, 30, interval=1)
 
     items = api.json("GET", "/v1/jobs")["jobs"]
-    check([(j["id"], j["status"]) for j in items] == [(job_id, "done")],
+    check([j["status"] for j in items if j["id"] == job_id] == ["done"],
           f"the account's jobs: {items}")
     mp3 = api.download(job_id, os.path.join(work, job_id + ".mp3"))
     length = decoded_seconds(mp3)
@@ -375,6 +375,7 @@ def kill_converter_mid_job(stack, work):
 
 
 def main():
+    require_tools("docker-compose", "promtool", "ffmpeg")
     docker = Docker()
     check(docker("image", "inspect", VMP3_IMAGE, check_rc=False).returncode == 0,
           f"{VMP3_IMAGE} is missing (the deploy.image test builds it)")
