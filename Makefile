@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./vmp3-data
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test-deps build run run-distributed test test-unit test-asan fuzz bench format format-check clean
+.PHONY: all deps test-deps build run run-distributed compose-up compose-down test test-unit test-asan fuzz bench format format-check clean
 
 all: build
 
@@ -30,6 +30,18 @@ DISTRIBUTED_DIR ?= $(BUILD_DIR)/distributed
 run-distributed: build
 	@scripts/install-deps --with-servers
 	@scripts/run-distributed $(BUILD_DIR)/vmp3 $(DISTRIBUTED_DIR) $(LISTEN)
+
+# The compose stack (compose.yaml): the gateway on 127.0.0.1:COMPOSE_PORT, every role its own
+# container, RabbitMQ, Redis, S3 and Prometheus. Uses the Docker engine that runs ($DOCKER_HOST)
+# or starts one; builds what is missing (local stand-ins only where official images cannot be
+# pulled). compose-down stops it and removes its volumes. See docs/deploy.md ("Compose").
+COMPOSE_PORT ?= 8080
+compose-up:
+	@scripts/install-deps --with-deploy
+	@COMPOSE_PORT=$(COMPOSE_PORT) scripts/compose up
+
+compose-down:
+	@scripts/compose down
 
 # Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ and Redis
 # (emptied of earlier runs' queues and keys) and

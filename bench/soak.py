@@ -661,13 +661,15 @@ class Soak:
         d = self.run_dir / "nginx"
         d.mkdir()
         routes = (ROOT / "deploy" / "nginx" / "vmp3.conf.template").read_text()
-        for placeholder, role in (("@AUTH@", "auth"), ("@UPLOAD@", "upload"),
-                                  ("@METADATA@", "metadata"), ("@DOWNLOAD@", "download")):
-            routes = routes.replace(placeholder, f"127.0.0.1:{self.roles[role].port}")
+        # The ${VMP3_*} placeholders, filled as the nginx image's envsubst fills them.
+        for role in ("auth", "upload", "metadata", "download"):
+            routes = routes.replace(f"${{VMP3_{role.upper()}_UPSTREAM}}",
+                                    f"127.0.0.1:{self.roles[role].port}")
         nginx = "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else "nginx"
         for attempt in range(5):
             port = free_ports(1)[0]
-            (d / "routes.conf").write_text(routes.replace("@LISTEN@", f"127.0.0.1:{port}"))
+            (d / "routes.conf").write_text(
+                routes.replace("${VMP3_GATEWAY_LISTEN}", f"127.0.0.1:{port}"))
             # One foreground process (no master/worker split): one PID that this script owns.
             (d / "nginx.conf").write_text(f"""daemon off;
 master_process off;

@@ -243,16 +243,18 @@ void ServerProcess::StartGateway(std::chrono::milliseconds start_timeout) {
   const fs::path dir = data_dir_.parent_path() / (data_dir_.filename().string() + "-nginx");
   fs::create_directories(dir);
   std::string routes = ReadFile(VMP3_NGINX_TEMPLATE);
+  // The template's ${VMP3_*} placeholders, filled as the nginx image's envsubst fills them.
   for (auto [placeholder, role] :
-       {std::pair{"@AUTH@", "auth"}, std::pair{"@UPLOAD@", "upload"},
-        std::pair{"@METADATA@", "metadata"}, std::pair{"@DOWNLOAD@", "download"}}) {
+       {std::pair{"${VMP3_AUTH_UPSTREAM}", "auth"}, std::pair{"${VMP3_UPLOAD_UPSTREAM}", "upload"},
+        std::pair{"${VMP3_METADATA_UPSTREAM}", "metadata"},
+        std::pair{"${VMP3_DOWNLOAD_UPSTREAM}", "download"}}) {
     routes = ReplaceAll(routes, placeholder, role_address(role));
   }
   // The kernel picks a free port, but another test may take it before nginx binds it: retry.
   for (int attempt = 1;; ++attempt) {
     const uint16_t port = FreeLoopbackPort();
     WriteFile(dir / "routes.conf",
-              ReplaceAll(routes, "@LISTEN@", fmt::format("127.0.0.1:{}", port)));
+              ReplaceAll(routes, "${VMP3_GATEWAY_LISTEN}", fmt::format("127.0.0.1:{}", port)));
     // One foreground process (no master/worker split), so the test owns exactly one pid.
     WriteFile(dir / "nginx.conf", fmt::format(R"(daemon off;
 master_process off;
