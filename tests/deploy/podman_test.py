@@ -26,10 +26,12 @@ podman already holds that image). Exit 77 when podman is not installed.
 import base64
 import concurrent.futures
 import contextlib
+import ipaddress
 import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -37,10 +39,9 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from deploy_support import (BUILD_DIR, SKIPPED, SOURCE_DIR, Api, CheckFailed, Docker,  # noqa: E402
-                            check, convert_through, free_port, log, require_tools, run, run_test,
+from deploy_support import (BUILD_DIR, SKIPPED, SOURCE_DIR, Api, Docker, check,  # noqa: E402
+                            convert_through, free_port, log, require_tools, run, run_test,
                             script, temp_dir, wait_until)
-from engine_test import iptables_rules  # noqa: E402
 
 IMAGE = "vmp3:latest"
 # The name `podman load` gives the image of `docker save vmp3:latest`; the overlay runs it.
@@ -50,7 +51,7 @@ OVERLAY = os.path.join("overlays", "podman-test")
 ROLES_DIR = os.path.join(K8S_DIR, "base", "roles")
 # The roles are base/roles' directories; those with a Service serve HTTP (each on its own port
 # here), the others (the converter) listen where the kernel puts them.
-ROLES = sorted(os.listdir(ROLES_DIR))
+ROLES = sorted(os.listdir(ROLES_DIR)) if os.path.isdir(ROLES_DIR) else []
 HTTP_ROLES = [r for r in ROLES if os.path.exists(os.path.join(ROLES_DIR, r, "service.yaml"))]
 # What podman would create or use on the host if its configuration did not point elsewhere.
 HOST_PODMAN_PATHS = ("/var/lib/containers", "/run/containers", "/run/libpod", "/etc/cni/net.d",
@@ -177,31 +178,137 @@ def remove_blob_info_cache(before):
         log(f"removed {created}: podman's blob info cache, made by this run")
 
 
-def host_network_differences(saved):
-    """What differs between the host's networking now and as `scripts/host-network save` wrote it
-    to `saved`: iptables and ip6tables rules, the sysctls it records, container interfaces."""
-    differences = []
-    for family in ("iptables", "ip6tables"):
-        path = os.path.join(saved, family + ".rules")
-        if os.path.exists(path) and iptables_rules(path) != iptables_rules(family=family):
-            before, after = iptables_rules(path), iptables_rules(family=family)
-            differences.append(f"{family}: added {[r for r in after if r not in before]}, "
-                               f"removed {[r for r in before if r not in after]}")
-    with open(os.path.join(saved, "sysctl")) as f:
-        for key, value in (line.split() for line in f if line.strip()):
-            with open(f"/proc/sys/{key}") as g:
-                now = g.read().strip()
-            if now != value:
-                differences.append(f"{key} is {now}, was {value}")
-    with open(os.path.join(saved, "links")) as f:
-        links_before = set(f.read().split())
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    links_now = {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line}
-    # podman's bridges (a veth of podman's hangs on one of them; docker's veths are not ours).
-    new = sorted(n for n in links_now - links_before if n.startswith(("podman", "cni")))
-    if new:
-        differences.append(f"new interfaces {new}")
-    return differences
+# Rules and chains that name Docker's chains or bridges. The Docker engine is shared (other tests
+# and users of the machine create and remove networks while this test runs) and what it does is
+# not podman's: neither compared nor ever put back here (putting back the rules of a network
+# created meanwhile would cut its containers off).
+DOCKER_NAMES = re.compile(r"DOCKER|docker0|\bbr-[0-9a-f]{12}\b")
+# podman's: CNI's and netavark's chains, podman's bridges.
+PODMAN_NAMES = re.compile(r"CNI-|NETAVARK|podman", re.I)
+# The subnet of podman's network `podman` (built in; the others are in its network_config_dir).
+PODMAN_DEFAULT_SUBNET = "10.88.0.0/16"
+
+
+def iptables_state(family, saved_file=None):
+    """{(table, entry)} of `FAMILY-save` output (live, or the file scripts/host-network saved):
+    rules ("-A CHAIN ...") and chains (":CHAIN POLICY", counters dropped)."""
+    if saved_file:
+        with open(saved_file) as f:
+            text = f.read()
+    else:
+        text = subprocess.run([f"{family}-save"], capture_output=True, text=True).stdout
+    state, table = set(), None
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith(":"):
+            state.add((table, " ".join(line.split()[:2])))
+        elif line.startswith("-A "):
+            state.add((table, line))
+    return state
+
+
+def addresses(entry):
+    """The addresses and networks an iptables rule names."""
+    found = []
+    for token in entry.split():
+        for candidate in (token, token.rsplit(":", 1)[0]):  # "--to-destination 172.17.0.2:8080"
+            with contextlib.suppress(ValueError):
+                found.append(ipaddress.ip_network(candidate, strict=False))
+                break
+    return found
+
+
+def within(entry, subnets):
+    return any(a.version == s.version and a.subnet_of(s) for a in addresses(entry) for s in subnets)
+
+
+def docker_subnets(docker):
+    ids = docker("network", "ls", "--quiet").stdout.split()
+    out = docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+                 *ids).stdout if ids else ""
+    return {ipaddress.ip_network(s) for s in out.split()}
+
+
+def podman_subnets(podman):
+    subnets = {ipaddress.ip_network(PODMAN_DEFAULT_SUBNET)}
+    networks = os.path.join(podman.root, "networks")
+    for name in os.listdir(networks):
+        if name.endswith((".conflist", ".json")):
+            with open(os.path.join(networks, name)) as f:
+                text = f.read()
+            subnets |= {ipaddress.ip_network(s) for s in re.findall(r'"subnet": *"([^"]+)"', text)}
+    return subnets
+
+
+class HostNetwork:
+    """The host's networking as `scripts/host-network save` records it (iptables and ip6tables
+    rules, ip_forward and the other sysctls container engines turn on, the interfaces), saved
+    before podman runs and compared afterwards, Docker's part left out."""
+
+    def __init__(self, directory, docker):
+        self.dir = directory
+        self.docker = docker
+        run([script("host-network"), "save", directory])
+        self.docker_subnets = docker_subnets(docker)
+
+    def put_back_changes(self, podman):
+        """What changed since the save, described; empty when nothing did. podman's changes are
+        put back: its rules and chains, the sysctls, its bridges. Others' (neither podman's nor
+        Docker's, which are not compared) are only reported."""
+        docker_nets = self.docker_subnets | docker_subnets(self.docker)
+        podman_nets = podman_subnets(podman)
+        changes = []
+        for family in ("iptables", "ip6tables"):
+            saved = os.path.join(self.dir, family + ".rules")
+            if not os.path.exists(saved) or not shutil.which(family):
+                continue
+            before, now = iptables_state(family, saved), iptables_state(family)
+            ours, others = {"added": [], "removed": []}, []
+            for how, entries in (("added", now - before), ("removed", before - now)):
+                for table, entry in sorted(entries):
+                    if PODMAN_NAMES.search(entry) or within(entry, podman_nets):
+                        ours[how].append((table, entry))
+                    elif not (DOCKER_NAMES.search(entry) or within(entry, docker_nets)):
+                        others.append(f"{how} {table}: {entry}")
+            if ours["added"] or ours["removed"]:
+                changes.append(f"{family}, podman's (put back): {ours}")
+            if others:
+                changes.append(f"{family}, not podman's (left as they are): {others}")
+            ipt = lambda table, *args: run([family, "-t", table, *args], check_rc=False)  # noqa
+            for table, entry in ours["added"]:  # rules, then the chains they were in
+                if entry.startswith("-A "):
+                    ipt(table, "-D", *shlex.split(entry)[1:])
+            for table, entry in ours["added"]:
+                if entry.startswith(":") and entry.endswith(" -"):  # not a built-in chain
+                    ipt(table, "-F", entry[1:-2])
+                    ipt(table, "-X", entry[1:-2])
+            for table, entry in ours["removed"]:
+                if entry.startswith(":"):
+                    name, policy = entry[1:].split()
+                    if policy == "-":
+                        ipt(table, "-N", name)
+                    else:
+                        ipt(table, "-P", name, policy)
+            for table, entry in ours["removed"]:
+                if entry.startswith("-A "):
+                    ipt(table, *shlex.split(entry))
+        with open(os.path.join(self.dir, "sysctl")) as f:
+            for key, value in (line.split() for line in f if line.strip()):
+                with open(f"/proc/sys/{key}") as g:
+                    now = g.read().strip()
+                if now != value:
+                    changes.append(f"{key} was {value}, is {now} (put back)")
+                    with open(f"/proc/sys/{key}", "w") as g:
+                        g.write(value)
+        with open(os.path.join(self.dir, "links")) as f:
+            links_before = set(f.read().split())
+        out = run(["ip", "-o", "link", "show"]).stdout
+        links_now = {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line}
+        for link in sorted(n for n in links_now - links_before if n.startswith(("podman", "cni"))):
+            changes.append(f"new interface {link} (deleted)")
+            run(["ip", "link", "delete", link], check_rc=False)
+        return changes
 
 
 # ---- the test servers --------------------------------------------------------------------------
@@ -392,6 +499,7 @@ def check_container(info, doc, role):
     """What the Deployment `doc` asks of the container (`podman inspect` of it), as podman set it
     up and as the kernel applies it to the process."""
     name, host = info["Name"], info["HostConfig"]
+    check(info["RestartCount"] == 0, f"{name} restarted {info['RestartCount']} times")
     status = proc_status(info["State"]["Pid"])
     check(status["Uid"].split()[:2] == ["10001", "10001"] and
           status["Gid"].split()[:2] == ["10001", "10001"],
@@ -417,7 +525,7 @@ def check_container(info, doc, role):
         check(key and not key["RW"], f"{name}: the signing key is not mounted read-only")
 
 
-class Deployment:
+class KubePlay:
     """The run of the rendered manifests under `podman kube play`: its pods, their containers'
     ports and PIDs."""
 
@@ -438,10 +546,10 @@ class Deployment:
 
     def play(self):
         self.up = True
-        play = self.podman("kube", "play", self.manifest, timeout=300)
+        result = self.podman("kube", "play", self.manifest, timeout=300)
         # podman 4.3 runs every replica (pods NAME-pod-0, NAME-pod-1, ...); later versions run
         # one (pod NAME-pod) and say so.
-        limited = "Limiting replica count to 1" in play.stderr
+        limited = "Limiting replica count to 1" in result.stderr
         running = self.podman.names("pod", "ps")
         for name, doc in self.deployments.items():
             replicas = re.search(r"^  replicas: (\d+)$", doc, re.M)
@@ -519,10 +627,16 @@ class Deployment:
         return left
 
     def tear_down(self):
-        """After a failure: the pods stop, then they, their volumes and the secrets go."""
-        if self.up:
-            self.podman("kube", "down", self.manifest, check_rc=False, timeout=120)
-            self.podman.remove_everything()
+        """After a failure: the end of each role's log is shown, the pods stop, then they, their
+        volumes and the secrets go."""
+        if not self.up:
+            return
+        for container in self.podman.containers():
+            if not container.endswith("-infra"):
+                logs = self.podman("logs", "--tail", "15", container, check_rc=False)
+                print(f"--- {container}:\n{logs.stdout}{logs.stderr}", file=sys.stderr)
+        self.podman("kube", "down", self.manifest, check_rc=False, timeout=120)
+        self.podman.remove_everything()
 
 
 # ---- the test ----------------------------------------------------------------------------------
@@ -558,8 +672,7 @@ def main():
     # The run's queues, Redis keys and S3 objects live under this prefix on shared servers.
     prefix = "podman-" + uuid.uuid4().hex[:10]
     with contextlib.ExitStack() as cleanup, temp_dir("podman") as work:
-        saved_network = os.path.join(work, "host-network")
-        run([script("host-network"), "save", saved_network])
+        host_network = HostNetwork(os.path.join(work, "host-network"), docker)
         cleanup.callback(remove_blob_info_cache, podman_before)
 
         with phases("image"):
@@ -574,47 +687,45 @@ def main():
             storage = re.sub(r"^(s3://[^/?]+)", rf"\1/{prefix}", servers["VMP3_TEST_S3_URL"])
             text = render(work, ports, storage)
             docs = documents(text)
-            deployment = Deployment(podman, os.path.join(work, "vmp3.yaml"), docs, ports)
-            check(sorted(deployment.deployments) == [f"vmp3-{r}" for r in ROLES],
-                  f"Deployments {sorted(deployment.deployments)}, roles {ROLES}")
+            kube = KubePlay(podman, os.path.join(work, "vmp3.yaml"), docs, ports)
+            check(sorted(kube.deployments) == [f"vmp3-{r}" for r in ROLES],
+                  f"Deployments {sorted(kube.deployments)}, roles {ROLES}")
             log(f"rendered {len(docs)} objects ({', '.join(sorted({k for k, _, _ in docs}))}); "
                 f"ports {ports}")
 
         with phases("secrets"):
             # On a failure from here on: podman is emptied again, before the servers stop.
-            cleanup.callback(deployment.tear_down)
-            deployment.up = True
+            cleanup.callback(kube.tear_down)
+            kube.up = True
             create_secrets(podman, work, servers, prefix, podman.version(),
                            referenced_secrets(text))
 
         with phases("play"):
-            deployment.play()
-            log(f"pods: {sorted(p for ps in deployment.pods.values() for p in ps)}")
+            kube.play()
+            log(f"pods: {sorted(p for ps in kube.pods.values() for p in ps)}")
 
         with phases("ready"):
-            deployment.wait_ready()
-            log(f"every role answers /healthz and /readyz: {deployment.endpoints}; the HTTP "
+            kube.wait_ready()
+            log(f"every role answers /healthz and /readyz: {kube.endpoints}; the HTTP "
                 "roles' healthchecks pass; user, capabilities, seccomp, read-only root, limits "
                 "and mounts as the manifests say")
 
         with phases("conversion"):
             url = cleanup.enter_context(gateway(work, ports))
             job = convert_through(Api(url), work, seconds=4)
-            did = deployment.converted_by(job["id"])
+            did = kube.converted_by(job["id"])
             check(len(did) == 1, f"job {job['id']} converted by {did}, not by one converter")
             log(f"job {job['id']} through the gateway: uploaded, followed over SSE, converted by "
                 f"{did[0]}, downloaded, decoded to the source's length")
 
         with phases("stop"):
-            left = deployment.stop()
+            left = kube.stop()
             log(f"every role exited 0 on SIGTERM; kube down; removed volumes {left['volumes']} "
                 f"and secrets {left['secrets']}; no pod, container or process of the run left")
 
         cleanup.close()  # the gateway; the test servers when they are ours
-        differences = host_network_differences(saved_network)
-        if differences:
-            run([script("host-network"), "restore", saved_network])
-            raise CheckFailed(f"the host's networking changed (now restored): {differences}")
+        changes = host_network.put_back_changes(podman)
+        check(not changes, f"the host's networking changed (put back): {changes}")
         after = host_podman_state()
         check(after == podman_before,
               f"the host's podman state changed: before {podman_before}, after {after}")
