@@ -663,8 +663,19 @@ def load_image(docker, podman):
     log(f"docker save | podman load: {load.stdout.strip()}")
 
 
+def require_kustomize_5():
+    """The manifests need kubectl's kustomize v5 (components, `labels`), as tests/deploy/k8s do."""
+    out = run(["kubectl", "version", "--client", "-o", "json"], check_rc=False).stdout
+    version = json.loads(out or "{}").get("kustomizeVersion", "unknown")
+    if not re.match(r"v?([5-9]|\d\d)\.", version):
+        print(f"deploy tests skipped: kubectl embeds kustomize {version}; the manifests need v5 "
+              "(kubectl 1.27 or newer)")
+        sys.exit(SKIPPED)
+
+
 def main():
     require_tools("podman", "kubectl", "nginx", "curl")
+    require_kustomize_5()
     phases = Phases()
     docker = Docker()
     podman = Podman(os.path.join(BUILD_DIR, "deploy", "podman"))
