@@ -518,7 +518,9 @@ Status Service::Start() {
   if (auto s = impl_->server->Start(); !s) return s;
   for (auto& worker : impl_->workers) worker->Start();
   std::vector<std::string_view> names;
-  for (const Module* m : impl_->modules) names.push_back(m->name);
+  for (const Module* m : impl_->modules) {
+    if (m->routes || m->workers) names.push_back(m->name);  // not `all`, an alias
+  }
   spdlog::info("vmp3 serving roles [{}] on port {}", fmt::join(names, ","), port());
   return {};
 }

@@ -442,10 +442,10 @@ def gateway(work, ports):
     os.chmod(work, 0o711)
     listen = f"127.0.0.1:{free_port()}"
     with open(os.path.join(SOURCE_DIR, "deploy", "nginx", "vmp3.conf.template")) as f:
-        routes = f.read().replace("@LISTEN@", listen)
+        routes = f.read().replace("${VMP3_GATEWAY_LISTEN}", listen)
     for role in HTTP_ROLES:
-        routes = routes.replace(f"@{role.upper()}@", f"127.0.0.1:{ports[role]}")
-    check("@" not in re.sub(r"#.*", "", routes), f"placeholders left in the routes:\n{routes}")
+        routes = routes.replace(f"${{VMP3_{role.upper()}_UPSTREAM}}", f"127.0.0.1:{ports[role]}")
+    check("${VMP3_" not in re.sub(r"#.*", "", routes), f"placeholders left in the routes:\n{routes}")
     with open(os.path.join(directory, "routes.conf"), "w") as f:
         f.write(routes)
     conf = os.path.join(directory, "nginx.conf")
@@ -617,12 +617,23 @@ class KubePlay:
             self.podman("secret", "rm", *left["secrets"])
         check(not self.podman.names("volume", "ls") and not self.podman.names("secret", "ls"),
               "volumes or secrets are left")
+        def running(pid):
+            # A zombie has exited; only its parent (the machine's init, for conmon) reaps it.
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            except OSError:
+                return False
+        # conmon exits a moment after its container: give the processes a few seconds.
+        deadline = time.monotonic() + 10
+        while any(running(pid) for pid in self.pids.values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
         alive = []
         for what, pid in self.pids.items():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 0)
+            if running(pid):
                 alive.append(f"{what} (pid {pid})")
-                os.kill(pid, 9)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
         check(not alive, f"processes of the pods ran on after kube down (now killed): {alive}")
         return left
 
