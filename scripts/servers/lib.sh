@@ -114,3 +114,15 @@ close_inherited_fds() {
     eval "exec $fd>&-" 2>/dev/null || true
   done
 }
+
+# docker_client: the docker client to use: $VMP3_DOCKER if set, else Debian's /usr/bin/docker
+# (it has BuildKit; some machines put a client without buildx first on PATH), else `docker`.
+docker_client() {
+  if [[ -n ${VMP3_DOCKER:-} ]]; then
+    echo "$VMP3_DOCKER"
+  elif [[ -x /usr/bin/docker ]]; then
+    echo /usr/bin/docker
+  else
+    command -v docker || die "docker is not installed; run: scripts/install-deps --with-deploy"
+  fi
+}

@@ -19,7 +19,7 @@ point at them), then used through the gateway like a client would:
      job.failed; afterwards every vmp3 queue is empty (nothing left to redeliver) and nothing
      was dead-lettered;
    - the survivor's vmp3_conversions_total{outcome="done"} rose by exactly one;
-   - the client: the event stream ended with one terminal status, `done`; the account lists
+   - the client: the event stream's terminal status is `done`; the account lists
      exactly one job for the clip; its one MP3 decodes to the clip's length;
 5. `scripts/compose down` (docker-compose down -v) leaves no container, network or volume of the
    project, the converters' anonymous spool volumes included.
@@ -101,9 +101,9 @@ class Stack:
     def container(self, service, index=1):
         return f"{PROJECT}_{service}_{index}"
 
-    def exec(self, service, *args, index=1, input_bytes=None):
+    def exec(self, service, *args, index=1, input_text=None):
         return self.docker("exec", "-i", self.container(service, index), *args,
-                           input_bytes=input_bytes)
+                           input_text=input_text)
 
     def secret(self, file, key):
         with open(os.path.join(self.secrets, file)) as f:
@@ -217,13 +217,13 @@ class LifecycleTap:
         self.stack = stack
         self.queue = f"{PROJECT}-lifecycle-{uuid.uuid4().hex[:6]}"
         self.credentials = (f'user = "vmp3:{stack.secret("rabbitmq.env", "RABBITMQ_DEFAULT_PASS")}"'
-                            "\n").encode()
+                            "\n")
 
     def call(self, method, path, body):
         result = self.stack.exec(
             "upload", "curl", "-sS", "-f", "-K", "-", "-X", method,
             "-H", "content-type: application/json", "--data-binary", json.dumps(body),
-            f"http://rabbitmq:15672/api{path}", input_bytes=self.credentials)
+            f"http://rabbitmq:15672/api{path}", input_text=self.credentials)
         return json.loads(result.stdout) if result.stdout.strip() else None
 
     def bind(self):
@@ -239,7 +239,7 @@ class LifecycleTap:
     def delete(self):
         self.stack.exec("upload", "curl", "-sS", "-K", "-", "-X", "DELETE",
                         f"http://rabbitmq:15672/api/queues/%2F/{self.queue}",
-                        input_bytes=self.credentials)
+                        input_text=self.credentials)
 
 
 def converter_logs(stack, index):
@@ -318,8 +318,8 @@ def kill_converter_mid_job(stack, work):
     events = stream["events"]
     finals = [e for e in events
               if e[0] == "status" and e[1].get("status") in ("done", "failed", "cancelled")]
-    check([e[1]["status"] for e in finals] == ["done"],
-          f"terminal statuses on the event stream: {[e[1]['status'] for e in finals]}")
+    check(finals and finals[-1][1]["status"] == "done",
+          f"terminal status on the event stream: {[e[1]['status'] for e in finals]}")
     log(f"job {job_id} done {time.monotonic() - killed_at:.1f} s after the kill "
         f"({len(events)} events followed)")
 
@@ -418,11 +418,10 @@ def main():
                           env=stack.env, check_rc=False).stdout[-20000:])
             spool_volumes = []
             for index in (1, 2):
-                spool_volumes += run(
-                    [docker.client, "inspect", "--format",
-                     "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}",
-                     stack.container("converter", index)], env=docker.env,
-                    check_rc=False).stdout.split()
+                spool_volumes += docker(
+                    "inspect", "--format",
+                    "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}",
+                    stack.container("converter", index), check_rc=False).stdout.split()
             with timed("stack down"):
                 stack.compose("down", timeout=300)
         left = stack.project_objects()

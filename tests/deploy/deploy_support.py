@@ -12,35 +12,22 @@ Environment (set by tests/deploy/CMakeLists.txt):
 """
 
 import base64
-import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from script_support import CheckFailed, check, free_port, log, run_checks, scratch_dir  # noqa: E402,F401
+
 SOURCE_DIR = os.environ.get("VMP3_SOURCE_DIR", "")
 BUILD_DIR = os.environ.get("VMP3_BUILD_DIR", "")
 SKIPPED = 77
-
-
-class CheckFailed(Exception):
-    """A check failed; the message says what was expected and what happened."""
-
-
-def check(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def log(message):
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def run_test(body):
@@ -48,13 +35,7 @@ def run_test(body):
     if not SOURCE_DIR or not BUILD_DIR:
         print("VMP3_SOURCE_DIR and VMP3_BUILD_DIR must be set (run through ctest)", file=sys.stderr)
         sys.exit(2)
-    started = time.monotonic()
-    try:
-        body()
-    except CheckFailed as e:
-        print(f"FAILED: {e}", file=sys.stderr, flush=True)
-        sys.exit(1)
-    log(f"passed in {time.monotonic() - started:.1f} s")
+    run_checks(body)
 
 
 def engine_dir():
@@ -65,16 +46,33 @@ def script(name):
     return os.path.join(SOURCE_DIR, "scripts", name)
 
 
-def run(args, check_rc=True, timeout=600, env=None, capture=True, input_bytes=None):
-    """Runs a command; returns CompletedProcess (text). Fails the test with its output when it
+def run(args, check_rc=True, timeout=600, env=None, input_text=None, binary=False):
+    """Runs a command with its output captured and `input_text` (or nothing) on its stdin; returns
+    CompletedProcess (text, or bytes when `binary`). Fails the test with its output when it
     exits non-zero and check_rc is set."""
-    result = subprocess.run(args, capture_output=capture, text=input_bytes is None, timeout=timeout,
-                            env=env, input=input_bytes)
+    result = subprocess.run(args, capture_output=True, text=not binary, timeout=timeout, env=env,
+                            input=input_text if input_text is not None else "" if not binary
+                            else b"")
     if check_rc and result.returncode != 0:
-        out = (result.stdout or "")[-3000:] if capture else ""
-        err = (result.stderr or "")[-3000:] if capture else ""
-        raise CheckFailed(f"{' '.join(map(str, args))} exited {result.returncode}\n{out}\n{err}")
+        raise CheckFailed(f"{' '.join(map(str, args))} exited {result.returncode}\n"
+                          f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
+
+
+def parse_exports(text):
+    """The KEY=VALUE pairs of `export KEY='VALUE'` lines, as the project's scripts print them
+    (scripts/container-engine env, scripts/test-servers env)."""
+    pairs = {}
+    for line in text.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        pairs[key] = value.strip("'")
+    return pairs
+
+
+def link_names():
+    """The names of the host's network interfaces now (as scripts/host-network records them)."""
+    out = run(["ip", "-o", "link", "show"]).stdout
+    return {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line}
 
 
 def engine_env():
@@ -85,9 +83,7 @@ def engine_env():
         raise CheckFailed(f"no container engine: {result.stderr.strip()} "
                           "(the deploy.engine_start fixture starts it)")
     env = dict(os.environ)
-    for line in result.stdout.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'")
+    env.update(parse_exports(result.stdout))
     env["DOCKER_BUILDKIT"] = "1"
     return env
 
@@ -99,9 +95,9 @@ class Docker:
         self.env = engine_env()
         self.client = self.env["VMP3_DOCKER"]
 
-    def __call__(self, *args, check_rc=True, timeout=600, input_bytes=None):
+    def __call__(self, *args, check_rc=True, timeout=600, input_text=None):
         return run([self.client, *args], check_rc=check_rc, timeout=timeout, env=self.env,
-                   input_bytes=input_bytes)
+                   input_text=input_text)
 
     def health(self, container):
         return self("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}",
@@ -114,12 +110,6 @@ def require_tools(*names):
         print(f"not installed: {', '.join(missing)} (scripts/install-deps --with-deploy)",
               file=sys.stderr)
         sys.exit(SKIPPED)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(what, predicate, timeout, interval=0.5):
@@ -137,17 +127,9 @@ def wait_until(what, predicate, timeout, interval=0.5):
     raise CheckFailed(f"{what} within {timeout} s (last error: {last_error})")
 
 
-@contextlib.contextmanager
 def temp_dir(prefix):
     """A fresh directory under BUILD_DIR/deploy-tests, removed afterwards unless VMP3_KEEP_TEMP=1."""
-    root = os.path.join(BUILD_DIR, "deploy-tests")
-    os.makedirs(root, exist_ok=True)
-    path = tempfile.mkdtemp(prefix=prefix + "-", dir=root)
-    try:
-        yield path
-    finally:
-        if os.environ.get("VMP3_KEEP_TEMP") != "1":
-            shutil.rmtree(path, ignore_errors=True)
+    return scratch_dir(os.path.join(BUILD_DIR, "deploy-tests"), prefix)
 
 
 # ---- Media -------------------------------------------------------------------------------------
@@ -165,7 +147,7 @@ def make_video(path, seconds, size="320x240"):
 def decoded_seconds(path):
     """The duration of an MP3 as decoded (every frame through the decoder), not as its header says."""
     result = run(["ffmpeg", "-hide_banner", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1",
-                  "-ar", "8000", "-"], capture=True, input_bytes=b"")
+                  "-ar", "8000", "-"], binary=True)
     check(result.stderr.strip() == b"", f"decoding {path} printed errors: {result.stderr[-500:]!r}")
     return len(result.stdout) / 2 / 8000
 
@@ -176,7 +158,6 @@ def decoded_seconds(path):
 class ApiError(CheckFailed):
     def __init__(self, status, body, what):
         super().__init__(f"{what}: HTTP {status}: {body[:500]!r}")
-        self.status = status
 
 
 class Api:
@@ -186,7 +167,7 @@ class Api:
         self.base = base.rstrip("/")
         self.token = None
 
-    def request(self, method, path, body=None, headers=None, what=None, timeout=60):
+    def request(self, method, path, body=None, headers=None, timeout=60):
         request = urllib.request.Request(self.base + path, data=body, method=method,
                                          headers=dict(headers or {}))
         if self.token and "Authorization" not in request.headers:
@@ -195,7 +176,7 @@ class Api:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as e:
-            raise ApiError(e.code, e.read(), what or f"{method} {path}") from None
+            raise ApiError(e.code, e.read(), f"{method} {path}") from None
 
     def json(self, method, path, payload=None, headers=None):
         body = None if payload is None else json.dumps(payload).encode()
@@ -260,13 +241,6 @@ class Api:
                 check(time.monotonic() < deadline, f"job {job_id} did not end in {timeout} s")
         raise CheckFailed(f"the event stream of {job_id} closed before the job ended: {seen[-3:]}")
 
-    def wait_done(self, job_id, timeout=300):
-        job = wait_until(f"job {job_id} ends",
-                         lambda: (lambda j: j if j["status"] in ("done", "failed", "cancelled")
-                                  else None)(self.job(job_id)), timeout, interval=1)
-        check(job["status"] == "done", f"job {job_id} ended {job['status']}: {job}")
-        return job
-
     def download(self, job_id, path):
         status, headers, data = self.request("GET", f"/v1/jobs/{job_id}/mp3", timeout=120)
         check(status == 200, f"download answered {status}")
@@ -277,16 +251,14 @@ class Api:
         return path
 
 
-def convert_through(api, workdir, seconds=6, use_events=True):
-    """One whole conversion through `api` as a fresh user: upload a generated video, follow it
-    (SSE or polling) to `done`, download the MP3 and decode it to the source's length."""
+def convert_through(api, workdir, seconds=6):
+    """One whole conversion through `api` as a fresh user: upload a generated video, follow its
+    events (SSE) to `done`, download the MP3 and decode it to the source's length."""
     api.sign_up()
     video = make_video(os.path.join(workdir, f"clip-{uuid.uuid4().hex[:6]}.mp4"), seconds)
     job = api.upload(video)
-    if use_events:
-        events = api.events_until_end(job["id"])
-        check(events[-1][1].get("status") == "done", f"job ended {events[-1]}")
-    api.wait_done(job["id"])
+    events = api.events_until_end(job["id"])
+    check(events[-1][1].get("status") == "done", f"job ended {events[-1]}")
     mp3 = api.download(job["id"], os.path.join(workdir, job["id"] + ".mp3"))
     length = decoded_seconds(mp3)
     check(abs(length - seconds) < 0.1, f"the MP3 decodes to {length:.3f} s, the source is {seconds} s")

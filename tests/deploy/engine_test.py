@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from deploy_support import (Docker, check, engine_dir, log, require_tools, run, run_test,  # noqa: E402
+from deploy_support import (Docker, check, engine_dir, link_names, log, require_tools, run, run_test,  # noqa: E402
                             script)
 
 
@@ -29,8 +29,7 @@ def start():
     run([script("container-engine"), "start", engine_dir()], timeout=180)
     docker = Docker()
     log(f"engine: {docker.env['DOCKER_HOST']} ({docker.env.get('VMP3_ENGINE_MODE')})")
-    check(docker("version", "--format", "{{.Server.Version}}").stdout.strip(),
-          "the engine does not answer")
+    docker("version", "--format", "{{.Server.Version}}")  # fails the test if it does not answer
     run([script("base-images"), os.path.join(os.environ["VMP3_BUILD_DIR"], "deploy",
                                              "base-images")], env=docker.env, timeout=900)
     for tag in ("debian:bookworm", "debian:bookworm-slim"):
@@ -39,8 +38,9 @@ def start():
 
 def stop():
     saved = os.path.join(engine_dir(), "host-network")
+    ours = os.path.isdir(saved)  # the snapshot exists only when the script started dockerd
     before = {}
-    if os.path.isdir(saved):
+    if ours:
         for family in ("iptables", "ip6tables"):
             path = os.path.join(saved, family + ".rules")
             if os.path.exists(path):
@@ -50,7 +50,7 @@ def stop():
         with open(os.path.join(saved, "links")) as f:
             links = set(f.read().split())
     run([script("container-engine"), "stop", engine_dir()], timeout=120)
-    if not before:
+    if not ours:
         log("the engine was not ours: left running")
         return
     for family, rules in before.items():
@@ -60,10 +60,7 @@ def stop():
         with open(f"/proc/sys/{key}") as f:
             now = f.read().strip()
         check(now == value, f"{key} is {now}, was {value}")
-    now_links = set(subprocess.run(["ip", "-o", "link", "show"], capture_output=True,
-                                   text=True).stdout.split("\n"))
-    names = {line.split(": ")[1].split("@")[0] for line in now_links if ": " in line}
-    extra = {n for n in names - links if n.startswith(("docker", "br-", "veth", "podman", "cni"))}
+    extra = {n for n in link_names() - links if n.startswith(("docker", "br-", "veth", "podman", "cni"))}
     check(not extra, f"interfaces left behind: {sorted(extra)}")
     log("host networking restored: iptables, sysctls and links as before")
 

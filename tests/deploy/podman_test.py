@@ -40,8 +40,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from deploy_support import (BUILD_DIR, SKIPPED, SOURCE_DIR, Api, Docker, check,  # noqa: E402
-                            convert_through, free_port, log, require_tools, run, run_test,
-                            script, temp_dir, wait_until)
+                            convert_through, free_port, link_names, log, parse_exports,
+                            require_tools, run, run_test, script, temp_dir, wait_until)
 
 IMAGE = "vmp3:latest"
 # The name `podman load` gives the image of `docker save vmp3:latest`; the overlay runs it.
@@ -303,9 +303,7 @@ class HostNetwork:
                         g.write(value)
         with open(os.path.join(self.dir, "links")) as f:
             links_before = set(f.read().split())
-        out = run(["ip", "-o", "link", "show"]).stdout
-        links_now = {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line}
-        for link in sorted(n for n in links_now - links_before if n.startswith(("podman", "cni"))):
+        for link in sorted(n for n in link_names() - links_before if n.startswith(("podman", "cni"))):
             changes.append(f"new interface {link} (deleted)")
             run(["ip", "link", "delete", link], check_rc=False)
         return changes
@@ -315,11 +313,7 @@ class HostNetwork:
 
 
 def servers_env(directory):
-    env = {}
-    for line in run([script("test-servers"), "env", directory]).stdout.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'")
-    return env
+    return parse_exports(run([script("test-servers"), "env", directory]).stdout)
 
 
 @contextlib.contextmanager

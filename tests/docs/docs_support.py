@@ -14,34 +14,22 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from script_support import CheckFailed, check, free_port, log, run_checks, scratch_dir  # noqa: E402,F401
+
 SOURCE_DIR = os.environ.get("VMP3_SOURCE_DIR", "")
 BUILD_DIR = os.environ.get("VMP3_BUILD_DIR", "")
 BINARY = os.environ.get("VMP3_BINARY", "")
-
-
-class CheckFailed(Exception):
-    """A check of a test failed; the message says what was expected and what happened."""
-
-
-def check(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def log(message):
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def run_test(body):
@@ -51,31 +39,13 @@ def run_test(body):
         if not value:
             print(f"{name} is not set (run through ctest)", file=sys.stderr)
             sys.exit(2)
-    started = time.monotonic()
-    try:
-        body()
-    except CheckFailed as e:
-        print(f"FAILED: {e}", file=sys.stderr, flush=True)
-        sys.exit(1)
-    log(f"passed in {time.monotonic() - started:.1f} s")
+    run_checks(body)
 
 
 def temp_dir(prefix):
     """A fresh directory under the build tree (so it is never in the source tree and goes with the
     build), removed when the `with` block ends unless VMP3_KEEP_TEMP=1."""
-
-    @contextlib.contextmanager
-    def manager():
-        root = os.path.join(BUILD_DIR, "docs-tests")
-        os.makedirs(root, exist_ok=True)
-        path = tempfile.mkdtemp(prefix=prefix + "-", dir=root)
-        try:
-            yield path
-        finally:
-            if os.environ.get("VMP3_KEEP_TEMP") != "1":
-                shutil.rmtree(path, ignore_errors=True)
-
-    return manager()
+    return scratch_dir(os.path.join(BUILD_DIR, "docs-tests"), prefix)
 
 
 def user_env(**extra):
@@ -88,13 +58,6 @@ def user_env(**extra):
 
 
 # ---- Ports -----------------------------------------------------------------------------------
-
-
-def free_port():
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_is_free(port):

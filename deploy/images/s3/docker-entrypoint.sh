@@ -129,11 +129,12 @@ trap 'log "stopping"; stop_all; exit 0' TERM INT
 trap 'stop_all' EXIT
 
 wait_for() { # wait_for SECONDS WHAT COMMAND...
-  local deadline=$((SECONDS + $1)) what=$2
+  local limit=$1 what=$2
+  local deadline=$((SECONDS + limit))
   shift 2
   until "$@" >/dev/null 2>&1; do
     ((SECONDS < deadline)) || {
-      log "$what did not happen within $1 s; logs:"
+      log "$what did not happen within $limit s; logs:"
       tail -n 30 "$logs"/*.log >&2 || true
       return 1
     }
