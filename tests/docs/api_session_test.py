@@ -31,7 +31,8 @@ class Step:
     def __init__(self, command, expected=""):
         self.command = command  # as in the doc, continuation lines included
         self.expected = expected  # the output the doc shows ("" when none)
-        self.output = ""
+        self.output = ""  # its stdout: what the doc shows
+        self.errors = ""  # its stderr, kept apart as on a terminal (curl's progress meter)
         self.status = None
         self.variables = {}  # what the shell variables it assigns hold afterwards
 
@@ -103,8 +104,10 @@ def run_session(steps, workdir, port):
             script.append(f"mv -f talk.mp3 {out}.before.mp3 2>/dev/null")
         script.append(f"echo {i} >{out}.started")
         # A group runs in this shell (assignments stay) and its redirection also catches the
-        # stderr of command substitutions.
-        script.append(f"{{\n{command}\n}} >{out}.out 2>&1 </dev/null; echo $? >{out}.status")
+        # stderr of command substitutions. stderr goes apart: with stdout not a terminal, curl
+        # prints a progress meter there, which must not split the lines of the stdout.
+        script.append(f"{{\n{command}\n}} >{out}.out 2>{out}.err </dev/null; "
+                      f"echo $? >{out}.status")
         for name in assigned_variables(command):
             script.append(f"printf %s \"${name}\" >{out}.var.{name}")
         if saves_mp3(command):
@@ -120,9 +123,11 @@ def run_session(steps, workdir, port):
         ds.check(os.path.exists(prefix + ".started"), f"step {i} ({step!r}) never ran")
         with open(prefix + ".out", errors="replace") as f:
             step.output = f.read()
+        with open(prefix + ".err", errors="replace") as f:
+            step.errors = f.read()
         ds.check(os.path.exists(prefix + ".status"),
                  f"step {i} ({step!r}) did not finish within {SESSION_BUDGET_S} s "
-                 f"of the session; its output so far:\n{step.output}")
+                 f"of the session; its output so far:\n{step.output}\nstderr:\n{step.errors}")
         with open(prefix + ".status") as f:
             step.status = int(f.read())
         for name in assigned_variables(step.command):
@@ -135,7 +140,8 @@ def check_step(i, step, workdir, state):
     """What the doc says the step does, judged by what it is."""
     c = step.command
     what = f"`{step!r}`"
-    ds.check(step.status == 0, f"{what} exited {step.status}:\n{step.output}")
+    ds.check(step.status == 0,
+             f"{what} exited {step.status}:\n{step.output}\nstderr:\n{step.errors}")
     v = step.variables
     if "/v1/auth/register" in c:
         got = json.loads(step.output)
@@ -152,14 +158,13 @@ def check_step(i, step, workdir, state):
         job = v.get("JOB", v.get("ID"))
         ds.check(re.fullmatch(ID, job), f"{what}: the job id is {job!r}:\n{step.output}")
         if "202 Accepted" in step.expected:
-            ds.check("HTTP/1.1 202 Accepted" in step.output and
-                     f"Location: /v1/jobs/{job}" in step.output,
-                     f"{what}: the doc shows a 202 with a Location; the output was:\n"
-                     f"{step.output}")
+            shown = step.errors + step.output  # the doc's `curl -D /dev/stderr` headers
+            ds.check("HTTP/1.1 202 Accepted" in shown and f"Location: /v1/jobs/{job}" in shown,
+                     f"{what}: the doc shows a 202 with a Location; the output was:\n{shown}")
         state["job"] = job
     elif "/events" in c:
         events = re.findall(r"^event: (\w+)\ndata: (.*)$", step.output, re.M)
-        ds.check(events, f"{what}: no events in:\n{step.output}")
+        ds.check(events, f"{what}: no events in:\n{step.output}\nstderr:\n{step.errors}")
         for name, data in events:
             ds.check(json.loads(data).get("id") == state.get("job"),
                      f"{what}: an event of another job: {data}")
