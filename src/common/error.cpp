@@ -32,6 +32,8 @@ constexpr Row kTable[] = {
     {ErrorCode::kIo, {"io_error", 500, "Storage error", true}},
     {ErrorCode::kInternal, {"internal", 500, "Internal error", false}},
     {ErrorCode::kMisdirected, {"misdirected", 421, "Misdirected request", false}},
+    // 422: the request is well-formed, the URL in it points where the service will not call.
+    {ErrorCode::kUrlRefused, {"url_refused", 422, "URL refused", false}},
     {ErrorCode::kMethodNotAllowed, {"method_not_allowed", 405, "Method not allowed", false}},
     {ErrorCode::kHeadersTooLarge,
      {"headers_too_large", 431, "Request header fields too large", false}},

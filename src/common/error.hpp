@@ -28,6 +28,7 @@ enum class ErrorCode {
   kIo,                // local I/O failed
   kInternal,          // a bug or an unexpected library failure
   kMisdirected,       // the request reached a process that does not serve it (gateway routes)
+  kUrlRefused,        // a URL the service would call (a webhook) breaks the egress policy
   // Protocol errors of the HTTP layer itself.
   kMethodNotAllowed,     // the path exists, the method does not
   kHeadersTooLarge,      // request headers past the server's limit

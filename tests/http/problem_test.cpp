@@ -15,6 +15,7 @@ constexpr ErrorCode kAllCodes[] = {
     ErrorCode::kInternal,        ErrorCode::kEmptyInput,       ErrorCode::kNotMedia,
     ErrorCode::kNoAudioStream,   ErrorCode::kCorruptMedia,     ErrorCode::kUnsupportedMedia,
     ErrorCode::kMediaTooLong,    ErrorCode::kOutputTooLarge,   ErrorCode::kMisdirected,
+    ErrorCode::kUrlRefused,
 };
 
 TEST(HttpStatusForTest, MapsEveryCode) {
@@ -30,6 +31,7 @@ TEST(HttpStatusForTest, MapsEveryCode) {
   EXPECT_EQ(HttpStatusFor(ErrorCode::kIo), 500);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kInternal), 500);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kMisdirected), 421);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kUrlRefused), 422);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kUnavailable), 503);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kDeadlineExceeded), 504);
   for (ErrorCode code : {ErrorCode::kEmptyInput, ErrorCode::kNotMedia, ErrorCode::kNoAudioStream,
