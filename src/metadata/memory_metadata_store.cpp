@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "common/text.hpp"
@@ -34,6 +35,46 @@ class MemoryMetadataStore::State {
   std::map<std::string, std::set<ListKey>, std::less<>> jobs_by_owner;
   std::set<ExpiryKey> expiring;  // jobs with expires_at > 0
   MemoryLimitStore limits;       // has its own lock
+  // The event log: seq → event (cursor = seq), and each owner's seqs.
+  std::map<int64_t, StoredEvent> events;
+  std::map<std::string, std::set<int64_t>, std::less<>> events_by_owner;
+  int64_t last_seq = 0;
+  // The NotificationStore: records by (kind, id), with their indexes.
+  using RecordKey = std::pair<std::string, std::string>;
+  std::map<RecordKey, Record> records;
+  std::map<std::tuple<std::string, ListBy, std::string>, std::set<ListKey>> records_listed;
+  std::set<std::tuple<std::string, int64_t, std::string>> records_due;  // (kind, due_at, id)
+  std::map<std::string, std::string, std::less<>> cursors;
+
+  void LogEvent(StoredEvent event) {
+    event.cursor = std::to_string(++last_seq);
+    events_by_owner[event.owner_id].insert(last_seq);
+    events.emplace(last_seq, std::move(event));
+  }
+
+  void LogStatusEvent(const Job* before, const Job& after) {
+    if (auto type = StatusEventType(before, after))
+      LogEvent(
+          MakeStoredEvent(std::move(*type), after, before ? after.updated_at : after.created_at));
+  }
+
+  void IndexRecord(const std::string& kind, const Record& r) {
+    records_listed[{kind, ListBy::kOwner, r.owner_id}].emplace(r.created_at, r.id);
+    if (!r.parent.empty())
+      records_listed[{kind, ListBy::kParent, r.parent}].emplace(r.created_at, r.id);
+    if (r.due_at > 0) records_due.emplace(kind, r.due_at, r.id);
+  }
+
+  void UnindexRecord(const std::string& kind, const Record& r) {
+    for (auto [by, key] :
+         {std::pair(ListBy::kOwner, r.owner_id), std::pair(ListBy::kParent, r.parent)}) {
+      auto it = records_listed.find({kind, by, key});
+      if (it == records_listed.end()) continue;
+      it->second.erase(ListKey(r.created_at, r.id));
+      if (it->second.empty()) records_listed.erase(it);
+    }
+    records_due.erase({kind, r.due_at, r.id});
+  }
 
   void Index(const Job& job) {
     jobs_by_owner[job.owner_id].emplace(job.created_at, job.id);
@@ -117,6 +158,7 @@ Status MemoryMetadataStore::CreateJobWithin(const Job& job, const UsageLimits& l
   }
   state_->jobs.emplace(job.id, job);
   state_->Index(job);
+  state_->LogStatusEvent(nullptr, job);
   return {};
 }
 
@@ -143,6 +185,7 @@ Result<Job> MemoryMetadataStore::UpdateJob(std::string_view id,
     return MakeError(ErrorCode::kInternal,
                      fmt::format("an update of job {} tried to change its id or owner", id));
   }
+  state_->LogStatusEvent(&it->second, job);
   state_->Unindex(it->second);
   it->second = job;
   state_->Index(job);
@@ -195,6 +238,57 @@ Status MemoryMetadataStore::DeleteJob(std::string_view id) {
   return {};
 }
 
+Status MemoryMetadataStore::ExpireJob(std::string_view id, int64_t now_ms) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->jobs.find(id);
+  if (it == state_->jobs.end()) return JobNotFound(id);
+  if (it->second.status == JobStatus::kDone || it->second.status == JobStatus::kFailed)
+    state_->LogEvent(MakeStoredEvent("job.expired", it->second, now_ms));
+  state_->Unindex(it->second);
+  state_->jobs.erase(it);
+  return {};
+}
+
+Result<EventPage> MemoryMetadataStore::ReadEvents(std::string_view owner_id, std::string_view after,
+                                                  int limit) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  int64_t after_seq = 0;
+  if (!after.empty()) {
+    auto [end, ec] = std::from_chars(after.data(), after.data() + after.size(), after_seq);
+    if (ec != std::errc() || end != after.data() + after.size() || after_seq < 0)
+      return MakeError(ErrorCode::kInvalidArgument, "malformed event cursor");
+  }
+  EventPage page{{}, std::string(after)};
+  std::lock_guard lock(state_->mu);
+  if (owner_id.empty()) {
+    for (auto it = state_->events.upper_bound(after_seq);
+         it != state_->events.end() && page.events.size() < static_cast<size_t>(limit); ++it)
+      page.events.push_back(it->second);
+  } else if (auto owned = state_->events_by_owner.find(owner_id);
+             owned != state_->events_by_owner.end()) {
+    for (auto it = owned->second.upper_bound(after_seq);
+         it != owned->second.end() && page.events.size() < static_cast<size_t>(limit); ++it)
+      page.events.push_back(state_->events.at(*it));
+  }
+  if (!page.events.empty()) page.next_cursor = page.events.back().cursor;
+  return page;
+}
+
+Status MemoryMetadataStore::PruneEvents(int64_t before_ms) {
+  std::lock_guard lock(state_->mu);
+  for (auto it = state_->events.begin(); it != state_->events.end();) {
+    if (it->second.created_at >= before_ms) {
+      ++it;
+      continue;
+    }
+    auto owned = state_->events_by_owner.find(it->second.owner_id);
+    owned->second.erase(it->first);
+    if (owned->second.empty()) state_->events_by_owner.erase(owned);
+    it = state_->events.erase(it);
+  }
+  return {};
+}
+
 Result<std::vector<Job>> MemoryMetadataStore::ListExpired(int64_t now_ms, int limit) {
   if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
   std::vector<Job> expired;
@@ -229,6 +323,111 @@ Result<std::string> MemoryMetadataStore::UpdateLimit(
 
 Result<std::string> MemoryMetadataStore::GetLimit(std::string_view key) {
   return state_->limits.GetLimit(key);
+}
+
+Status MemoryMetadataStore::Insert(std::string_view kind, const Record& record) {
+  if (auto valid = CheckRecord(kind, record); !valid) return valid;
+  std::lock_guard lock(state_->mu);
+  State::RecordKey key(kind, record.id);
+  if (state_->records.contains(key))
+    return MakeError(ErrorCode::kAlreadyExists, fmt::format("{} {} exists", kind, record.id));
+  state_->records.emplace(key, record);
+  state_->IndexRecord(key.first, record);
+  return {};
+}
+
+Result<Record> MemoryMetadataStore::Get(std::string_view kind, std::string_view id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->records.find({std::string(kind), std::string(id)});
+  if (it == state_->records.end())
+    return MakeError(ErrorCode::kNotFound, fmt::format("{} {} does not exist", kind, id));
+  return it->second;
+}
+
+Result<Record> MemoryMetadataStore::Update(std::string_view kind, std::string_view id,
+                                           const std::function<Status(Record&)>& mutate) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->records.find({std::string(kind), std::string(id)});
+  if (it == state_->records.end())
+    return MakeError(ErrorCode::kNotFound, fmt::format("{} {} does not exist", kind, id));
+  Record record = it->second;
+  if (auto mutated = mutate(record); !mutated) return tl::unexpected(mutated.error());
+  if (auto kept = CheckRecordUpdate(kind, it->second, record); !kept)
+    return tl::unexpected(kept.error());
+  state_->UnindexRecord(it->first.first, it->second);
+  it->second = record;
+  state_->IndexRecord(it->first.first, record);
+  return record;
+}
+
+Status MemoryMetadataStore::Remove(std::string_view kind, std::string_view id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->records.find({std::string(kind), std::string(id)});
+  if (it == state_->records.end())
+    return MakeError(ErrorCode::kNotFound, fmt::format("{} {} does not exist", kind, id));
+  state_->UnindexRecord(it->first.first, it->second);
+  state_->records.erase(it);
+  return {};
+}
+
+Result<RecordPage> MemoryMetadataStore::List(std::string_view kind, ListBy by, std::string_view key,
+                                             int limit, std::string_view cursor) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  std::optional<ListKey> after;
+  if (!cursor.empty()) {
+    auto decoded = DecodeJobCursor(cursor);
+    if (!decoded) return MakeError(ErrorCode::kInvalidArgument, "malformed list cursor");
+    after = ListKey(decoded->created_at, std::string(decoded->id));
+  }
+  RecordPage page;
+  std::lock_guard lock(state_->mu);
+  auto listed = state_->records_listed.find({std::string(kind), by, std::string(key)});
+  if (listed == state_->records_listed.end()) return page;
+  const std::set<ListKey>& keys = listed->second;
+  auto it = std::make_reverse_iterator(after ? keys.lower_bound(*after) : keys.end());
+  for (; it != keys.rend(); ++it) {
+    if (page.records.size() == static_cast<size_t>(limit)) {
+      page.next_cursor = EncodeRecordCursor(page.records.back());
+      break;
+    }
+    page.records.push_back(state_->records.at({std::string(kind), it->second}));
+  }
+  return page;
+}
+
+Result<std::vector<Record>> MemoryMetadataStore::ClaimDue(std::string_view kind, int64_t now_ms,
+                                                          int64_t lease_ms, int limit) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (lease_ms <= 0) return MakeError(ErrorCode::kInvalidArgument, "a lease must be > 0");
+  std::vector<Record> claimed;
+  std::lock_guard lock(state_->mu);
+  auto it = state_->records_due.lower_bound({std::string(kind), 1, std::string()});
+  std::vector<std::string> ids;
+  for (; it != state_->records_due.end() && std::get<0>(*it) == kind &&
+         std::get<1>(*it) <= now_ms && ids.size() < static_cast<size_t>(limit);
+       ++it) {
+    ids.push_back(std::get<2>(*it));
+  }
+  for (const std::string& id : ids) {
+    Record& record = state_->records.at({std::string(kind), id});
+    state_->UnindexRecord(std::string(kind), record);
+    record.due_at = now_ms + lease_ms;
+    state_->IndexRecord(std::string(kind), record);
+    claimed.push_back(record);
+  }
+  return claimed;
+}
+
+Result<std::string> MemoryMetadataStore::GetCursor(std::string_view name) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->cursors.find(name);
+  return it == state_->cursors.end() ? std::string() : it->second;
+}
+
+Status MemoryMetadataStore::SetCursor(std::string_view name, std::string_view value) {
+  std::lock_guard lock(state_->mu);
+  state_->cursors.insert_or_assign(std::string(name), std::string(value));
+  return {};
 }
 
 }  // namespace vmp3

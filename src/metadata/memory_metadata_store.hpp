@@ -9,6 +9,8 @@
 // one database, and a handle opened after the others were destroyed sees what a restarted process
 // would. Nothing is kept on disk, so nothing survives the process.
 //
+// The event log and the NotificationStore's records live in the same State.
+//
 // Jobs are kept as Job values (copied in and out, so a caller never aliases the store) with
 // indexes for listing by owner (created_at, id), for expiry, and by lowercased username; usage
 // is summed over the owner's jobs by UsageOf when asked. The ListJobs cursor encodes
@@ -24,10 +26,13 @@
 
 #include "metadata/limit_store.hpp"
 #include "metadata/metadata_store.hpp"
+#include "metadata/notification_store.hpp"
 
 namespace vmp3 {
 
-class MemoryMetadataStore final : public MetadataStore, public LimitStore {
+class MemoryMetadataStore final : public MetadataStore,
+                                  public LimitStore,
+                                  public NotificationStore {
  public:
   // The records themselves, shared by the handles opened on them.
   class State;
@@ -50,6 +55,10 @@ class MemoryMetadataStore final : public MetadataStore, public LimitStore {
   Status SetProgress(std::string_view id, double progress) override;
   Result<JobPage> ListJobs(std::string_view owner_id, int limit, std::string_view cursor) override;
   Status DeleteJob(std::string_view id) override;
+  Status ExpireJob(std::string_view id, int64_t now_ms) override;
+  Result<EventPage> ReadEvents(std::string_view owner_id, std::string_view after,
+                               int limit) override;
+  Status PruneEvents(int64_t before_ms) override;
   Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) override;
   Result<std::map<JobStatus, uint64_t>> CountByStatus() override;
   // Always succeeds: memory is always reachable.
@@ -60,6 +69,18 @@ class MemoryMetadataStore final : public MetadataStore, public LimitStore {
       std::string_view key, std::chrono::milliseconds ttl,
       const std::function<std::string(std::string_view current)>& update) override;
   Result<std::string> GetLimit(std::string_view key) override;
+
+  Status Insert(std::string_view kind, const Record& record) override;
+  Result<Record> Get(std::string_view kind, std::string_view id) override;
+  Result<Record> Update(std::string_view kind, std::string_view id,
+                        const std::function<Status(Record&)>& mutate) override;
+  Status Remove(std::string_view kind, std::string_view id) override;
+  Result<RecordPage> List(std::string_view kind, ListBy by, std::string_view key, int limit,
+                          std::string_view cursor) override;
+  Result<std::vector<Record>> ClaimDue(std::string_view kind, int64_t now_ms, int64_t lease_ms,
+                                       int limit) override;
+  Result<std::string> GetCursor(std::string_view name) override;
+  Status SetCursor(std::string_view name, std::string_view value) override;
 
  private:
   std::shared_ptr<State> state_;

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/ids.hpp"
+
 namespace vmp3 {
 namespace {
 
@@ -160,6 +162,22 @@ Result<JobCursor> DecodeJobCursor(std::string_view text) {
     if (ec == std::errc() && end == text.data() + colon && !cursor.id.empty()) return cursor;
   }
   return MakeError(ErrorCode::kInvalidArgument, "malformed job list cursor");
+}
+
+std::optional<std::string> StatusEventType(const Job* before, const Job& after) {
+  if (before && before->status == after.status) return std::nullopt;
+  return fmt::format("job.{}", JobStatusName(after.status));
+}
+
+StoredEvent MakeStoredEvent(std::string type, const Job& job, int64_t at_ms) {
+  return StoredEvent{
+      .cursor = {},
+      .id = RandomId(),
+      .type = std::move(type),
+      .owner_id = job.owner_id,
+      .job_id = job.id,
+      .created_at = at_ms,
+      .job = nlohmann::json(job).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 }  // namespace vmp3

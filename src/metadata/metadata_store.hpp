@@ -101,6 +101,33 @@ struct JobPage {
   std::string next_cursor;  // empty on the last page
 };
 
+// A job's lifecycle event in the store's event log: "job.<status>" whenever a job is created or
+// its status changes, and "job.expired" when a finished job expires (ExpireJob). The store
+// writes it in the same transaction as the change itself, so the log is an outbox: no change
+// without its event, no event without its change. The notifier reads it in order, and users read
+// their own (GET /v1/events).
+struct StoredEvent {
+  std::string cursor;  // where it is in the log it was read from (opaque; see ReadEvents)
+  std::string id;      // unique (RandomId), the same every time it is read: a webhook-id
+  std::string type;    // "job.queued", "job.converting", "job.done", ...
+  std::string owner_id;
+  std::string job_id;
+  int64_t created_at = 0;  // unix ms: the job's updated_at (created_at for job.queued)
+  std::string job;         // the job as written, JSON (to_json(Job))
+};
+// The type of the event a write of `after` (with `before` the job it replaces, null when new)
+// makes: "job.<status>" when the status is new, nullopt when it did not change.
+std::optional<std::string> StatusEventType(const Job* before, const Job& after);
+// The event a write makes, with a fresh id; cursor left empty (the store assigns it).
+StoredEvent MakeStoredEvent(std::string type, const Job& job, int64_t at_ms);
+
+struct EventPage {
+  std::vector<StoredEvent> events;  // oldest first
+  // Where to continue: the last event's cursor, or the cursor that was given when none followed
+  // it (so a poller just keeps passing it back).
+  std::string next_cursor;
+};
+
 // Thread-safe: every method may be called from any thread concurrently.
 // Errors: kNotFound for a missing user or job, kInvalidArgument for malformed arguments,
 // kUnavailable or kIo when the backend fails. The store never invents timestamps: callers set
@@ -142,8 +169,21 @@ class MetadataStore {
   virtual Result<JobPage> ListJobs(std::string_view owner_id, int limit,
                                    std::string_view cursor) = 0;
   virtual Status DeleteJob(std::string_view id) = 0;
+  // Deletes the job as the janitor does when it expires, and, when it had ended done or failed
+  // (a cancelled job was announced when cancelled), logs "job.expired" at now_ms in the same
+  // step. kNotFound when there is no such job.
+  virtual Status ExpireJob(std::string_view id, int64_t now_ms) = 0;
   // Jobs with 0 < expires_at <= now_ms, soonest expiry first, at most limit (>= 1).
   virtual Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) = 0;
+  // The event log, oldest first: every owner's events when owner_id is empty (the notifier),
+  // else only that owner's. `after` is a cursor of an event read the same way (owner or not;
+  // the two kinds differ), or "" for the oldest kept; at most limit (>= 1) events after it, in
+  // the order their transactions committed, so a reader that passes back next_cursor sees every
+  // event once even while writers run. kInvalidArgument for a malformed cursor.
+  virtual Result<EventPage> ReadEvents(std::string_view owner_id, std::string_view after,
+                                       int limit) = 0;
+  // Forgets events logged before before_ms (retention). Some backends trim lazily.
+  virtual Status PruneEvents(int64_t before_ms) = 0;
   // Number of jobs in each status; every status is present, with 0 when none.
   virtual Result<std::map<JobStatus, uint64_t>> CountByStatus() = 0;
   // Checks that the backend is reachable.

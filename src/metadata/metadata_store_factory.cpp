@@ -12,7 +12,7 @@ Result<MetadataBackend> MakeMetadataBackend(std::string_view url,
                                             const std::filesystem::path& data_dir) {
   if (url == "memory") {
     auto memory = std::make_shared<MemoryMetadataStore>();
-    return MetadataBackend{memory, memory};
+    return MetadataBackend{memory, memory, memory};
   }
   std::filesystem::path path;
   if (url.empty() || url == "sqlite") {
@@ -31,7 +31,7 @@ Result<MetadataBackend> MakeMetadataBackend(std::string_view url,
     auto store = RedisMetadataStore::Open(*target);
     if (!store) return tl::unexpected(store.error());
     std::shared_ptr<RedisMetadataStore> shared = std::move(*store);
-    return MetadataBackend{shared, shared};
+    return MetadataBackend{shared, shared, shared};
   } else {
     return tl::unexpected(
         UnsupportedUrlScheme("metadata", url, "sqlite, sqlite:///path, redis://, memory"));
@@ -39,7 +39,7 @@ Result<MetadataBackend> MakeMetadataBackend(std::string_view url,
   auto store = SqliteMetadataStore::Open(path);
   if (!store) return tl::unexpected(store.error());
   std::shared_ptr<SqliteMetadataStore> shared = std::move(*store);
-  return MetadataBackend{shared, shared};
+  return MetadataBackend{shared, shared, shared};
 }
 
 Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,

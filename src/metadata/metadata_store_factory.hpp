@@ -8,6 +8,7 @@
 #include "metadata/job_events.hpp"
 #include "metadata/limit_store.hpp"
 #include "metadata/metadata_store.hpp"
+#include "metadata/notification_store.hpp"
 
 namespace vmp3 {
 
@@ -21,11 +22,13 @@ namespace vmp3 {
 Result<std::shared_ptr<MetadataStore>> MakeMetadataStore(std::string_view url,
                                                          const std::filesystem::path& data_dir);
 
-// The metadata backend with its capabilities: the store, and the LimitStore the same backend
-// provides (abuse limits shared by every process on it).
+// The metadata backend with its capabilities: the store, the LimitStore the same backend
+// provides (abuse limits shared by every process on it), and the NotificationStore (the
+// notifier's records).
 struct MetadataBackend {
   std::shared_ptr<MetadataStore> store;
   std::shared_ptr<LimitStore> limits;
+  std::shared_ptr<NotificationStore> notifications;
 };
 Result<MetadataBackend> MakeMetadataBackend(std::string_view url,
                                             const std::filesystem::path& data_dir);

@@ -369,6 +369,11 @@ std::vector<RedisMetadataStore::Command> RedisMetadataStore::WriteJob(const Job*
                         std::to_string(static_cast<int64_t>(now.stored_bytes) -
                                        static_cast<int64_t>(was.stored_bytes))});
   }
+  if (auto type = StatusEventType(before, *after)) {
+    auto events = EventCommands(
+        MakeStoredEvent(std::move(*type), *after, before ? after->updated_at : after->created_at));
+    commands.insert(commands.end(), events.begin(), events.end());
+  }
   commands.push_back({"SET", Key("job", id), EncodeJson(*after)});
   commands.push_back({"ZADD", Key("owner", after->owner_id), "0", OwnerMember(*after)});
   commands.push_back(
@@ -376,6 +381,22 @@ std::vector<RedisMetadataStore::Command> RedisMetadataStore::WriteJob(const Job*
   if (after->expires_at > 0)
     commands.push_back({"ZADD", Key("expiry"), std::to_string(after->expires_at), id});
   return commands;
+}
+
+std::vector<RedisMetadataStore::Command> RedisMetadataStore::EventCommands(
+    const StoredEvent& event) const {
+  // Inside MULTI/EXEC, so `*` ids follow commit order (see the header). Each owner's stream keeps
+  // its newest ~10000 events; the global one is trimmed by PruneEvents.
+  auto xadd = [&](std::vector<std::string> head) {
+    Command command = std::move(head);
+    for (std::string_view field : {"id", event.id.c_str()}) command.emplace_back(field);
+    command.insert(command.end(),
+                   {"type", event.type, "owner", event.owner_id, "job_id", event.job_id, "at",
+                    std::to_string(event.created_at), "job", event.job});
+    return command;
+  };
+  return {xadd({"XADD", Key("events"), "*"}),
+          xadd({"XADD", Key("events", event.owner_id), "MAXLEN", "~", "10000", "*"})};
 }
 
 Result<std::vector<Job>> RedisMetadataStore::LoadJobs(const std::vector<std::string>& ids) {
@@ -575,6 +596,85 @@ Status RedisMetadataStore::DeleteJob(std::string_view id) {
   });
 }
 
+Status RedisMetadataStore::ExpireJob(std::string_view id, int64_t now_ms) {
+  return Transact(JobKeys(id), [&](const Values& values) -> Result<std::vector<Command>> {
+    auto current = JobFrom(values[0], values[1]);
+    if (!current) return tl::unexpected(current.error());
+    if (!*current) return JobNotFound(id);
+    auto commands = WriteJob(&**current, nullptr);
+    JobStatus status = (*current)->status;
+    if (status == JobStatus::kDone || status == JobStatus::kFailed) {
+      auto events = EventCommands(MakeStoredEvent("job.expired", **current, now_ms));
+      commands.insert(commands.end(), events.begin(), events.end());
+    }
+    return commands;
+  });
+}
+
+namespace {
+
+// A stream entry id: "MS-SEQ".
+bool IsStreamId(std::string_view text) {
+  size_t dash = text.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == text.size()) return false;
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return IsAsciiDigit(c) || c == '-'; }) &&
+         text.find('-', dash + 1) == std::string_view::npos;
+}
+
+}  // namespace
+
+Result<EventPage> RedisMetadataStore::ReadEvents(std::string_view owner_id, std::string_view after,
+                                                 int limit) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (!after.empty() && !IsStreamId(after))
+    return MakeError(ErrorCode::kInvalidArgument, "malformed event cursor");
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  std::string key = owner_id.empty() ? Key("events") : Key("events", owner_id);
+  std::string start = after.empty() ? "-" : fmt::format("({}", after);
+  auto r = (*lease)->Run({"XRANGE", key, start, "+", "COUNT", std::to_string(limit)});
+  if (!r) return tl::unexpected(r.error());
+  EventPage page{{}, std::string(after)};
+  for (size_t i = 0; i < (*r)->elements; ++i) {
+    const redisReply* entry = (*r)->element[i];
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
+      return MakeError(ErrorCode::kInternal, "Redis answered XRANGE with something else");
+    StoredEvent event;
+    event.cursor = StringOf(entry->element[0]).value_or("");
+    const redisReply* fields = entry->element[1];
+    for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+      std::string name = StringOf(fields->element[f]).value_or("");
+      std::string value = StringOf(fields->element[f + 1]).value_or("");
+      if (name == "id")
+        event.id = std::move(value);
+      else if (name == "type")
+        event.type = std::move(value);
+      else if (name == "owner")
+        event.owner_id = std::move(value);
+      else if (name == "job_id")
+        event.job_id = std::move(value);
+      else if (name == "at")
+        std::from_chars(value.data(), value.data() + value.size(), event.created_at);
+      else if (name == "job")
+        event.job = std::move(value);
+    }
+    page.events.push_back(std::move(event));
+  }
+  if (!page.events.empty()) page.next_cursor = page.events.back().cursor;
+  return page;
+}
+
+Status RedisMetadataStore::PruneEvents(int64_t before_ms) {
+  // Entry ids begin with Redis's clock in ms when the event was added, which is within moments
+  // of the event's own time.
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  auto r = (*lease)->Run({"XTRIM", Key("events"), "MINID", fmt::format("{}-0", before_ms)});
+  if (!r) return tl::unexpected(r.error());
+  return {};
+}
+
 Result<std::vector<Job>> RedisMetadataStore::ListExpired(int64_t now_ms, int limit) {
   if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
   std::vector<std::string> ids;
@@ -725,6 +825,218 @@ void RedisJobEventBus::Listen(std::stop_token stop) {
     listener_fd_ = -1;
     redisFree(c);
   }
+}
+
+// ---- NotificationStore ----
+
+namespace {
+
+nlohmann::json RecordJson(const Record& r) {
+  return {{"id", r.id},         {"owner_id", r.owner_id},
+          {"parent", r.parent}, {"created_at", r.created_at},
+          {"due_at", r.due_at}, {"body", r.body}};
+}
+
+Result<Record> RecordFromJson(const std::string& doc) {
+  try {
+    auto j = nlohmann::json::parse(doc);
+    return Record{.id = j.at("id").get<std::string>(),
+                  .owner_id = j.at("owner_id").get<std::string>(),
+                  .parent = j.at("parent").get<std::string>(),
+                  .created_at = j.at("created_at").get<int64_t>(),
+                  .due_at = j.at("due_at").get<int64_t>(),
+                  .body = j.at("body").get<std::string>()};
+  } catch (const nlohmann::json::exception& e) {
+    return MakeError(ErrorCode::kInternal, fmt::format("a stored record is corrupt: {}", e.what()));
+  }
+}
+
+std::string RecordMember(const Record& r) { return fmt::format("{:013}:{}", r.created_at, r.id); }
+
+}  // namespace
+
+std::string RedisMetadataStore::RecordKey(std::string_view kind, std::string_view id) const {
+  return Key(fmt::format("rec:{}", kind), id);
+}
+
+std::string RedisMetadataStore::RecordIndexKey(std::string_view kind, ListBy by,
+                                               std::string_view key) const {
+  return Key(fmt::format("recs:{}:{}", kind, by == ListBy::kOwner ? "owner" : "parent"), key);
+}
+
+std::vector<RedisMetadataStore::Command> RedisMetadataStore::WriteRecord(
+    std::string_view kind, const Record* before, const Record* after) const {
+  std::vector<Command> commands;
+  const Record& any = after ? *after : *before;
+  std::string due = Key(fmt::format("due:{}", kind));
+  if (before && !after) {
+    commands.push_back({"DEL", RecordKey(kind, any.id)});
+    commands.push_back(
+        {"ZREM", RecordIndexKey(kind, ListBy::kOwner, any.owner_id), RecordMember(any)});
+    if (!any.parent.empty())
+      commands.push_back(
+          {"ZREM", RecordIndexKey(kind, ListBy::kParent, any.parent), RecordMember(any)});
+    commands.push_back({"ZREM", due, any.id});
+    return commands;
+  }
+  commands.push_back({"SET", RecordKey(kind, any.id), EncodeJson(RecordJson(*after))});
+  if (!before) {
+    commands.push_back(
+        {"ZADD", RecordIndexKey(kind, ListBy::kOwner, any.owner_id), "0", RecordMember(any)});
+    if (!any.parent.empty())
+      commands.push_back(
+          {"ZADD", RecordIndexKey(kind, ListBy::kParent, any.parent), "0", RecordMember(any)});
+  }
+  if (after->due_at > 0) {
+    commands.push_back({"ZADD", due, std::to_string(after->due_at), any.id});
+  } else {
+    commands.push_back({"ZREM", due, any.id});
+  }
+  return commands;
+}
+
+Status RedisMetadataStore::Insert(std::string_view kind, const Record& record) {
+  if (auto valid = CheckRecord(kind, record); !valid) return valid;
+  return Transact(
+      {RecordKey(kind, record.id)}, [&](const Values& values) -> Result<std::vector<Command>> {
+        if (values[0])
+          return MakeError(ErrorCode::kAlreadyExists, fmt::format("{} {} exists", kind, record.id));
+        return WriteRecord(kind, nullptr, &record);
+      });
+}
+
+Result<Record> RedisMetadataStore::Get(std::string_view kind, std::string_view id) {
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  auto reply = (*lease)->Run({"GET", RecordKey(kind, id)});
+  if (!reply) return tl::unexpected(reply.error());
+  auto doc = StringOf(reply->get());
+  if (!doc) return MakeError(ErrorCode::kNotFound, fmt::format("{} {} does not exist", kind, id));
+  return RecordFromJson(*doc);
+}
+
+Result<Record> RedisMetadataStore::Update(std::string_view kind, std::string_view id,
+                                          const std::function<Status(Record&)>& mutate) {
+  Record record;
+  auto written =
+      Transact({RecordKey(kind, id)}, [&](const Values& values) -> Result<std::vector<Command>> {
+        if (!values[0])
+          return MakeError(ErrorCode::kNotFound, fmt::format("{} {} does not exist", kind, id));
+        auto current = RecordFromJson(*values[0]);
+        if (!current) return tl::unexpected(current.error());
+        record = *current;
+        if (auto mutated = mutate(record); !mutated) return tl::unexpected(mutated.error());
+        if (auto kept = CheckRecordUpdate(kind, *current, record); !kept)
+          return tl::unexpected(kept.error());
+        return WriteRecord(kind, &*current, &record);
+      });
+  if (!written) return tl::unexpected(written.error());
+  return record;
+}
+
+Status RedisMetadataStore::Remove(std::string_view kind, std::string_view id) {
+  return Transact({RecordKey(kind, id)}, [&](const Values& values) -> Result<std::vector<Command>> {
+    if (!values[0])
+      return MakeError(ErrorCode::kNotFound, fmt::format("{} {} does not exist", kind, id));
+    auto current = RecordFromJson(*values[0]);
+    if (!current) return tl::unexpected(current.error());
+    return WriteRecord(kind, &*current, nullptr);
+  });
+}
+
+Result<RecordPage> RedisMetadataStore::List(std::string_view kind, ListBy by, std::string_view key,
+                                            int limit, std::string_view cursor) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  std::string member;
+  if (!cursor.empty()) {
+    auto decoded = DecodeJobCursor(cursor);
+    if (!decoded) return MakeError(ErrorCode::kInvalidArgument, "malformed list cursor");
+    member = fmt::format("{:013}:{}", decoded->created_at, decoded->id);
+  }
+  std::vector<std::string> ids;
+  RecordPage page;
+  {
+    auto lease = pool_.Acquire();
+    if (!lease) return tl::unexpected(lease.error());
+    std::string max = cursor.empty() ? "+" : fmt::format("({}", member);
+    auto r = (*lease)->Run({"ZREVRANGEBYLEX", RecordIndexKey(kind, by, key), max, "-", "LIMIT", "0",
+                            std::to_string(static_cast<int64_t>(limit) + 1)});
+    if (!r) return tl::unexpected(r.error());
+    for (size_t i = 0; i < (*r)->elements; ++i) {
+      std::string m = *StringOf((*r)->element[i]);
+      ids.push_back(m.substr(m.find(':') + 1));
+    }
+  }
+  bool more = ids.size() > static_cast<size_t>(limit);
+  if (more) ids.resize(static_cast<size_t>(limit));
+  if (ids.empty()) return page;
+  Command mget = {"MGET"};
+  for (const std::string& id : ids) mget.push_back(RecordKey(kind, id));
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  auto reply = (*lease)->Run(mget);
+  if (!reply) return tl::unexpected(reply.error());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto doc = StringOf((*reply)->element[i]);
+    if (!doc) continue;  // removed since its index entry was read
+    auto record = RecordFromJson(*doc);
+    if (!record) return tl::unexpected(record.error());
+    page.records.push_back(std::move(*record));
+  }
+  if (more && !page.records.empty()) page.next_cursor = EncodeRecordCursor(page.records.back());
+  return page;
+}
+
+Result<std::vector<Record>> RedisMetadataStore::ClaimDue(std::string_view kind, int64_t now_ms,
+                                                         int64_t lease_ms, int limit) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (lease_ms <= 0) return MakeError(ErrorCode::kInvalidArgument, "a lease must be > 0");
+  std::vector<std::string> ids;
+  {
+    auto lease = pool_.Acquire();
+    if (!lease) return tl::unexpected(lease.error());
+    auto r = (*lease)->Run({"ZRANGEBYSCORE", Key(fmt::format("due:{}", kind)), "(0",
+                            std::to_string(now_ms), "LIMIT", "0", std::to_string(limit)});
+    if (!r) return tl::unexpected(r.error());
+    for (size_t i = 0; i < (*r)->elements; ++i) ids.push_back(*StringOf((*r)->element[i]));
+  }
+  // Each one claimed in its own transaction: a record another claimer took meanwhile (its due
+  // time moved past now) or removed is skipped.
+  std::vector<Record> claimed;
+  for (const std::string& id : ids) {
+    std::optional<Record> got;
+    auto written =
+        Transact({RecordKey(kind, id)}, [&](const Values& values) -> Result<std::vector<Command>> {
+          got.reset();
+          if (!values[0]) return std::vector<Command>{};
+          auto current = RecordFromJson(*values[0]);
+          if (!current) return tl::unexpected(current.error());
+          if (current->due_at <= 0 || current->due_at > now_ms) return std::vector<Command>{};
+          Record record = *current;
+          record.due_at = now_ms + lease_ms;
+          got = record;
+          return WriteRecord(kind, &*current, &record);
+        });
+    if (!written) return tl::unexpected(written.error());
+    if (got) claimed.push_back(std::move(*got));
+  }
+  return claimed;
+}
+
+Result<std::string> RedisMetadataStore::GetCursor(std::string_view name) {
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  auto reply = (*lease)->Run({"GET", Key("cursor", name)});
+  if (!reply) return tl::unexpected(reply.error());
+  return StringOf(reply->get()).value_or("");
+}
+
+Status RedisMetadataStore::SetCursor(std::string_view name, std::string_view value) {
+  auto lease = pool_.Acquire();
+  if (!lease) return tl::unexpected(lease.error());
+  auto reply = (*lease)->Run({"SET", Key("cursor", name), std::string(value)});
+  if (!reply) return tl::unexpected(reply.error());
+  return {};
 }
 
 }  // namespace vmp3

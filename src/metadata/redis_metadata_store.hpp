@@ -14,6 +14,18 @@
 //   PREFIX:usage:OWNER:active the owner's unfinished jobs, and
 //   PREFIX:usage:OWNER:bytes  bytes stored for them (UsageOf), moved in every job transaction
 //   PREFIX:limit:KEY          a LimitStore record, with its TTL (PX)
+//   PREFIX:events             STREAM, the event log (fields id, type, owner, job_id, at, job),
+//                             written with XADD * inside the job's MULTI/EXEC: transactions run
+//                             one at a time, so entry ids follow commit order and a reader that
+//                             continues after the last id it saw misses nothing. Trimmed by
+//                             PruneEvents (XTRIM MINID: ids start with Redis's clock in ms).
+//   PREFIX:events:OWNER       STREAM, the same events of one owner (GET /v1/events), its newest
+//                             ~10000 kept
+//   PREFIX:rec:KIND:ID        JSON of a NotificationStore record
+//   PREFIX:recs:KIND:owner:O  ZSET of the owner's records, as PREFIX:owner (and recs:KIND:parent:P
+//                             for a parent's)
+//   PREFIX:due:KIND           ZSET record id by due_at (only records with one)
+//   PREFIX:cursor:NAME        a NotificationStore cursor
 // Every write of a user or job is one optimistic transaction (WATCH, read, MULTI/EXEC, retried
 // with a random backoff on a conflict) that changes the record and its index entries together.
 // Records never expire by themselves: the janitor deletes expired jobs together with their
@@ -39,6 +51,7 @@
 #include "metadata/job_events.hpp"
 #include "metadata/limit_store.hpp"
 #include "metadata/metadata_store.hpp"
+#include "metadata/notification_store.hpp"
 
 struct redisContext;
 
@@ -79,7 +92,7 @@ class RedisPool {
   std::vector<redisContext*> idle_;
 };
 
-class RedisMetadataStore final : public MetadataStore, public LimitStore {
+class RedisMetadataStore final : public MetadataStore, public LimitStore, public NotificationStore {
  public:
   static Result<std::unique_ptr<RedisMetadataStore>> Open(const RedisTarget& target);
   ~RedisMetadataStore() override;
@@ -94,6 +107,10 @@ class RedisMetadataStore final : public MetadataStore, public LimitStore {
   Status SetProgress(std::string_view id, double progress) override;
   Result<JobPage> ListJobs(std::string_view owner_id, int limit, std::string_view cursor) override;
   Status DeleteJob(std::string_view id) override;
+  Status ExpireJob(std::string_view id, int64_t now_ms) override;
+  Result<EventPage> ReadEvents(std::string_view owner_id, std::string_view after,
+                               int limit) override;
+  Status PruneEvents(int64_t before_ms) override;
   Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) override;
   Result<std::map<JobStatus, uint64_t>> CountByStatus() override;
   Status Ping() override;
@@ -103,6 +120,18 @@ class RedisMetadataStore final : public MetadataStore, public LimitStore {
       std::string_view key, std::chrono::milliseconds ttl,
       const std::function<std::string(std::string_view current)>& update) override;
   Result<std::string> GetLimit(std::string_view key) override;
+
+  Status Insert(std::string_view kind, const Record& record) override;
+  Result<Record> Get(std::string_view kind, std::string_view id) override;
+  Result<Record> Update(std::string_view kind, std::string_view id,
+                        const std::function<Status(Record&)>& mutate) override;
+  Status Remove(std::string_view kind, std::string_view id) override;
+  Result<RecordPage> List(std::string_view kind, ListBy by, std::string_view key, int limit,
+                          std::string_view cursor) override;
+  Result<std::vector<Record>> ClaimDue(std::string_view kind, int64_t now_ms, int64_t lease_ms,
+                                       int limit) override;
+  Result<std::string> GetCursor(std::string_view name) override;
+  Status SetCursor(std::string_view name, std::string_view value) override;
 
  private:
   using Command = std::vector<std::string>;
@@ -119,6 +148,13 @@ class RedisMetadataStore final : public MetadataStore, public LimitStore {
   // The commands that take a job's record and index entries from before to after (nullptr:
   // absent).
   std::vector<Command> WriteJob(const Job* before, const Job* after) const;
+  // The XADDs that log an event: to the global stream and to its owner's.
+  std::vector<Command> EventCommands(const StoredEvent& event) const;
+  std::string RecordKey(std::string_view kind, std::string_view id) const;
+  std::string RecordIndexKey(std::string_view kind, ListBy by, std::string_view key) const;
+  // As WriteJob, for a NotificationStore record.
+  std::vector<Command> WriteRecord(std::string_view kind, const Record* before,
+                                   const Record* after) const;
   // The jobs of ids that still exist, in the order of ids, in one round trip.
   Result<std::vector<Job>> LoadJobs(const std::vector<std::string>& ids);
   RedisPool pool_;

@@ -54,10 +54,44 @@ CREATE TABLE limits (
 CREATE INDEX limits_by_expiry ON limits(expires_at);
 )sql";
 
+// Version 3: the event log (the notifier's outbox and GET /v1/events; AUTOINCREMENT, so a seq is
+// never reused after a prune) and the notifier's records.
+const char* const kSchemaV3 = R"sql(
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  owner_id TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  job TEXT NOT NULL
+);
+CREATE INDEX events_by_owner ON events(owner_id, seq);
+CREATE INDEX events_by_time ON events(created_at);
+CREATE TABLE notify_records (
+  kind TEXT NOT NULL,
+  id TEXT NOT NULL,
+  owner_id TEXT NOT NULL,
+  parent TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  due_at INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (kind, id)
+);
+CREATE INDEX notify_by_owner ON notify_records(kind, owner_id, created_at DESC, id DESC);
+CREATE INDEX notify_by_parent ON notify_records(kind, parent, created_at DESC, id DESC)
+  WHERE parent != '';
+CREATE INDEX notify_by_due ON notify_records(kind, due_at) WHERE due_at > 0;
+CREATE TABLE notify_cursors (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql";
+
 const char* const kUserColumns = "id, username, email, password_hash, created_at";
 
 // Schema steps: the SQL that moves version i to i + 1 (sqlite::Migrate).
-const std::string_view kSchemaSteps[] = {kSchemaV1, kSchemaV2};
+const std::string_view kSchemaSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3};
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -99,6 +133,77 @@ Result<std::vector<Job>> CollectJobs(sqlite::Statement& stmt) {
     if (!job) return tl::unexpected(job.error());
     jobs.push_back(std::move(*job));
   }
+}
+
+Status InsertEvent(sqlite::Connection& db, const StoredEvent& event) {
+  auto stmt = db.Prepare(
+      "INSERT INTO events (id, type, owner_id, job_id, created_at, job) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!stmt) return tl::unexpected(stmt.error());
+  return stmt->Bind(event.id, event.type, event.owner_id, event.job_id, event.created_at, event.job)
+      .Run();
+}
+
+// Logs the event a write of `after` makes (StatusEventType), inside the caller's transaction.
+Status LogStatusEvent(sqlite::Connection& db, const Job* before, const Job& after) {
+  auto type = StatusEventType(before, after);
+  if (!type) return {};
+  int64_t at = before ? after.updated_at : after.created_at;
+  return InsertEvent(db, MakeStoredEvent(std::move(*type), after, at));
+}
+
+const char* const kEventColumns = "seq, id, type, owner_id, job_id, created_at, job";
+
+Result<std::vector<StoredEvent>> CollectEvents(sqlite::Statement& stmt) {
+  std::vector<StoredEvent> events;
+  for (;;) {
+    auto row = stmt.Step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) return events;
+    events.push_back(StoredEvent{.cursor = std::to_string(stmt.Int(0)),
+                                 .id = stmt.Text(1),
+                                 .type = stmt.Text(2),
+                                 .owner_id = stmt.Text(3),
+                                 .job_id = stmt.Text(4),
+                                 .created_at = stmt.Int(5),
+                                 .job = stmt.Text(6)});
+  }
+}
+
+const char* const kRecordColumns = "id, owner_id, parent, created_at, due_at, body";
+
+Record RecordFromRow(const sqlite::Statement& stmt) {
+  return Record{.id = stmt.Text(0),
+                .owner_id = stmt.Text(1),
+                .parent = stmt.Text(2),
+                .created_at = stmt.Int(3),
+                .due_at = stmt.Int(4),
+                .body = stmt.Text(5)};
+}
+
+Result<std::vector<Record>> CollectRecords(sqlite::Statement& stmt) {
+  std::vector<Record> records;
+  for (;;) {
+    auto row = stmt.Step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) return records;
+    records.push_back(RecordFromRow(stmt));
+  }
+}
+
+Result<std::optional<Record>> ReadRecord(sqlite::Connection& db, std::string_view kind,
+                                         std::string_view id) {
+  auto stmt = db.Prepare(
+      fmt::format("SELECT {} FROM notify_records WHERE kind = ?1 AND id = ?2", kRecordColumns));
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Bind(kind, id).Step();
+  if (!row) return tl::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  return RecordFromRow(*stmt);
+}
+
+tl::unexpected<Error> RecordNotFound(std::string_view kind, std::string_view id) {
+  return MakeError(ErrorCode::kNotFound, fmt::format("{} {} does not exist", kind, id));
 }
 
 }  // namespace
@@ -205,6 +310,7 @@ Status SqliteMetadataStore::CreateJobWithin(const Job& job, const UsageLimits& l
     return MakeError(ErrorCode::kAlreadyExists, fmt::format("job {} exists", job.id));
   }
   if (!ran) return ran;
+  if (auto logged = LogStatusEvent(*db, nullptr, job); !logged) return logged;
   return tx->Commit();
 }
 
@@ -270,6 +376,8 @@ Result<Job> SqliteMetadataStore::UpdateJob(std::string_view id,
                         static_cast<int64_t>(share.stored_bytes), job.id)
                  .Run();
   if (!ran) return tl::unexpected(ran.error());
+  if (auto logged = LogStatusEvent(*db, &*current, job); !logged)
+    return tl::unexpected(logged.error());
   if (auto committed = tx->Commit(); !committed) return tl::unexpected(committed.error());
   return job;
 }
@@ -344,6 +452,68 @@ Status SqliteMetadataStore::DeleteJob(std::string_view id) {
   if (auto ran = stmt->Bind(id).Run(); !ran) return ran;
   if (db->Changes() == 0) return JobNotFound(id);
   return {};
+}
+
+Status SqliteMetadataStore::ExpireJob(std::string_view id, int64_t now_ms) {
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto tx = sqlite::Transaction::Begin(*db);
+  if (!tx) return tl::unexpected(tx.error());
+  Result<Job> job = JobNotFound(id);
+  {
+    auto stmt = db->Prepare("SELECT doc FROM jobs WHERE id = ?1");
+    if (!stmt) return tl::unexpected(stmt.error());
+    auto row = stmt->Bind(id).Step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) return JobNotFound(id);
+    job = DecodeJob(stmt->Text(0));
+    if (!job) return tl::unexpected(job.error());
+  }
+  auto stmt = db->Prepare("DELETE FROM jobs WHERE id = ?1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  if (auto ran = stmt->Bind(id).Run(); !ran) return ran;
+  if (job->status == JobStatus::kDone || job->status == JobStatus::kFailed) {
+    if (auto logged = InsertEvent(*db, MakeStoredEvent("job.expired", *job, now_ms)); !logged)
+      return logged;
+  }
+  return tx->Commit();
+}
+
+Result<EventPage> SqliteMetadataStore::ReadEvents(std::string_view owner_id, std::string_view after,
+                                                  int limit) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  int64_t after_seq = 0;
+  if (!after.empty()) {
+    auto [end, ec] = std::from_chars(after.data(), after.data() + after.size(), after_seq);
+    if (ec != std::errc() || end != after.data() + after.size() || after_seq < 0)
+      return MakeError(ErrorCode::kInvalidArgument, "malformed event cursor");
+  }
+  auto db = pool_.Acquire();
+  Result<std::vector<StoredEvent>> events;
+  if (owner_id.empty()) {
+    auto stmt = db->Prepare(
+        fmt::format("SELECT {} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2", kEventColumns));
+    if (!stmt) return tl::unexpected(stmt.error());
+    events = CollectEvents(stmt->Bind(after_seq, limit));
+  } else {
+    auto stmt = db->Prepare(
+        fmt::format("SELECT {} FROM events WHERE owner_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    kEventColumns));
+    if (!stmt) return tl::unexpected(stmt.error());
+    events = CollectEvents(stmt->Bind(owner_id, after_seq, limit));
+  }
+  if (!events) return tl::unexpected(events.error());
+  EventPage page{std::move(*events), std::string(after)};
+  if (!page.events.empty()) page.next_cursor = page.events.back().cursor;
+  return page;
+}
+
+Status SqliteMetadataStore::PruneEvents(int64_t before_ms) {
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare("DELETE FROM events WHERE created_at < ?1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  return stmt->Bind(before_ms).Run();
 }
 
 Result<std::vector<Job>> SqliteMetadataStore::ListExpired(int64_t now_ms, int limit) {
@@ -434,6 +604,146 @@ Result<std::string> SqliteMetadataStore::GetLimit(std::string_view key) {
   auto row = stmt->Bind(key, WallMs()).Step();
   if (!row) return tl::unexpected(row.error());
   return *row ? stmt->Text(0) : std::string();
+}
+
+Status SqliteMetadataStore::Insert(std::string_view kind, const Record& record) {
+  if (auto valid = CheckRecord(kind, record); !valid) return valid;
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare(fmt::format(
+      "INSERT INTO notify_records (kind, {}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", kRecordColumns));
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto ran = stmt->Bind(kind, record.id, record.owner_id, record.parent, record.created_at,
+                        record.due_at, record.body)
+                 .Run();
+  if (!ran && ran.error().code == ErrorCode::kAlreadyExists)
+    return MakeError(ErrorCode::kAlreadyExists, fmt::format("{} {} exists", kind, record.id));
+  return ran;
+}
+
+Result<Record> SqliteMetadataStore::Get(std::string_view kind, std::string_view id) {
+  auto db = pool_.Acquire();
+  auto record = ReadRecord(*db, kind, id);
+  if (!record) return tl::unexpected(record.error());
+  if (!*record) return RecordNotFound(kind, id);
+  return std::move(**record);
+}
+
+Result<Record> SqliteMetadataStore::Update(std::string_view kind, std::string_view id,
+                                           const std::function<Status(Record&)>& mutate) {
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto tx = sqlite::Transaction::Begin(*db);
+  if (!tx) return tl::unexpected(tx.error());
+  auto current = ReadRecord(*db, kind, id);
+  if (!current) return tl::unexpected(current.error());
+  if (!*current) return RecordNotFound(kind, id);
+  Record record = **current;
+  if (auto mutated = mutate(record); !mutated) return tl::unexpected(mutated.error());
+  if (auto kept = CheckRecordUpdate(kind, **current, record); !kept)
+    return tl::unexpected(kept.error());
+  auto stmt =
+      db->Prepare("UPDATE notify_records SET due_at = ?1, body = ?2 WHERE kind = ?3 AND id = ?4");
+  if (!stmt) return tl::unexpected(stmt.error());
+  if (auto ran = stmt->Bind(record.due_at, record.body, kind, id).Run(); !ran)
+    return tl::unexpected(ran.error());
+  if (auto committed = tx->Commit(); !committed) return tl::unexpected(committed.error());
+  return record;
+}
+
+Status SqliteMetadataStore::Remove(std::string_view kind, std::string_view id) {
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare("DELETE FROM notify_records WHERE kind = ?1 AND id = ?2");
+  if (!stmt) return tl::unexpected(stmt.error());
+  if (auto ran = stmt->Bind(kind, id).Run(); !ran) return ran;
+  if (db->Changes() == 0) return RecordNotFound(kind, id);
+  return {};
+}
+
+Result<RecordPage> SqliteMetadataStore::List(std::string_view kind, ListBy by, std::string_view key,
+                                             int limit, std::string_view cursor) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  JobCursor after;  // the same "created_at:id" form
+  if (!cursor.empty()) {
+    auto decoded = DecodeJobCursor(cursor);
+    if (!decoded) return MakeError(ErrorCode::kInvalidArgument, "malformed list cursor");
+    after = *decoded;
+  }
+  const char* column = by == ListBy::kOwner ? "owner_id" : "parent";
+  int64_t fetch = static_cast<int64_t>(limit) + 1;
+  auto db = pool_.Acquire();
+  Result<std::vector<Record>> records;
+  if (cursor.empty()) {
+    auto stmt =
+        db->Prepare(fmt::format("SELECT {} FROM notify_records WHERE kind = ?1 AND {} = ?2 "
+                                "ORDER BY created_at DESC, id DESC LIMIT ?3",
+                                kRecordColumns, column));
+    if (!stmt) return tl::unexpected(stmt.error());
+    records = CollectRecords(stmt->Bind(kind, key, fetch));
+  } else {
+    auto stmt = db->Prepare(
+        fmt::format("SELECT {} FROM notify_records WHERE kind = ?1 AND {} = ?2 "
+                    "AND (created_at, id) < (?3, ?4) ORDER BY created_at DESC, id DESC LIMIT ?5",
+                    kRecordColumns, column));
+    if (!stmt) return tl::unexpected(stmt.error());
+    records = CollectRecords(stmt->Bind(kind, key, after.created_at, after.id, fetch));
+  }
+  if (!records) return tl::unexpected(records.error());
+  RecordPage page{std::move(*records), {}};
+  if (page.records.size() > static_cast<size_t>(limit)) {
+    page.records.resize(static_cast<size_t>(limit));
+    page.next_cursor = EncodeRecordCursor(page.records.back());
+  }
+  return page;
+}
+
+Result<std::vector<Record>> SqliteMetadataStore::ClaimDue(std::string_view kind, int64_t now_ms,
+                                                          int64_t lease_ms, int limit) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  if (lease_ms <= 0) return MakeError(ErrorCode::kInvalidArgument, "a lease must be > 0");
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto tx = sqlite::Transaction::Begin(*db);
+  if (!tx) return tl::unexpected(tx.error());
+  Result<std::vector<Record>> due;
+  {
+    auto stmt = db->Prepare(
+        fmt::format("SELECT {} FROM notify_records WHERE kind = ?1 AND due_at > 0 AND due_at <= ?2 "
+                    "ORDER BY due_at, id LIMIT ?3",
+                    kRecordColumns));
+    if (!stmt) return tl::unexpected(stmt.error());
+    due = CollectRecords(stmt->Bind(kind, now_ms, limit));
+  }
+  if (!due) return tl::unexpected(due.error());
+  for (Record& record : *due) {
+    record.due_at = now_ms + lease_ms;
+    auto stmt = db->Prepare("UPDATE notify_records SET due_at = ?1 WHERE kind = ?2 AND id = ?3");
+    if (!stmt) return tl::unexpected(stmt.error());
+    if (auto ran = stmt->Bind(record.due_at, kind, record.id).Run(); !ran)
+      return tl::unexpected(ran.error());
+  }
+  if (auto committed = tx->Commit(); !committed) return tl::unexpected(committed.error());
+  return due;
+}
+
+Result<std::string> SqliteMetadataStore::GetCursor(std::string_view name) {
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare("SELECT value FROM notify_cursors WHERE name = ?1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Bind(name).Step();
+  if (!row) return tl::unexpected(row.error());
+  return *row ? stmt->Text(0) : std::string();
+}
+
+Status SqliteMetadataStore::SetCursor(std::string_view name, std::string_view value) {
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare(
+      "INSERT INTO notify_cursors (name, value) VALUES (?1, ?2) "
+      "ON CONFLICT(name) DO UPDATE SET value = excluded.value");
+  if (!stmt) return tl::unexpected(stmt.error());
+  return stmt->Bind(name, value).Run();
 }
 
 }  // namespace vmp3

@@ -53,6 +53,9 @@ class Janitor final : public Worker {
     }
     SweepExpired();
     for (std::string_view prefix : {"inputs/", "outputs/"}) SweepOrphans(prefix);
+    // The event log keeps what GET /v1/events promises, and no more.
+    if (Status s = role_.metadata.PruneEvents(role_.now_ms() - kEventRetentionMs); !s)
+      spdlog::warn("janitor: cannot prune the event log yet: {}", s.error().message);
   }
 
   void SweepExpired() {
@@ -84,7 +87,9 @@ class Janitor final : public Worker {
         return false;
       }
     }
-    if (Status s = role_.metadata.DeleteJob(job.id); !s && s.error().code != ErrorCode::kNotFound) {
+    // ExpireJob also logs job.expired, for the notifier and GET /v1/events.
+    if (Status s = role_.metadata.ExpireJob(job.id, role_.now_ms());
+        !s && s.error().code != ErrorCode::kNotFound) {
       failures_.WithLabels({"what", "record"}).Inc();
       spdlog::warn("janitor: expired job {}: cannot delete its record yet: {}", job.id,
                    s.error().message);

@@ -32,6 +32,9 @@ struct QuotaConfig {
   UsageLimits Limits() const { return {max_active_jobs, max_user_bytes}; }
 };
 
+// How long the event log keeps events (GET /v1/events, the notifier's source): 30 days.
+inline constexpr int64_t kEventRetentionMs = 30LL * 24 * 3600 * 1000;
+
 // A new random id: 26 lowercase base32 characters (128 bits).
 std::string NewId();
 

@@ -1,7 +1,7 @@
 // The metadata role: a user's jobs, their live events, deletion, the account's usage; and the
 // janitor that removes what expired or what nothing owns.
 //   GET /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/events, DELETE /v1/jobs/{id},
-//   GET /v1/account
+//   GET /v1/account, GET /v1/events
 #pragma once
 
 #include <cstdint>

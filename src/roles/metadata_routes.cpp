@@ -198,6 +198,40 @@ class MetadataRoutes {
     co_return Response::NoContent();
   }
 
+  // GET /v1/events?after=CURSOR&limit=N: the caller's job events, oldest first, kept 30 days;
+  // for clients that poll instead of receiving webhooks. next_cursor is where to continue.
+  http::Awaitable<Response> EventLog(Exchange& ex) {
+    auto claims = co_await role_.api.Authorize(ex);
+    if (!claims) co_return Response::Problem(claims.error());
+    int limit = 50;
+    if (auto text = ex.request().QueryParam("limit")) {
+      auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
+      if (ec != std::errc() || ptr != text->data() + text->size() || limit < 1 || limit > 100)
+        co_return Response::Problem(Error(ErrorCode::kInvalidArgument, "limit must be 1..100"));
+    }
+    std::string after(ex.request().QueryParam("after").value_or(""));
+    auto page = co_await ex.Blocking<Result<EventPage>>(
+        [&] { return role_.metadata.ReadEvents(claims->subject, after, limit); });
+    if (!page) co_return Response::Problem(page.error());
+    const int64_t oldest = role_.now_ms() - kEventRetentionMs;
+    nlohmann::json events = nlohmann::json::array();
+    for (const StoredEvent& event : page->events) {
+      if (event.created_at < oldest) continue;  // a backend that prunes lazily still has it
+      nlohmann::json data;
+      try {
+        data = JobJson(nlohmann::json::parse(event.job).get<Job>());
+      } catch (const nlohmann::json::exception&) {
+        continue;
+      }
+      events.push_back({{"id", event.id},
+                        {"type", event.type},
+                        {"timestamp", event.created_at / 1000.0},
+                        {"data", std::move(data)}});
+    }
+    co_return Response::Json(
+        200, nlohmann::json{{"events", events}, {"next_cursor", page->next_cursor}}.dump());
+  }
+
  private:
   const MetadataRole& role_;
 };
@@ -213,6 +247,8 @@ void AddMetadataRoutes(http::Router& router, const MetadataRole* role) {
               /*streaming=*/true});
   router.Add({"DELETE", "/v1/jobs/{id}", Bind(routes, &MetadataRoutes::Delete, "metadata"), 0,
               "Cancel a job and delete its files and record"});
+  router.Add({"GET", "/v1/events", Bind(routes, &MetadataRoutes::EventLog, "metadata"), 0,
+              "The caller's job events, oldest first, kept 30 days (after, limit)"});
   router.Add({"GET", "/v1/account", Bind(routes, &MetadataRoutes::Account, "metadata"), 0,
               "The caller's account: usage (unfinished jobs, stored bytes) and limits"});
 }

@@ -15,6 +15,7 @@
 #include "roles/converter_role.hpp"
 #include "roles/jobs.hpp"
 #include "roles/metadata_role.hpp"
+#include "roles/notifier_role.hpp"
 #include "roles/upload_role.hpp"
 
 namespace vmp3::service {
@@ -23,8 +24,9 @@ namespace vmp3::service {
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";           // host:port; port 0 picks a free one
   std::filesystem::path data_dir = "./vmp3-data";  // embedded backends, keys, spool files
-  std::string roles = "all";  // comma list of auth,upload,metadata,download,converter, or all
-  int io_threads = 0;         // HTTP I/O threads; 0 = number of cores
+  std::string roles =
+      "all";           // comma list of auth,upload,metadata,download,converter,notifier, or all
+  int io_threads = 0;  // HTTP I/O threads; 0 = number of cores
   // A request waits this long at most for its backends (a blocking thread included), then gets
   // 503; streaming requests (uploads, downloads, event streams) get it per backend call.
   double request_timeout_seconds = 5;
@@ -62,6 +64,7 @@ struct ServeConfig {
   roles::RetentionConfig retention;
   roles::MetadataConfig metadata;
   roles::ConverterConfig converter;
+  roles::NotifierConfig notifier;
 
   // Every module's options, bound to this config's fields.
   OptionList AllOptions();

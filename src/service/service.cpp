@@ -39,6 +39,7 @@ struct Built {
   std::shared_ptr<LifecyclePublisher> lifecycle;  // null: the queue announces no events
   std::shared_ptr<MetadataStore> metadata;
   std::shared_ptr<LimitStore> limits;
+  std::shared_ptr<NotificationStore> notifications;
   std::shared_ptr<JobEventBus> events;
   std::optional<auth::SigningKey> signing_key;
   std::unique_ptr<auth::TokenVerifier> verifier;
@@ -51,6 +52,7 @@ struct Built {
   std::unique_ptr<roles::MetadataRole> metadata_role;
   std::unique_ptr<roles::DownloadRole> download_role;
   std::unique_ptr<roles::ConverterRole> converter_role;
+  std::unique_ptr<roles::NotifierRole> notifier_role;
 };
 
 // A role as data: what it needs, what it depends on, how it declares its routes and which
@@ -74,6 +76,14 @@ roles::MetadataRole& MetadataRoleOf(Built& b) {
         b.abandoned_writes.get(), *b.metadata, *b.events, b.metrics, b.now_ms});
   }
   return *b.metadata_role;
+}
+
+roles::NotifierRole& NotifierRoleOf(Built& b) {
+  if (!b.notifier_role) {
+    b.notifier_role.reset(new roles::NotifierRole{b.config.notifier, *b.api, *b.metadata,
+                                                  *b.notifications, b.metrics, b.now_ms});
+  }
+  return *b.notifier_role;
 }
 
 const std::vector<Module>& Modules() {
@@ -142,7 +152,19 @@ const std::vector<Module>& Modules() {
                  b.config.backends.job_attempts});
              workers.push_back(roles::MakeConverter(*b.converter_role));
            }},
-      {.name = "all", .depends_on = {"auth", "metadata", "upload", "download", "converter"}},
+      {.name = "notifier",
+       .metadata = true,
+       .serves_api = true,
+       .routes =
+           [](http::Router& router, const ServeConfig&, Built* b) {
+             roles::AddNotifierRoutes(router, b ? &NotifierRoleOf(*b) : nullptr);
+           },
+       .workers =
+           [](Built& b, std::vector<std::unique_ptr<roles::Worker>>& workers) {
+             workers.push_back(roles::MakeNotifier(NotifierRoleOf(b)));
+           }},
+      {.name = "all",
+       .depends_on = {"auth", "metadata", "upload", "download", "converter", "notifier"}},
   };
   return modules;
 }
@@ -156,7 +178,7 @@ Result<std::vector<const Module*>> ResolveRoles(std::string_view list) {
     if (it == Modules().end()) {
       return MakeError(ErrorCode::kInvalidArgument,
                        fmt::format("unknown role '{}': use auth, upload, metadata, download, "
-                                   "converter or all",
+                                   "converter, notifier or all",
                                    name));
     }
     if (wanted.count(it->name)) return {};
@@ -269,9 +291,9 @@ void ServerConfig::AddOptions(OptionList& options) {
       {"--listen", "VMP3_LISTEN", "HOST:PORT to listen on (port 0: any free port)", &listen});
   options.push_back({"--data-dir", "VMP3_DATA_DIR",
                      "Directory for embedded backends, keys and spool files", &data_dir});
-  options.push_back({"--roles", "VMP3_ROLES",
-                     "Roles to run: all, or a list of auth,upload,metadata,download,converter",
-                     &roles});
+  options.push_back(
+      {"--roles", "VMP3_ROLES",
+       "Roles to run: all, or a list of auth,upload,metadata,download,converter,notifier", &roles});
   options.push_back(
       {"--io-threads", "VMP3_IO_THREADS", "HTTP I/O threads (0: one per core)", &io_threads});
   options.push_back({"--request-timeout", "VMP3_REQUEST_TIMEOUT",
@@ -354,13 +376,14 @@ OptionList ServeConfig::AllOptions() {
   retention.AddOptions(options);
   metadata.AddOptions(options);
   converter.AddOptions(options);
+  notifier.AddOptions(options);
   return options;
 }
 
 Status ServeConfig::Validate() const {
-  for (Status s :
-       {server.Validate(), backends.Validate(), api.Validate(), auth.Validate(), upload.Validate(),
-        quota.Validate(), retention.Validate(), metadata.Validate(), converter.Validate()}) {
+  for (Status s : {server.Validate(), backends.Validate(), api.Validate(), auth.Validate(),
+                   upload.Validate(), quota.Validate(), retention.Validate(), metadata.Validate(),
+                   converter.Validate(), notifier.Validate()}) {
     if (!s) return s;
   }
   const auto modules = *ResolveRoles(server.roles);
@@ -441,6 +464,7 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
     if (!metadata) return tl::unexpected(metadata.error());
     b.metadata = metadata->store;
     b.limits = metadata->limits;
+    b.notifications = metadata->notifications;
     auto events = MakeJobEventBus(config.backends.metadata);
     if (!events) return tl::unexpected(events.error());
     b.events = *events;

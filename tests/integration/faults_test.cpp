@@ -133,9 +133,7 @@ std::vector<std::string> Outputs(std::vector<std::string> ids) {
   return keys;
 }
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using test::SecondsSince;
 
 TEST(FaultsTest, ConverterKilledMidJobIsReplacedByAnother) {
   if (!DistributedBackends()) GTEST_SKIP() << kNeedsServers;

@@ -568,6 +568,140 @@ TEST_P(MetadataStoreContract, PingAndDescribe) {
   EXPECT_FALSE(store_->Describe().empty());
 }
 
+// ---- the event log ----
+
+std::vector<std::string> Types(const std::vector<StoredEvent>& events) {
+  std::vector<std::string> types;
+  for (const StoredEvent& e : events) types.push_back(e.type);
+  return types;
+}
+
+TEST_P(MetadataStoreContract, EveryStatusChangeIsLoggedOnceInOrder) {
+  Job job = MakeJob("j-1", "alice", 1'000);
+  Create(job);
+  for (JobStatus status : {JobStatus::kConverting, JobStatus::kConverting, JobStatus::kDone}) {
+    ASSERT_TRUE(store_->UpdateJob("j-1", [&](Job& j) -> Status {
+      j.status = status;
+      j.updated_at += 10;
+      return {};
+    }));
+  }
+  ASSERT_TRUE(store_->SetProgress("j-1", 0.5));  // not an event
+  auto page = store_->ReadEvents("", "", 100);
+  ASSERT_TRUE(page) << page.error().message;
+  EXPECT_EQ(Types(page->events),
+            (std::vector<std::string>{"job.queued", "job.converting", "job.done"}));
+  std::set<std::string> ids;
+  for (const StoredEvent& e : page->events) {
+    EXPECT_EQ(e.owner_id, "alice");
+    EXPECT_EQ(e.job_id, "j-1");
+    EXPECT_FALSE(e.cursor.empty());
+    ids.insert(e.id);
+    auto logged = nlohmann::json::parse(e.job).get<Job>();
+    EXPECT_EQ("job." + std::string(JobStatusName(logged.status)), e.type) << "the job as written";
+  }
+  EXPECT_EQ(ids.size(), 3u) << "each event has its own id";
+  EXPECT_EQ(page->events[0].created_at, 1'000);
+  EXPECT_EQ(page->events[2].created_at, 1'030);
+  EXPECT_EQ(page->next_cursor, page->events.back().cursor);
+}
+
+TEST_P(MetadataStoreContract, EventsAreReadOnceAcrossPagesAndHandles) {
+  for (int i = 0; i < 7; ++i) Create(MakeJob(fmt::format("j-{}", i), i % 2 ? "bob" : "alice", i));
+  std::vector<std::string> seen;
+  std::string cursor;
+  for (int page = 0; page < 10; ++page) {
+    auto again = harness_->Open();  // another process continuing from the cursor
+    ASSERT_TRUE(again);
+    auto read = (*again)->ReadEvents("", cursor, 3);
+    ASSERT_TRUE(read) << read.error().message;
+    for (const StoredEvent& e : read->events) seen.push_back(e.job_id);
+    if (read->events.empty()) {
+      EXPECT_EQ(read->next_cursor, cursor) << "an empty page keeps the cursor";
+      break;
+    }
+    cursor = read->next_cursor;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"j-0", "j-1", "j-2", "j-3", "j-4", "j-5", "j-6"}));
+  // New events after the end are found from the last cursor.
+  Create(MakeJob("j-7", "alice", 7));
+  auto more = store_->ReadEvents("", cursor, 10);
+  ASSERT_TRUE(more);
+  ASSERT_EQ(more->events.size(), 1u);
+  EXPECT_EQ(more->events[0].job_id, "j-7");
+}
+
+TEST_P(MetadataStoreContract, AnOwnerReadsOnlyTheirEvents) {
+  Create(MakeJob("a-1", "alice", 1));
+  Create(MakeJob("b-1", "bob", 2));
+  Create(MakeJob("a-2", "alice", 3));
+  auto alice = store_->ReadEvents("alice", "", 10);
+  ASSERT_TRUE(alice);
+  ASSERT_EQ(alice->events.size(), 2u);
+  EXPECT_EQ(alice->events[0].job_id, "a-1");
+  EXPECT_EQ(alice->events[1].job_id, "a-2");
+  auto after = store_->ReadEvents("alice", alice->events[0].cursor, 10);
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->events.size(), 1u);
+  EXPECT_EQ(after->events[0].job_id, "a-2");
+  auto nobody = store_->ReadEvents("carol", "", 10);
+  ASSERT_TRUE(nobody);
+  EXPECT_TRUE(nobody->events.empty());
+  EXPECT_FALSE(store_->ReadEvents("alice", "not a cursor", 10));
+  EXPECT_FALSE(store_->ReadEvents("alice", "", 0));
+}
+
+TEST_P(MetadataStoreContract, ExpiringAFinishedJobLogsItAndDeletesIt) {
+  Job done = MakeJob("j-done", "alice", 1);
+  done.status = JobStatus::kDone;
+  Create(done);
+  Job cancelled = MakeJob("j-cancelled", "alice", 2);
+  cancelled.status = JobStatus::kCancelled;
+  Create(cancelled);
+  ASSERT_TRUE(store_->ExpireJob("j-done", 5'000));
+  ASSERT_TRUE(store_->ExpireJob("j-cancelled", 5'001));
+  EXPECT_EQ(store_->GetJob("j-done").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetJob("j-cancelled").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ExpireJob("j-done", 5'002).error().code, ErrorCode::kNotFound);
+  auto page = store_->ReadEvents("alice", "", 10);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(Types(page->events),
+            (std::vector<std::string>{"job.done", "job.cancelled", "job.expired"}))
+      << "a cancelled job was announced when cancelled";
+  EXPECT_EQ(page->events.back().created_at, 5'000);
+  auto usage = store_->GetUsage("alice");
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->stored_bytes, 0u) << "expiry gives the job's usage back";
+}
+
+TEST_P(MetadataStoreContract, AFailedWriteLogsNothing) {
+  Create(MakeJob("j-1", "alice", 1));
+  EXPECT_FALSE(store_->CreateJob(MakeJob("j-1", "alice", 2)));  // exists
+  EXPECT_FALSE(store_->UpdateJob("j-1", [](Job& j) -> Status {
+    j.status = JobStatus::kDone;
+    return MakeError(ErrorCode::kConflict, "changed my mind");
+  }));
+  auto page = store_->ReadEvents("", "", 10);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(Types(page->events), (std::vector<std::string>{"job.queued"}));
+}
+
+TEST_P(MetadataStoreContract, PruningForgetsOldEvents) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  Create(MakeJob("j-1", "alice", now - 1'000));
+  Create(MakeJob("j-2", "alice", now - 500));
+  ASSERT_TRUE(store_->PruneEvents(now - 3'600'000));
+  auto kept = store_->ReadEvents("", "", 10);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->events.size(), 2u) << "nothing was that old";
+  ASSERT_TRUE(store_->PruneEvents(now + 3'600'000));
+  auto pruned = store_->ReadEvents("", "", 10);
+  ASSERT_TRUE(pruned);
+  EXPECT_TRUE(pruned->events.empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreContract,
                          ::testing::ValuesIn(MetadataStoreBackends()),
                          [](const auto& info) { return info.param.name; });

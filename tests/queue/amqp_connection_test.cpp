@@ -21,9 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using test::SecondsSince;
 
 TEST(AmqpTargetTest, DefaultsAndOverrides) {
   auto bare = AmqpTarget::Parse("amqp://");

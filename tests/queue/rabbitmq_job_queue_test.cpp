@@ -20,9 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using test::SecondsSince;
 
 // Handles on one fresh queue (its own prefix) on the broker of VMP3_TEST_AMQP_URL.
 class RabbitMqJobQueueTest : public ::testing::Test {

@@ -298,8 +298,8 @@ std::string FaultyJobQueue::Describe() const { return "faulty " + inner_->Descri
 FaultyMetadataStore::FaultyMetadataStore(std::shared_ptr<MetadataStore> inner)
     : inner_(std::move(inner)),
       plan_({"CreateUser", "FindUserByName", "GetUser", "CreateJobWithin", "GetUsage", "GetJob",
-             "UpdateJob", "SetProgress", "ListJobs", "DeleteJob", "ListExpired", "CountByStatus",
-             "Ping"}) {}
+             "UpdateJob", "SetProgress", "ListJobs", "DeleteJob", "ExpireJob", "ReadEvents",
+             "PruneEvents", "ListExpired", "CountByStatus", "Ping"}) {}
 
 Status FaultyMetadataStore::CreateUser(const User& user) {
   if (auto injected = plan_.Before("CreateUser")) return tl::unexpected(*injected);
@@ -351,6 +351,22 @@ Result<JobPage> FaultyMetadataStore::ListJobs(std::string_view owner_id, int lim
 Status FaultyMetadataStore::DeleteJob(std::string_view id) {
   if (auto injected = plan_.Before("DeleteJob")) return tl::unexpected(*injected);
   return inner_->DeleteJob(id);
+}
+
+Status FaultyMetadataStore::ExpireJob(std::string_view id, int64_t now_ms) {
+  if (auto injected = plan_.Before("ExpireJob")) return tl::unexpected(*injected);
+  return inner_->ExpireJob(id, now_ms);
+}
+
+Result<EventPage> FaultyMetadataStore::ReadEvents(std::string_view owner_id, std::string_view after,
+                                                  int limit) {
+  if (auto injected = plan_.Before("ReadEvents")) return tl::unexpected(*injected);
+  return inner_->ReadEvents(owner_id, after, limit);
+}
+
+Status FaultyMetadataStore::PruneEvents(int64_t before_ms) {
+  if (auto injected = plan_.Before("PruneEvents")) return tl::unexpected(*injected);
+  return inner_->PruneEvents(before_ms);
 }
 
 Result<std::vector<Job>> FaultyMetadataStore::ListExpired(int64_t now_ms, int limit) {

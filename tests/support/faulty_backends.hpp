@@ -185,6 +185,10 @@ class FaultyMetadataStore final : public MetadataStore {
   Status SetProgress(std::string_view id, double progress) override;
   Result<JobPage> ListJobs(std::string_view owner_id, int limit, std::string_view cursor) override;
   Status DeleteJob(std::string_view id) override;
+  Status ExpireJob(std::string_view id, int64_t now_ms) override;
+  Result<EventPage> ReadEvents(std::string_view owner_id, std::string_view after,
+                               int limit) override;
+  Status PruneEvents(int64_t before_ms) override;
   Result<std::vector<Job>> ListExpired(int64_t now_ms, int limit) override;
   Result<std::map<JobStatus, uint64_t>> CountByStatus() override;
   Status Ping() override;

@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -21,6 +22,11 @@
 #include <vector>
 
 namespace vmp3::test {
+
+// Seconds on the steady clock since start: how long a server took to notice something.
+inline double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 class TestServers {
  public:

@@ -1,0 +1,479 @@
+// The notifier's workers: the fan-out (event log → delivery records) and the senders (due
+// deliveries → webhooks). See notifier_role.hpp for the design.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+#include "common/stoppable.hpp"
+#include "common/text.hpp"
+#include "notify/egress_policy.hpp"
+#include "notify/outbound_http.hpp"
+#include "notify/standard_webhooks.hpp"
+#include "roles/notifier_records.hpp"
+#include "roles/notifier_role.hpp"
+
+namespace vmp3::roles {
+namespace {
+
+constexpr std::string_view kFanoutCursor = "notifier-fanout";
+constexpr int kFanoutBatch = 100;
+// A claimed delivery is the claimer's for this long: longer than an attempt can take (timeout
+// 10 s), so only a dead sender's deliveries come back.
+constexpr int64_t kDeliveryLeaseMs = 60'000;
+// An endpoint that failed every delivery this long is disabled.
+constexpr int64_t kDisableAfterMs = 5LL * 24 * 3600 * 1000;
+
+nlohmann::json ParseBody(const Record& record) {
+  try {
+    return nlohmann::json::parse(record.body);
+  } catch (const nlohmann::json::exception&) {
+    return nlohmann::json::object();
+  }
+}
+
+class Notifier final : public Worker {
+ public:
+  explicit Notifier(const NotifierRole& role)
+      : role_(role),
+        deliveries_(role.metrics.AddCounter("vmp3_notifier_deliveries_total",
+                                            "Delivery attempts by channel and outcome "
+                                            "(succeeded, retrying, failed).")),
+        latency_(role.metrics.AddHistogram("vmp3_notifier_attempt_seconds",
+                                           "Time an outbound delivery attempt took.",
+                                           {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+        lag_(role.metrics
+                 .AddGauge("vmp3_notifier_lag_seconds",
+                           "Age of the oldest event the fan-out has not read yet (0 when "
+                           "it is caught up).")
+                 .WithLabels()),
+        errors_(role.metrics.AddCounter("vmp3_notifier_errors_total",
+                                        "Fan-out or scheduling steps that failed and will be "
+                                        "retried (backend unavailable).")) {
+    notify::EgressPolicyConfig egress;
+    egress.allow_http = role.config.egress_allow_http;
+    for (std::string_view cidr : SplitList(role.config.egress_allow_cidrs))
+      egress.allow_cidrs.emplace_back(cidr);
+    auto policy = notify::EgressPolicy::Make(egress);
+    if (policy) policy_ = std::move(*policy);  // validated by NotifierConfig::Validate
+  }
+
+  void Start() override {
+    fanout_ = std::jthread([this](std::stop_token stop) { FanoutLoop(stop); });
+    for (int i = 0; i < role_.config.sender_threads; ++i)
+      senders_.emplace_back([this](std::stop_token stop) { SenderLoop(stop); });
+  }
+
+  void Stop() override {
+    fanout_ = {};
+    senders_.clear();  // each in-flight attempt ends within its timeout
+  }
+
+ private:
+  // ---- fan-out ----
+
+  void FanoutLoop(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      bool more = FanoutOnce();
+      if (!more) SleepUnlessStopped(stop, std::chrono::milliseconds(250));
+    }
+  }
+
+  // Reads a batch after the cursor, creates its deliveries, then moves the cursor. True when a
+  // full batch was read (more may follow at once).
+  bool FanoutOnce() {
+    auto cursor = role_.notifications.GetCursor(kFanoutCursor);
+    if (!cursor) return Failed("reading the fan-out cursor", cursor.error());
+    auto page = role_.metadata.ReadEvents("", *cursor, kFanoutBatch);
+    if (!page) return Failed("reading the event log", page.error());
+    for (const StoredEvent& event : page->events) {
+      if (Status s = FanOut(event); !s) return Failed("fanning out an event", s.error());
+    }
+    lag_.Set(page->events.empty()
+                 ? 0.0
+                 : std::max<double>(0, (role_.now_ms() - page->events.back().created_at) / 1000.0));
+    if (page->next_cursor != *cursor) {
+      if (Status s = role_.notifications.SetCursor(kFanoutCursor, page->next_cursor); !s)
+        return Failed("moving the fan-out cursor", s.error());
+    }
+    return page->events.size() == static_cast<size_t>(kFanoutBatch);
+  }
+
+  bool Failed(std::string_view what, const Error& error) {
+    errors_.WithLabels({"step", "fanout"}).Inc();
+    spdlog::warn("notifier: {} failed, will retry: {}", what, error.message);
+    return false;
+  }
+
+  Status FanOut(const StoredEvent& event) {
+    Job job;
+    try {
+      job = nlohmann::json::parse(event.job).get<Job>();
+    } catch (const nlohmann::json::exception& e) {
+      spdlog::error("notifier: event {} has a corrupt job, skipped: {}", event.id, e.what());
+      return {};
+    }
+    const std::string payload =
+        WebhookPayload(event.type, event.created_at, job, role_.config.public_url);
+    // Every endpoint of the owner that wants this event.
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+      auto endpoints = role_.notifications.List(notice_kind::kEndpoint, ListBy::kOwner,
+                                                event.owner_id, 100, cursor);
+      if (!endpoints) return tl::unexpected(endpoints.error());
+      for (const Record& record : endpoints->records) {
+        WebhookEndpoint endpoint = ParseBody(record).get<WebhookEndpoint>();
+        if (!endpoint.enabled || !endpoint.Wants(event.type)) continue;
+        Delivery delivery{.event_id = event.id,
+                          .event_type = event.type,
+                          .event_at = event.created_at,
+                          .channel = Channel::kWebhook,
+                          .target = record.id,
+                          .url = endpoint.url,
+                          .payload = payload};
+        if (Status s = Schedule(delivery, event.owner_id, record.id); !s) return s;
+      }
+      if (endpoints->next_cursor.empty()) break;
+      cursor = endpoints->next_cursor;
+    }
+    // The job's own webhook_url (given at upload), signed with the account's signing secret.
+    if (auto url = JobWebhookUrl(job); !url.empty()) {
+      Delivery delivery{.event_id = event.id,
+                        .event_type = event.type,
+                        .event_at = event.created_at,
+                        .channel = Channel::kWebhook,
+                        .target = "job",
+                        .url = url,
+                        .payload = payload};
+      if (Status s = Schedule(delivery, event.owner_id, ""); !s) return s;
+    }
+    return {};
+  }
+
+  static std::string JobWebhookUrl(const Job& job) {
+    try {
+      auto options = nlohmann::json::parse(job.options_json.empty() ? "{}" : job.options_json);
+      if (auto it = options.find("webhook_url"); it != options.end() && it->is_string())
+        return it->get<std::string>();
+    } catch (const nlohmann::json::exception&) {
+    }
+    return {};
+  }
+
+  // Creates the delivery, due now; one that exists already (the event was fanned out before a
+  // crash) is left as it is.
+  Status Schedule(const Delivery& delivery, const std::string& owner, const std::string& parent) {
+    int64_t now = role_.now_ms();
+    Record record{.id = DeliveryId(delivery.event_id, delivery.channel, delivery.target),
+                  .owner_id = owner,
+                  .parent = parent,
+                  .created_at = now,
+                  .due_at = now,
+                  .body = nlohmann::json(delivery).dump()};
+    Status inserted = role_.notifications.Insert(notice_kind::kDelivery, record);
+    if (!inserted && inserted.error().code == ErrorCode::kAlreadyExists) return {};
+    if (inserted) Wake();
+    return inserted;
+  }
+
+  // ---- senders ----
+
+  void Wake() { wake_.notify_all(); }
+
+  void SenderLoop(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      if (!SendOne()) {
+        std::unique_lock lock(wake_mu_);
+        wake_.wait_for(lock, stop, std::chrono::milliseconds(250), [] { return false; });
+      }
+    }
+  }
+
+  // Claims one due delivery and makes one attempt. False when nothing was due.
+  bool SendOne() {
+    auto claimed =
+        role_.notifications.ClaimDue(notice_kind::kDelivery, role_.now_ms(), kDeliveryLeaseMs, 1);
+    if (!claimed) {
+      errors_.WithLabels({"step", "claim"}).Inc();
+      spdlog::warn("notifier: cannot claim deliveries, will retry: {}", claimed.error().message);
+      return false;
+    }
+    if (claimed->empty()) return false;
+    Attempt(claimed->front());
+    return true;
+  }
+
+  // Holds one of an endpoint's in-flight slots while alive; empty when none was free.
+  class Slot {
+   public:
+    Slot(Notifier& n, std::string key) : n_(&n), key_(std::move(key)) {
+      std::lock_guard lock(n_->slots_mu_);
+      int& used = n_->in_flight_[key_];
+      if (used >= n_->role_.config.per_endpoint_limit) {
+        n_ = nullptr;
+        return;
+      }
+      ++used;
+    }
+    ~Slot() {
+      if (!n_) return;
+      std::lock_guard lock(n_->slots_mu_);
+      if (--n_->in_flight_[key_] == 0) n_->in_flight_.erase(key_);
+    }
+    explicit operator bool() const { return n_ != nullptr; }
+
+   private:
+    Notifier* n_;
+    std::string key_;
+  };
+
+  void Attempt(const Record& record) {
+    Delivery delivery = ParseBody(record).get<Delivery>();
+    const int64_t now = role_.now_ms();
+    Slot slot(*this, delivery.target == "job" ? delivery.url : delivery.target);
+    if (!slot) {
+      // This endpoint already has its share of senders: come back shortly, no attempt counted.
+      Reschedule(record.id, now + 2'000);
+      return;
+    }
+    if (delivery.channel != Channel::kWebhook) {
+      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "this channel is not available"},
+             std::nullopt, /*gone=*/false);
+      return;
+    }
+    // The signing secrets: the endpoint's, or the account's for a job's own webhook_url.
+    std::vector<std::string> secrets;
+    std::optional<WebhookEndpoint> endpoint;
+    if (delivery.target == "job") {
+      auto settings = role_.notifications.Get(notice_kind::kSettings, record.owner_id);
+      if (!settings && settings.error().code != ErrorCode::kNotFound)
+        return Retry(record, settings.error());
+      if (settings) secrets = SecretsOf(ParseBody(*settings).get<NotificationSettings>(), now);
+    } else {
+      auto found = role_.notifications.Get(notice_kind::kEndpoint, delivery.target);
+      if (!found && found.error().code != ErrorCode::kNotFound) return Retry(record, found.error());
+      if (!found) {
+        // The endpoint was deleted: nothing to deliver to any more.
+        Finish(record, delivery, DeliveryAttempt{now, 0, 0, "the webhook was deleted"},
+               std::nullopt, false);
+        return;
+      }
+      endpoint = ParseBody(*found).get<WebhookEndpoint>();
+      if (!endpoint->enabled && delivery.event_type != "webhook.test") {
+        Finish(record, delivery, DeliveryAttempt{now, 0, 0, "the webhook is disabled"},
+               std::nullopt, false);
+        return;
+      }
+      secrets = endpoint->SigningSecrets(now);
+    }
+    if (secrets.empty()) {
+      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "no signing secret"}, std::nullopt,
+             false);
+      return;
+    }
+    const int64_t timestamp = now / 1000;
+    auto signature =
+        notify::SignatureHeader(secrets, delivery.event_id, timestamp, delivery.payload);
+    if (!signature) {
+      Finish(record, delivery, DeliveryAttempt{now, 0, 0, signature.error().message}, std::nullopt,
+             false);
+      return;
+    }
+    notify::OutboundRequest request;
+    request.url = delivery.url;
+    request.body = delivery.payload;
+    request.timeout = std::chrono::milliseconds(
+        static_cast<int64_t>(role_.config.webhook_timeout_seconds * 1000));
+    request.headers = {{"Content-Type", "application/json"},
+                       {"User-Agent", "vmp3-webhooks/1"},
+                       {"webhook-id", delivery.event_id},
+                       {"webhook-timestamp", std::to_string(timestamp)},
+                       {"webhook-signature", *signature}};
+    auto response = notify::Post(policy_, request);
+    DeliveryAttempt attempt{.at = now};
+    std::optional<int64_t> retry_after;
+    bool gone = false;
+    if (response) {
+      attempt.status = response->status;
+      attempt.latency_ms = response->latency.count();
+      latency_.WithLabels({"channel", "webhook"}).Observe(attempt.latency_ms / 1000.0);
+      if (response->status < 200 || response->status > 299) {
+        attempt.error = fmt::format("the receiver answered {}", response->status);
+        if (response->status >= 300 && response->status < 400)
+          attempt.error += " (redirects are not followed)";
+      }
+      if (response->retry_after) retry_after = response->retry_after->count() * 1000;
+      gone = response->status == 410;
+    } else {
+      attempt.error = response.error().message;
+      // A URL the policy refuses will be refused next time too.
+      if (response.error().code == ErrorCode::kUrlRefused) attempt.status = -1;
+    }
+    Finish(record, delivery, attempt, retry_after, gone, endpoint.has_value());
+  }
+
+  static std::vector<std::string> SecretsOf(const NotificationSettings& settings, int64_t now) {
+    std::vector<std::string> out;
+    for (const WebhookSecret& s : settings.signing_secrets)
+      if (s.expires_at == 0 || s.expires_at > now) out.push_back(s.secret);
+    return out;
+  }
+
+  void Retry(const Record& record, const Error& error) {
+    errors_.WithLabels({"step", "send"}).Inc();
+    spdlog::warn("notifier: delivery {} waits for the backend: {}", record.id, error.message);
+    // The lease brings it back.
+  }
+
+  void Reschedule(const std::string& id, int64_t due_at) {
+    auto moved = role_.notifications.Update(notice_kind::kDelivery, id, [&](Record& r) -> Status {
+      r.due_at = due_at;
+      return {};
+    });
+    if (!moved) spdlog::warn("notifier: cannot reschedule {}: {}", id, moved.error().message);
+  }
+
+  // Records the attempt and what follows: done, another attempt later, or given up.
+  void Finish(const Record& record, Delivery delivery, const DeliveryAttempt& attempt,
+              std::optional<int64_t> retry_after, bool gone, bool to_endpoint = false) {
+    const bool ok = attempt.error.empty();
+    const int64_t now = role_.now_ms();
+    std::optional<int64_t> next;
+    if (!ok && !gone && attempt.status >= 0 && IsRetryable(attempt.status)) {
+      next = NextAttemptAt(static_cast<int>(delivery.attempts.size()) + 1, now, retry_after,
+                           role_.config.retry_scale);
+    }
+    delivery.attempts.push_back(attempt);
+    if (delivery.attempts.size() > 20) delivery.attempts.erase(delivery.attempts.begin());
+    delivery.state = ok ? "succeeded" : next ? "pending" : "failed";
+    std::string outcome = ok ? "succeeded" : next ? "retrying" : "failed";
+    deliveries_
+        .WithLabels({"channel", std::string(ChannelName(delivery.channel))}, {"outcome", outcome})
+        .Inc();
+    auto written =
+        role_.notifications.Update(notice_kind::kDelivery, record.id, [&](Record& r) -> Status {
+          r.body = nlohmann::json(delivery).dump();
+          r.due_at = next.value_or(0);
+          return {};
+        });
+    if (!written) {
+      // The lease brings it back, and it is sent again: at least once.
+      spdlog::warn("notifier: cannot record the attempt of {}: {}", record.id,
+                   written.error().message);
+      return;
+    }
+    if (ok) {
+      spdlog::debug("notifier: delivered {} ({}) to {}", delivery.event_id, delivery.event_type,
+                    delivery.target);
+    } else {
+      spdlog::info("notifier: delivery of {} ({}) to {} {}: {}", delivery.event_id,
+                   delivery.event_type, delivery.target, next ? "will be retried" : "failed",
+                   attempt.error);
+    }
+    if (to_endpoint) UpdateEndpointHealth(delivery.target, ok, gone, now);
+  }
+
+  // 410 Gone disables an endpoint at once; failing every delivery for 5 days does too.
+  void UpdateEndpointHealth(const std::string& endpoint_id, bool ok, bool gone, int64_t now) {
+    bool disabled_now = false;
+    auto updated =
+        role_.notifications.Update(notice_kind::kEndpoint, endpoint_id, [&](Record& r) -> Status {
+          WebhookEndpoint e = ParseBody(r).get<WebhookEndpoint>();
+          disabled_now = false;
+          if (ok) {
+            if (e.failing_since == 0) return {};
+            e.failing_since = 0;
+          } else {
+            if (e.failing_since == 0) e.failing_since = now;
+            if (e.enabled && gone) {
+              e.enabled = false;
+              e.disabled_reason = "the receiver answered 410 Gone";
+              disabled_now = true;
+            } else if (e.enabled && now - e.failing_since >= kDisableAfterMs) {
+              e.enabled = false;
+              e.disabled_reason = "every delivery failed for 5 days";
+              disabled_now = true;
+            }
+          }
+          r.body = nlohmann::json(e).dump();
+          return {};
+        });
+    if (!updated && updated.error().code != ErrorCode::kNotFound) {
+      spdlog::warn("notifier: cannot update webhook {}: {}", endpoint_id, updated.error().message);
+    }
+    if (updated && disabled_now) {
+      spdlog::warn("notifier: webhook {} of user {} disabled: {}", endpoint_id, updated->owner_id,
+                   ParseBody(*updated).value("disabled_reason", ""));
+    }
+  }
+
+  const NotifierRole& role_;
+  notify::EgressPolicy policy_;
+  metrics::CounterFamily& deliveries_;
+  metrics::HistogramFamily& latency_;
+  metrics::Gauge& lag_;
+  metrics::CounterFamily& errors_;
+  std::mutex slots_mu_;
+  std::map<std::string, int> in_flight_;  // per endpoint (or URL)
+  std::mutex wake_mu_;
+  std::condition_variable_any wake_;
+  std::jthread fanout_;
+  std::vector<std::jthread> senders_;
+};
+
+}  // namespace
+
+std::unique_ptr<Worker> MakeNotifier(const NotifierRole& role) {
+  return std::make_unique<Notifier>(role);
+}
+
+}  // namespace vmp3::roles
+
+namespace vmp3::roles {
+
+void NotifierConfig::AddOptions(OptionList& options) {
+  options.push_back({"--public-url", "VMP3_PUBLIC_URL",
+                     "The address users reach the service at (links in webhooks and mails)",
+                     &public_url});
+  options.push_back({"--egress-allow-cidr", "VMP3_EGRESS_ALLOW_CIDR",
+                     "Comma list of CIDRs webhooks may reach although private (e.g. an internal "
+                     "receiver's network); cloud metadata addresses stay refused",
+                     &egress_allow_cidrs});
+  options.push_back({"--egress-allow-http", "VMP3_EGRESS_ALLOW_HTTP",
+                     "Allow plain http:// webhook URLs (default: https only)", &egress_allow_http});
+  options.push_back({"--notifier-threads", "VMP3_NOTIFIER_THREADS",
+                     "Deliveries sent at once by this process", &sender_threads});
+  options.push_back({"--webhook-timeout", "VMP3_WEBHOOK_TIMEOUT",
+                     "Seconds a webhook receiver has to answer", &webhook_timeout_seconds});
+  options.push_back({"--max-webhooks", "VMP3_MAX_WEBHOOKS", "Webhook endpoints per user",
+                     &max_webhooks_per_user});
+  options.push_back({"--webhook-retry-scale", "VMP3_WEBHOOK_RETRY_SCALE",
+                     "Testing only: multiplies the retry schedule's delays", &retry_scale, true});
+}
+
+Status NotifierConfig::Validate() const {
+  if (!public_url.starts_with("http://") && !public_url.starts_with("https://"))
+    return MakeError(ErrorCode::kInvalidArgument, "--public-url must be an http(s) URL");
+  notify::EgressPolicyConfig egress;
+  for (std::string_view cidr : SplitList(egress_allow_cidrs)) egress.allow_cidrs.emplace_back(cidr);
+  if (auto policy = notify::EgressPolicy::Make(egress); !policy)
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("--egress-allow-cidr: {}", policy.error().message));
+  if (sender_threads < 1 || sender_threads > 256)
+    return MakeError(ErrorCode::kInvalidArgument, "--notifier-threads must be 1..256");
+  if (per_endpoint_limit < 1)
+    return MakeError(ErrorCode::kInvalidArgument, "the per-endpoint limit must be at least 1");
+  if (!(webhook_timeout_seconds >= 1 && webhook_timeout_seconds <= 60))
+    return MakeError(ErrorCode::kInvalidArgument, "--webhook-timeout must be 1..60 s");
+  if (max_webhooks_per_user < 1 || max_webhooks_per_user > 1000)
+    return MakeError(ErrorCode::kInvalidArgument, "--max-webhooks must be 1..1000");
+  if (!(retry_scale > 0 && retry_scale <= 1))
+    return MakeError(ErrorCode::kInvalidArgument, "--webhook-retry-scale must be in (0, 1]");
+  return {};
+}
+
+}  // namespace vmp3::roles

@@ -1,0 +1,68 @@
+// The notifier role: tells users when their jobs change, through signed webhooks (Standard
+// Webhooks), e-mail and browser push, at least once, surviving restarts.
+//   POST/GET /v1/webhooks, GET/PATCH/DELETE /v1/webhooks/{id},
+//   POST /v1/webhooks/{id}/rotate-secret, POST /v1/webhooks/{id}/test,
+//   GET /v1/webhooks/{id}/deliveries, POST /v1/webhooks/{id}/deliveries/{delivery_id}/redeliver,
+//   GET/POST /v1/account/signing-secret, GET/PUT /v1/account/notifications,
+//   GET /v1/push/vapid-public-key, POST /v1/push/subscriptions, DELETE /v1/push/subscriptions/{id}
+//
+// How it works (docs/architecture.md, "Notifications"): the metadata store logs every job status
+// change in the same transaction as the change (MetadataStore::ReadEvents, the outbox). The
+// fan-out worker reads that log from its cursor, turns each event into one delivery record per
+// destination (webhook endpoint, the job's one-off webhook_url, e-mail, each push subscription),
+// with an id derived from the event and destination so that reading an event twice creates
+// nothing twice, and only then moves its cursor. Sender threads claim due deliveries with a lease
+// (NotificationStore::ClaimDue), send them, and record the attempt and the next one. Everything is
+// in the metadata backend: a notifier killed at any point resends, after its restart, what was
+// not recorded as delivered, with the same webhook-id.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/options.hpp"
+#include "http/router.hpp"
+#include "metadata/metadata_store.hpp"
+#include "metadata/notification_store.hpp"
+#include "metrics/registry.hpp"
+#include "roles/api.hpp"
+#include "roles/worker.hpp"
+
+namespace vmp3::roles {
+
+struct NotifierConfig {
+  // The address users reach the service at: links in payloads and mails are absolute.
+  std::string public_url = "http://127.0.0.1:8080";
+  // The egress policy (notify/egress_policy.hpp): CIDRs outbound requests may reach although
+  // private (comma list), and whether plain http:// URLs are allowed.
+  std::string egress_allow_cidrs;
+  bool egress_allow_http = false;
+  int sender_threads = 4;      // deliveries in flight at once per process
+  int per_endpoint_limit = 2;  // of which to one endpoint, so a slow one cannot take them all
+  double webhook_timeout_seconds = 10;
+  int max_webhooks_per_user = 20;
+  // Testing: seconds between the retry schedule's steps are multiplied by this.
+  double retry_scale = 1;
+  // Where rotated secrets keep signing, so receivers can switch without losing deliveries.
+  int64_t secret_grace_seconds = 24 * 3600;
+
+  void AddOptions(OptionList& options);
+  Status Validate() const;
+};
+
+struct NotifierRole {
+  const NotifierConfig& config;
+  const Api& api;
+  MetadataStore& metadata;
+  NotificationStore& notifications;
+  metrics::Registry& metrics;
+  std::function<int64_t()> now_ms;
+};
+
+void AddNotifierRoutes(http::Router& router, const NotifierRole* role);
+// The fan-out and the senders.
+std::unique_ptr<Worker> MakeNotifier(const NotifierRole& role);
+
+}  // namespace vmp3::roles
