@@ -53,14 +53,7 @@ class Notifier final : public Worker {
                  .WithLabels()),
         errors_(role.metrics.AddCounter("vmp3_notifier_errors_total",
                                         "Fan-out or scheduling steps that failed and will be "
-                                        "retried (backend unavailable).")) {
-    notify::EgressPolicyConfig egress;
-    egress.allow_http = role.config.egress_allow_http;
-    for (std::string_view cidr : SplitList(role.config.egress_allow_cidrs))
-      egress.allow_cidrs.emplace_back(cidr);
-    auto policy = notify::EgressPolicy::Make(egress);
-    if (policy) policy_ = std::move(*policy);  // validated by NotifierConfig::Validate
-  }
+                                        "retried (backend unavailable).")) {}
 
   void Start() override {
     fanout_ = std::jthread([this](std::stop_token stop) { FanoutLoop(stop); });
@@ -293,7 +286,7 @@ class Notifier final : public Worker {
                        {"webhook-id", delivery.event_id},
                        {"webhook-timestamp", std::to_string(timestamp)},
                        {"webhook-signature", *signature}};
-    auto response = notify::Post(policy_, request);
+    auto response = notify::Post(role_.egress, request);
     DeliveryAttempt attempt{.at = now};
     std::optional<int64_t> retry_after;
     bool gone = false;
@@ -412,7 +405,6 @@ class Notifier final : public Worker {
   }
 
   const NotifierRole& role_;
-  notify::EgressPolicy policy_;
   metrics::CounterFamily& deliveries_;
   metrics::HistogramFamily& latency_;
   metrics::Gauge& lag_;
@@ -439,12 +431,6 @@ void NotifierConfig::AddOptions(OptionList& options) {
   options.push_back({"--public-url", "VMP3_PUBLIC_URL",
                      "The address users reach the service at (links in webhooks and mails)",
                      &public_url});
-  options.push_back({"--egress-allow-cidr", "VMP3_EGRESS_ALLOW_CIDR",
-                     "Comma list of CIDRs webhooks may reach although private (e.g. an internal "
-                     "receiver's network); cloud metadata addresses stay refused",
-                     &egress_allow_cidrs});
-  options.push_back({"--egress-allow-http", "VMP3_EGRESS_ALLOW_HTTP",
-                     "Allow plain http:// webhook URLs (default: https only)", &egress_allow_http});
   options.push_back({"--notifier-threads", "VMP3_NOTIFIER_THREADS",
                      "Deliveries sent at once by this process", &sender_threads});
   options.push_back({"--webhook-timeout", "VMP3_WEBHOOK_TIMEOUT",
@@ -458,11 +444,6 @@ void NotifierConfig::AddOptions(OptionList& options) {
 Status NotifierConfig::Validate() const {
   if (!public_url.starts_with("http://") && !public_url.starts_with("https://"))
     return MakeError(ErrorCode::kInvalidArgument, "--public-url must be an http(s) URL");
-  notify::EgressPolicyConfig egress;
-  for (std::string_view cidr : SplitList(egress_allow_cidrs)) egress.allow_cidrs.emplace_back(cidr);
-  if (auto policy = notify::EgressPolicy::Make(egress); !policy)
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("--egress-allow-cidr: {}", policy.error().message));
   if (sender_threads < 1 || sender_threads > 256)
     return MakeError(ErrorCode::kInvalidArgument, "--notifier-threads must be 1..256");
   if (per_endpoint_limit < 1)

@@ -27,6 +27,7 @@
 #include "metadata/metadata_store.hpp"
 #include "metadata/notification_store.hpp"
 #include "metrics/registry.hpp"
+#include "notify/egress_policy.hpp"
 #include "roles/api.hpp"
 #include "roles/worker.hpp"
 
@@ -35,10 +36,6 @@ namespace vmp3::roles {
 struct NotifierConfig {
   // The address users reach the service at: links in payloads and mails are absolute.
   std::string public_url = "http://127.0.0.1:8080";
-  // The egress policy (notify/egress_policy.hpp): CIDRs outbound requests may reach although
-  // private (comma list), and whether plain http:// URLs are allowed.
-  std::string egress_allow_cidrs;
-  bool egress_allow_http = false;
   int sender_threads = 4;      // deliveries in flight at once per process
   int per_endpoint_limit = 2;  // of which to one endpoint, so a slow one cannot take them all
   double webhook_timeout_seconds = 10;
@@ -54,6 +51,7 @@ struct NotifierConfig {
 
 struct NotifierRole {
   const NotifierConfig& config;
+  const notify::EgressPolicy& egress;  // every URL it calls, checked again at connect time
   const Api& api;
   MetadataStore& metadata;
   NotificationStore& notifications;

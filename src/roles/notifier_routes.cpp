@@ -43,13 +43,7 @@ Result<int> LimitParam(const Exchange& ex) {
 
 class NotifierRoutes {
  public:
-  explicit NotifierRoutes(const NotifierRole& role) : role_(role) {
-    notify::EgressPolicyConfig egress;
-    egress.allow_http = role.config.egress_allow_http;
-    for (std::string_view cidr : SplitList(role.config.egress_allow_cidrs))
-      egress.allow_cidrs.emplace_back(cidr);
-    if (auto policy = notify::EgressPolicy::Make(egress)) policy_ = std::move(*policy);
-  }
+  explicit NotifierRoutes(const NotifierRole& role) : role_(role) {}
 
   // POST /v1/webhooks {"url", "events"?, "description"?}
   http::Awaitable<Response> Create(Exchange& ex) {
@@ -384,7 +378,7 @@ class NotifierRoutes {
           return MakeError(
               ErrorCode::kInvalidArgument,
               fmt::format("url must be a string of at most {} characters", kMaxUrlLength));
-        if (Status s = policy_.CheckUrl(value.get<std::string>()); !s) return s;
+        if (Status s = role_.egress.CheckUrl(value.get<std::string>()); !s) return s;
         e.url = value.get<std::string>();
       } else if (name == "events") {
         auto events = ParseEventTypes(value);
@@ -476,7 +470,6 @@ class NotifierRoutes {
   }
 
   const NotifierRole& role_;
-  notify::EgressPolicy policy_;
 };
 
 }  // namespace

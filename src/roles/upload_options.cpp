@@ -30,6 +30,7 @@ std::string UploadOptions::Json() const {
   nlohmann::json j = nlohmann::json::object();
   if (quality && !quality->empty()) j["quality"] = *quality;
   if (bitrate && !bitrate->empty()) j["bitrate"] = std::stoi(*bitrate);
+  if (webhook_url && !webhook_url->empty()) j["webhook_url"] = *webhook_url;
   return j.dump();
 }
 

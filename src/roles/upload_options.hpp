@@ -16,13 +16,17 @@ namespace vmp3::roles {
 struct UploadOptions {
   std::optional<std::string> quality;  // "V0".."V9" or "0".."9"
   std::optional<std::string> bitrate;  // kbps, decimal
+  // Where to POST this job's events (signed with the account's signing secret); checked against
+  // the egress policy by the upload role before the job is created.
+  std::optional<std::string> webhook_url;
 
   // The options as the engine takes them, validated like the CLI's. kInvalidArgument naming the
   // bad option.
   Result<media::ConvertOptions> ToConvertOptions() const;
   // The JSON recorded in Job::options_json, e.g. {"quality":"V2"} or {"bitrate":192}: only the
-  // options given. Call only once ToConvertOptions has succeeded: the values are then known to be
-  // well-formed, and ConvertOptionsFromJson of the result equals ToConvertOptions().
+  // options given (and webhook_url, which the notifier reads). Call only once ToConvertOptions has
+  // succeeded: the values are then known to be well-formed, and ConvertOptionsFromJson of the
+  // result equals ToConvertOptions().
   std::string Json() const;
 };
 

@@ -10,6 +10,7 @@
 #include "http/router.hpp"
 #include "metadata/metadata_store.hpp"
 #include "metrics/registry.hpp"
+#include "notify/egress_policy.hpp"
 #include "queue/job_queue.hpp"
 #include "queue/lifecycle_publisher.hpp"
 #include "roles/api.hpp"
@@ -34,6 +35,7 @@ struct UploadRole {
   JobQueue& queue;
   LifecyclePublisher* lifecycle;  // null: the queue announces no events
   MetadataStore& metadata;
+  const notify::EgressPolicy& egress;  // a job's webhook_url must pass it
   metrics::Registry& metrics;
   std::function<int64_t()> now_ms;
 };

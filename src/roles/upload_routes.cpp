@@ -53,6 +53,7 @@ class UploadSink final : public http::MultipartHandler {
   Status OnPartEnd() override {
     if (current_ == "quality") options.quality = field_;
     if (current_ == "bitrate") options.bitrate = field_;
+    if (current_ == "webhook_url") options.webhook_url = field_;
     in_file_ = false;
     return {};
   }
@@ -113,6 +114,12 @@ class UploadRoutes {
       sink.seen_file_ = true;
       if (auto q = req.QueryParam("quality")) sink.options.quality = std::string(*q);
       if (auto b = req.QueryParam("bitrate")) sink.options.bitrate = std::string(*b);
+      if (auto w = req.QueryParam("webhook_url")) sink.options.webhook_url = std::string(*w);
+      // Refused before the body is read (checked again below, with the form's fields).
+      if (sink.options.webhook_url && !sink.options.webhook_url->empty()) {
+        if (Status s = role_.egress.CheckUrl(*sink.options.webhook_url); !s)
+          co_return tl::unexpected(s.error());
+      }
     }
 
     std::vector<std::byte> buffer(kChunk);
@@ -148,6 +155,10 @@ class UploadRoutes {
       co_return MakeError(ErrorCode::kInvalidArgument, "the uploaded file is empty");
     auto options = sink.options.ToConvertOptions();
     if (!options) co_return tl::unexpected(options.error());
+    if (sink.options.webhook_url && !sink.options.webhook_url->empty()) {
+      if (Status s = role_.egress.CheckUrl(*sink.options.webhook_url); !s)
+        co_return tl::unexpected(s.error());
+    }
 
     uploads_.Inc(static_cast<double>(sink.bytes));
     // Names are untrusted bytes; invalid UTF-8 would make every JSON rendering of the job throw.

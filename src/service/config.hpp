@@ -13,6 +13,7 @@
 #include "roles/api.hpp"
 #include "roles/auth_role.hpp"
 #include "roles/converter_role.hpp"
+#include "roles/egress.hpp"
 #include "roles/jobs.hpp"
 #include "roles/metadata_role.hpp"
 #include "roles/notifier_role.hpp"
@@ -65,6 +66,7 @@ struct ServeConfig {
   roles::MetadataConfig metadata;
   roles::ConverterConfig converter;
   roles::NotifierConfig notifier;
+  roles::EgressConfig egress;
 
   // Every module's options, bound to this config's fields.
   OptionList AllOptions();

@@ -45,6 +45,7 @@ struct Built {
   std::unique_ptr<auth::TokenVerifier> verifier;
   std::unique_ptr<auth::RateLimiter> rate_limiter;
   std::unique_ptr<roles::Api> api;
+  notify::EgressPolicy egress;  // from config.egress
   std::unique_ptr<roles::BackendHealth> health;
 
   std::unique_ptr<roles::AuthRole> auth_role;
@@ -80,7 +81,7 @@ roles::MetadataRole& MetadataRoleOf(Built& b) {
 
 roles::NotifierRole& NotifierRoleOf(Built& b) {
   if (!b.notifier_role) {
-    b.notifier_role.reset(new roles::NotifierRole{b.config.notifier, *b.api, *b.metadata,
+    b.notifier_role.reset(new roles::NotifierRole{b.config.notifier, b.egress, *b.api, *b.metadata,
                                                   *b.notifications, b.metrics, b.now_ms});
   }
   return *b.notifier_role;
@@ -121,7 +122,7 @@ const std::vector<Module>& Modules() {
              if (b && !b->upload_role) {
                b->upload_role.reset(new roles::UploadRole{
                    b->config.upload, b->config.retention, b->config.quota, *b->api, *b->storage,
-                   *b->queue, b->lifecycle.get(), *b->metadata, b->metrics, b->now_ms});
+                   *b->queue, b->lifecycle.get(), *b->metadata, b->egress, b->metrics, b->now_ms});
              }
              roles::AddUploadRoutes(router, config.upload, b ? b->upload_role.get() : nullptr);
              // The upload role also serves the web page, since the page is how people upload.
@@ -377,6 +378,7 @@ OptionList ServeConfig::AllOptions() {
   metadata.AddOptions(options);
   converter.AddOptions(options);
   notifier.AddOptions(options);
+  egress.AddOptions(options);
   return options;
 }
 
@@ -435,6 +437,7 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
            offset;
   };
   impl.modules = *ResolveRoles(config.server.roles);
+  b.egress = *config.egress.Policy();  // validated above
   const Needs needs = NeedsOf(impl.modules);
   const auto& data_dir = config.server.data_dir;
 

@@ -184,7 +184,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const fs::path& data_dir,
   // Roles other than auth verify tokens with the JWKS of the auth process, as deployed.
   server->StartVmp3("auth", {"--roles", "auth"}, start_timeout);
   const std::string auth_url = fmt::format("http://127.0.0.1:{}", server->processes_[0].port);
-  for (const char* role : {"upload", "metadata", "download", "converter", "converter"})
+  for (const char* role : {"upload", "metadata", "download", "converter", "converter", "notifier"})
     server->StartVmp3(role, {"--roles", role, "--auth-url", auth_url}, start_timeout);
   server->StartGateway(start_timeout);
   return server;
@@ -247,7 +247,8 @@ void ServerProcess::StartGateway(std::chrono::milliseconds start_timeout) {
   for (auto [placeholder, role] :
        {std::pair{"${VMP3_AUTH_UPSTREAM}", "auth"}, std::pair{"${VMP3_UPLOAD_UPSTREAM}", "upload"},
         std::pair{"${VMP3_METADATA_UPSTREAM}", "metadata"},
-        std::pair{"${VMP3_DOWNLOAD_UPSTREAM}", "download"}}) {
+        std::pair{"${VMP3_DOWNLOAD_UPSTREAM}", "download"},
+        std::pair{"${VMP3_NOTIFIER_UPSTREAM}", "notifier"}}) {
     routes = ReplaceAll(routes, placeholder, role_address(role));
   }
   // The kernel picks a free port, but another test may take it before nginx binds it: retry.
