@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <boost/url/parse.hpp>
 #include <chrono>
 #include <cstring>
@@ -433,7 +434,7 @@ Result<std::string> VapidKey::SignEs256(std::string_view data) const {
 // ---- VAPID --------------------------------------------------------------------------------
 
 Result<std::string> PushEndpointOrigin(std::string_view endpoint_url) {
-  auto parsed = boost::urls::parse_absolute_uri(endpoint_url);
+  auto parsed = boost::urls::parse_uri(endpoint_url);
   if (!parsed) return WebPushInvalid("the push endpoint is not an absolute URL");
   const boost::urls::url_view& url = *parsed;
   std::string scheme = AsciiLowerCopy(url.scheme());
@@ -452,8 +453,14 @@ Result<std::string> PushEndpointOrigin(std::string_view endpoint_url) {
   }
   std::string origin = fmt::format("{}://{}", scheme, AsciiLowerCopy(host));
   if (url.has_port() && !url.port().empty()) {
-    const uint16_t port = url.port_number();
-    if (port == 0) return WebPushInvalid("the push endpoint's port is out of range");
+    // Parsed here: Boost.URL's port_number() wraps numbers past 65535 instead of refusing them.
+    const std::string_view digits = url.port();
+    unsigned port = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (error != std::errc() || end != digits.data() + digits.size() || port == 0 ||
+        port > 65535) {
+      return WebPushInvalid("the push endpoint's port is out of range");
+    }
     if (port != default_port) origin += fmt::format(":{}", port);
   }
   return origin;
@@ -656,7 +663,7 @@ Result<PushSubscription> ParsePushSubscription(std::string_view text) {
   if (auto origin = PushEndpointOrigin(subscription.endpoint); !origin) {
     return tl::unexpected(origin.error());
   }
-  if (auto parsed = boost::urls::parse_absolute_uri(subscription.endpoint);
+  if (auto parsed = boost::urls::parse_uri(subscription.endpoint);
       parsed && parsed->has_fragment()) {
     return WebPushInvalid("the push endpoint must not have a fragment");
   }
