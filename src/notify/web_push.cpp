@@ -14,8 +14,8 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <boost/url/parse.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <new>
@@ -457,8 +457,7 @@ Result<std::string> PushEndpointOrigin(std::string_view endpoint_url) {
     const std::string_view digits = url.port();
     unsigned port = 0;
     const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    if (error != std::errc() || end != digits.data() + digits.size() || port == 0 ||
-        port > 65535) {
+    if (error != std::errc() || end != digits.data() + digits.size() || port == 0 || port > 65535) {
       return WebPushInvalid("the push endpoint's port is out of range");
     }
     if (port != default_port) origin += fmt::format(":{}", port);

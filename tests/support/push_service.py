@@ -222,10 +222,20 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def read_body(self, limit: int) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise Refused(411, "send the body with a Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise Refused(400, "Content-Length is not a number")
         if length > limit:
-            # Read and drop it so the connection stays usable, then refuse.
-            self.rfile.read(length)
+            # Drop a moderately large body so the connection stays usable; close on a huge one.
+            if length <= 1 << 20:
+                self.rfile.read(length)
+            else:
+                self.close_connection = True
             raise Refused(413, f"body of {length} bytes is over {limit}")
         return self.rfile.read(length)
 
@@ -247,6 +257,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         url = urlsplit(self.path)
+        if not url.path.startswith("/push/"):
+            try:
+                return self.control(url)
+            except Refused as refused:
+                return self.reply(refused.status, {"error": refused.reason})
+        return self.push(url.path[len("/push/"):])
+
+    def control(self, url):
         if url.path == "/_control/subscribe":
             self.read_body(1 << 16)
             with self.server.lock:
@@ -263,18 +281,16 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 request = json.loads(self.read_body(1 << 16) or b"{}")
                 status = int(request.get("status", 410))
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, TypeError):
                 return self.reply(400, {"error": "expected {\"id\", \"status\"}"})
             if status not in (404, 410):
                 return self.reply(400, {"error": "status must be 404 or 410"})
-            sub = self.subscription(request.get("id"))
+            sub = self.subscription(str(request.get("id")))
             if sub is None:
                 return self.reply(404, {"error": "unknown subscription id"})
             with self.server.lock:
                 sub.gone_status = status
             return self.reply(200, {"id": sub.id, "status": status})
-        if url.path.startswith("/push/"):
-            return self.push(url.path[len("/push/"):])
         self.reply(404, {"error": "no such path"})
 
     def push(self, sub_id: str):
