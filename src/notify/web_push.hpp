@@ -44,7 +44,8 @@ class VapidKey {
   // kIo / kPermissionDenied / kInvalidArgument naming the file.
   static Result<VapidKey> LoadOrCreate(const std::filesystem::path& path);
 
-  // The private key as PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"). A secret.
+  // The private key as PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"). A secret. Throws
+  // std::bad_alloc when out of memory, like any std::string.
   std::string ToPem() const;
   // The public key as the uncompressed point (0x04 || X || Y, 65 bytes).
   const std::string& PublicKeyBytes() const { return public_key_; }
@@ -170,13 +171,13 @@ Result<PushSubscription> ParsePushSubscription(std::string_view json);
 enum class PushUrgency { kVeryLow, kLow, kNormal, kHigh };
 std::string_view PushUrgencyName(PushUrgency urgency);  // "very-low", "low", "normal", "high"
 
-// The longest TTL accepted: four weeks, what the large push services keep messages at most.
+// The longest TTL accepted: four weeks, the most any large push service (FCM) keeps a message.
 inline constexpr int64_t kMaxPushTtlSeconds = 28 * 24 * 3600;
 // RFC 8030 §5.4: a topic is at most 32 characters of the base64url alphabet.
 inline constexpr size_t kMaxPushTopicLength = 32;
 
-// The VAPID token lifetime BuildPushRequest uses (exp = now + this): long enough for a retry
-// schedule's clock skew, well inside RFC 8292's 24 hours.
+// The VAPID token lifetime BuildPushRequest uses (exp = now + this): half of RFC 8292's 24 hours,
+// so a push service whose clock differs from ours by up to 12 hours still accepts the token.
 inline constexpr int64_t kPushVapidLifetimeSeconds = 12 * 3600;
 
 // One push message ready to POST to `url` (the subscription's endpoint).
