@@ -133,6 +133,31 @@ class Notifier final : public Worker {
       if (endpoints->next_cursor.empty()) break;
       cursor = endpoints->next_cursor;
     }
+    // Browser push and e-mail, as the owner's settings ask.
+    NotificationSettings settings;
+    if (auto record = role_.notifications.Get(notice_kind::kSettings, event.owner_id)) {
+      settings = ParseBody(*record).get<NotificationSettings>();
+    } else if (record.error().code != ErrorCode::kNotFound) {
+      return tl::unexpected(record.error());
+    }
+    auto wants = [&](const std::vector<std::string>& types) {
+      return std::find(types.begin(), types.end(), event.type) != types.end();
+    };
+    if (wants(settings.push_events)) {
+      auto subscriptions = role_.notifications.List(notice_kind::kSubscription, ListBy::kOwner,
+                                                    event.owner_id, 100, "");
+      if (!subscriptions) return tl::unexpected(subscriptions.error());
+      const std::string message = PushMessage(event.type, job);
+      for (const Record& record : subscriptions->records) {
+        Delivery delivery{.event_id = event.id,
+                          .event_type = event.type,
+                          .event_at = event.created_at,
+                          .channel = Channel::kPush,
+                          .target = record.id,
+                          .payload = message};
+        if (Status s = Schedule(delivery, event.owner_id, ""); !s) return s;
+      }
+    }
     // The job's own webhook_url (given at upload), signed with the account's signing secret.
     if (auto url = JobWebhookUrl(job); !url.empty()) {
       Delivery delivery{.event_id = event.id,
@@ -145,6 +170,23 @@ class Notifier final : public Worker {
       if (Status s = Schedule(delivery, event.owner_id, ""); !s) return s;
     }
     return {};
+  }
+
+  // What the page's service worker shows: small (a push message holds < 4 KB).
+  std::string PushMessage(std::string_view type, const Job& job) const {
+    std::string name = job.input_name.substr(0, 200);
+    std::string title = type == "job.done"     ? "Your MP3 is ready"
+                        : type == "job.failed" ? "A conversion failed"
+                                               : "Conversion update";
+    std::string body = type == "job.done"     ? fmt::format("{} is ready to download.", name)
+                       : type == "job.failed" ? fmt::format("{} could not be converted: {}", name,
+                                                            job.error_message.substr(0, 300))
+                                              : fmt::format("{}: {}", name, type);
+    std::string base = role_.config.public_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    return nlohmann::json{
+        {"type", type}, {"job_id", job.id}, {"title", title}, {"body", body}, {"url", base + "/"}}
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 
   static std::string JobWebhookUrl(const Job& job) {
@@ -233,6 +275,7 @@ class Notifier final : public Worker {
       Reschedule(record.id, now + 2'000);
       return;
     }
+    if (delivery.channel == Channel::kPush) return AttemptPush(record, delivery, now);
     if (delivery.channel != Channel::kWebhook) {
       Finish(record, delivery, DeliveryAttempt{now, 0, 0, "this channel is not available"},
              std::nullopt, /*gone=*/false);
@@ -307,6 +350,62 @@ class Notifier final : public Worker {
       if (response.error().code == ErrorCode::kUrlRefused) attempt.status = -1;
     }
     Finish(record, delivery, attempt, retry_after, gone, endpoint.has_value());
+  }
+
+  // One Web Push message (RFC 8030/8291/8292) to one browser's push service.
+  void AttemptPush(const Record& record, const Delivery& delivery, int64_t now) {
+    auto found = role_.notifications.Get(notice_kind::kSubscription, delivery.target);
+    if (!found && found.error().code != ErrorCode::kNotFound) return Retry(record, found.error());
+    if (!found) {
+      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "the browser unsubscribed"}, std::nullopt,
+             false);
+      return;
+    }
+    nlohmann::json keys = ParseBody(*found);
+    notify::PushSubscription subscription{keys.value("endpoint", ""), keys.value("p256dh", ""),
+                                          keys.value("auth", "")};
+    // The job id as Topic: a newer message about the job replaces one still undelivered.
+    std::string topic;
+    if (auto payload = nlohmann::json::parse(delivery.payload, nullptr, false); payload.is_object())
+      topic = payload.value("job_id", "");
+    // A day: a notification about a conversion is stale after that.
+    auto built = notify::BuildPushRequest(role_.vapid, role_.config.VapidSubject(), subscription,
+                                          delivery.payload, 24 * 3600, topic,
+                                          notify::PushUrgency::kNormal, now / 1000);
+    if (!built) {
+      Finish(record, delivery, DeliveryAttempt{now, 0, 0, built.error().message}, std::nullopt,
+             false);
+      return;
+    }
+    notify::OutboundRequest request{.url = built->url,
+                                    .headers = built->headers,
+                                    .body = built->body,
+                                    .timeout = std::chrono::milliseconds(static_cast<int64_t>(
+                                        role_.config.webhook_timeout_seconds * 1000))};
+    auto response = notify::Post(role_.egress, request);
+    DeliveryAttempt attempt{.at = now};
+    std::optional<int64_t> retry_after;
+    bool gone = false;
+    if (response) {
+      attempt.status = response->status;
+      attempt.latency_ms = response->latency.count();
+      latency_.WithLabels({"channel", "push"}).Observe(attempt.latency_ms / 1000.0);
+      if (response->status < 200 || response->status > 299)
+        attempt.error = fmt::format("the push service answered {}", response->status);
+      if (response->retry_after) retry_after = response->retry_after->count() * 1000;
+      // The subscription expired or the user revoked it: forget it (RFC 8030 §7.3).
+      gone = response->status == 404 || response->status == 410;
+    } else {
+      attempt.error = response.error().message;
+      if (response.error().code == ErrorCode::kUrlRefused) attempt.status = -1;
+    }
+    if (gone) {
+      Status removed = role_.notifications.Remove(notice_kind::kSubscription, delivery.target);
+      if (!removed && removed.error().code != ErrorCode::kNotFound)
+        spdlog::warn("notifier: cannot remove push subscription {}: {}", delivery.target,
+                     removed.error().message);
+    }
+    Finish(record, delivery, attempt, retry_after, gone);
   }
 
   static std::vector<std::string> SecretsOf(const NotificationSettings& settings, int64_t now) {
@@ -437,6 +536,14 @@ void NotifierConfig::AddOptions(OptionList& options) {
                      "Seconds a webhook receiver has to answer", &webhook_timeout_seconds});
   options.push_back({"--max-webhooks", "VMP3_MAX_WEBHOOKS", "Webhook endpoints per user",
                      &max_webhooks_per_user});
+  options.push_back({"--vapid-key", "VMP3_VAPID_KEY",
+                     "Web Push VAPID private key (PEM; created if missing; default "
+                     "DATA_DIR/vapid-p256.pem): the same for every notifier replica",
+                     &vapid_key});
+  options.push_back({"--vapid-subject", "VMP3_VAPID_SUBJECT",
+                     "How push services reach you: mailto:you@example.org or an https URL "
+                     "(default: --public-url when https)",
+                     &vapid_subject});
   options.push_back({"--webhook-retry-scale", "VMP3_WEBHOOK_RETRY_SCALE",
                      "Testing only: multiplies the retry schedule's delays", &retry_scale, true});
 }
@@ -452,9 +559,19 @@ Status NotifierConfig::Validate() const {
     return MakeError(ErrorCode::kInvalidArgument, "--webhook-timeout must be 1..60 s");
   if (max_webhooks_per_user < 1 || max_webhooks_per_user > 1000)
     return MakeError(ErrorCode::kInvalidArgument, "--max-webhooks must be 1..1000");
+  if (!vapid_subject.empty() && !vapid_subject.starts_with("mailto:") &&
+      !vapid_subject.starts_with("https://"))
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--vapid-subject must be a mailto: or https:// URL");
   if (!(retry_scale > 0 && retry_scale <= 1))
     return MakeError(ErrorCode::kInvalidArgument, "--webhook-retry-scale must be in (0, 1]");
   return {};
+}
+
+std::string NotifierConfig::VapidSubject() const {
+  if (!vapid_subject.empty()) return vapid_subject;
+  if (public_url.starts_with("https://")) return public_url;
+  return "mailto:postmaster@localhost";
 }
 
 }  // namespace vmp3::roles

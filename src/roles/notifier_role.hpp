@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +29,7 @@
 #include "metadata/notification_store.hpp"
 #include "metrics/registry.hpp"
 #include "notify/egress_policy.hpp"
+#include "notify/web_push.hpp"
 #include "roles/api.hpp"
 #include "roles/worker.hpp"
 
@@ -42,16 +44,24 @@ struct NotifierConfig {
   int max_webhooks_per_user = 20;
   // Testing: seconds between the retry schedule's steps are multiplied by this.
   double retry_scale = 1;
+  // The VAPID key pair browsers' push subscriptions are tied to (PEM, created on first start):
+  // every notifier replica must use the same one (a shared file or a Kubernetes Secret).
+  std::filesystem::path vapid_key;  // empty: DATA_DIR/vapid-p256.pem
+  // VAPID "sub": how a push service reaches the operator (mailto: or https:); empty: derived
+  // from --public-url when it is https, else mailto:postmaster@localhost.
+  std::string vapid_subject;
   // Where rotated secrets keep signing, so receivers can switch without losing deliveries.
   int64_t secret_grace_seconds = 24 * 3600;
 
   void AddOptions(OptionList& options);
   Status Validate() const;
+  std::string VapidSubject() const;
 };
 
 struct NotifierRole {
   const NotifierConfig& config;
   const notify::EgressPolicy& egress;  // every URL it calls, checked again at connect time
+  const notify::VapidKey& vapid;       // signs Web Push requests
   const Api& api;
   MetadataStore& metadata;
   NotificationStore& notifications;

@@ -291,7 +291,7 @@ class NotifierRoutes {
     auto request = ParseObject(*body);
     if (!request) co_return Response::Problem(request.error());
     std::optional<bool> email;
-    std::optional<std::vector<std::string>> events;
+    std::optional<std::vector<std::string>> events, push_events;
     for (const auto& [name, value] : request->items()) {
       if (name == "email") {
         if (!value.is_boolean())
@@ -302,10 +302,15 @@ class NotifierRoutes {
         auto parsed = ParseEventTypes(value);
         if (!parsed) co_return Response::Problem(parsed.error());
         events = *parsed;
+      } else if (name == "push_events") {
+        auto parsed = ParseEventTypes(value);
+        if (!parsed) co_return Response::Problem(parsed.error());
+        push_events = *parsed;
       } else {
         co_return Response::Problem(
             Error(ErrorCode::kInvalidArgument,
-                  fmt::format("unknown field '{}': the settings are email and events", name)));
+                  fmt::format("unknown field '{}': the settings are email, events and push_events",
+                              name)));
       }
     }
     auto saved =
@@ -320,10 +325,71 @@ class NotifierRoutes {
           return UpdateSettings(claims->subject, [&](NotificationSettings& s) {
             if (email) s.email = *email;
             if (events) s.email_events = *events;
+            if (push_events) s.push_events = *push_events;
           });
         });
     if (!saved) co_return Response::Problem(saved.error());
     co_return Response::Json(200, SettingsJson(*saved).dump());
+  }
+
+  // GET /v1/push/vapid-public-key: what the page passes to pushManager.subscribe().
+  http::Awaitable<Response> VapidPublicKey(Exchange&) {
+    co_return Response::Json(
+        200, nlohmann::json{{"public_key", role_.vapid.PublicKeyBase64Url()}}.dump());
+  }
+
+  // POST /v1/push/subscriptions: the browser's PushSubscription JSON. The same browser
+  // subscribing again (same endpoint) updates its keys instead of adding a second one.
+  http::Awaitable<Response> Subscribe(Exchange& ex) {
+    auto claims = co_await role_.api.Authorize(ex);
+    if (!claims) co_return Response::Problem(claims.error());
+    auto body = co_await ex.ReadSmallBody();
+    if (!body) co_return Response::Problem(body.error());
+    auto subscription = notify::ParsePushSubscription(*body);
+    if (!subscription) co_return Response::Problem(subscription.error());
+    if (Status s = role_.egress.CheckUrl(subscription->endpoint); !s)
+      co_return Response::Problem(s.error());
+    const int64_t now = role_.now_ms();
+    Record record{.id = DeliveryId(claims->subject, Channel::kPush, subscription->endpoint),
+                  .owner_id = claims->subject,
+                  .created_at = now,
+                  .body = nlohmann::json{{"endpoint", subscription->endpoint},
+                                         {"p256dh", subscription->p256dh},
+                                         {"auth", subscription->auth}}
+                              .dump()};
+    bool created = true;
+    auto saved = co_await ex.Blocking<Status>([&]() -> Status {
+      Status inserted = role_.notifications.Insert(notice_kind::kSubscription, record);
+      if (inserted || inserted.error().code != ErrorCode::kAlreadyExists) return inserted;
+      created = false;
+      auto updated = role_.notifications.Update(notice_kind::kSubscription, record.id,
+                                                [&](Record& r) -> Status {
+                                                  r.body = record.body;
+                                                  return {};
+                                                });
+      if (!updated) return tl::unexpected(updated.error());
+      return {};
+    });
+    if (!saved) co_return Response::Problem(saved.error());
+    co_return Response::Json(
+        created ? 201 : 200,
+        nlohmann::json{
+            {"id", record.id}, {"endpoint", subscription->endpoint}, {"created_at", now / 1000.0}}
+            .dump());
+  }
+
+  http::Awaitable<Response> Unsubscribe(Exchange& ex) {
+    auto claims = co_await role_.api.Authorize(ex);
+    if (!claims) co_return Response::Problem(claims.error());
+    auto removed = co_await ex.Blocking<Status>([&]() -> Status {
+      auto record = role_.notifications.Get(notice_kind::kSubscription, ex.Param("id"));
+      if (!record || record->owner_id != claims->subject)
+        return MakeError(ErrorCode::kNotFound,
+                         fmt::format("push subscription {} does not exist", ex.Param("id")));
+      return role_.notifications.Remove(notice_kind::kSubscription, record->id);
+    });
+    if (!removed) co_return Response::Problem(removed.error());
+    co_return Response::NoContent();
   }
 
  private:
@@ -355,7 +421,7 @@ class NotifierRoutes {
   }
 
   nlohmann::json SettingsJson(const NotificationSettings& s) const {
-    return {{"email", s.email}, {"events", s.email_events}};
+    return {{"email", s.email}, {"events", s.email_events}, {"push_events", s.push_events}};
   }
 
   // The caller's endpoint {id}; kNotFound for a missing one or someone else's (never 403).
@@ -498,6 +564,12 @@ void AddNotifierRoutes(http::Router& router, const NotifierRole* role) {
       "The secret that signs a job's own webhook_url deliveries (shown once per rotation)");
   add("POST", "/v1/account/signing-secret", &NotifierRoutes::RotateSigningSecret,
       "Rotate the account's signing secret and show the new one");
+  add("GET", "/v1/push/vapid-public-key", &NotifierRoutes::VapidPublicKey,
+      "The VAPID public key browsers subscribe with (applicationServerKey)");
+  add("POST", "/v1/push/subscriptions", &NotifierRoutes::Subscribe,
+      "Register a browser's PushSubscription for job notifications");
+  add("DELETE", "/v1/push/subscriptions/{id}", &NotifierRoutes::Unsubscribe,
+      "Stop push notifications to one browser");
   add("GET", "/v1/account/notifications", &NotifierRoutes::GetNotifications,
       "The caller's notification settings (e-mail)");
   add("PUT", "/v1/account/notifications", &NotifierRoutes::PutNotifications,

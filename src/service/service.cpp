@@ -45,7 +45,8 @@ struct Built {
   std::unique_ptr<auth::TokenVerifier> verifier;
   std::unique_ptr<auth::RateLimiter> rate_limiter;
   std::unique_ptr<roles::Api> api;
-  notify::EgressPolicy egress;  // from config.egress
+  notify::EgressPolicy egress;            // from config.egress
+  std::optional<notify::VapidKey> vapid;  // with the notifier role
   std::unique_ptr<roles::BackendHealth> health;
 
   std::unique_ptr<roles::AuthRole> auth_role;
@@ -81,8 +82,9 @@ roles::MetadataRole& MetadataRoleOf(Built& b) {
 
 roles::NotifierRole& NotifierRoleOf(Built& b) {
   if (!b.notifier_role) {
-    b.notifier_role.reset(new roles::NotifierRole{b.config.notifier, b.egress, *b.api, *b.metadata,
-                                                  *b.notifications, b.metrics, b.now_ms});
+    b.notifier_role.reset(new roles::NotifierRole{b.config.notifier, b.egress, *b.vapid, *b.api,
+                                                  *b.metadata, *b.notifications, b.metrics,
+                                                  b.now_ms});
   }
   return *b.notifier_role;
 }
@@ -488,6 +490,15 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
     auto keys = VerifyKeys(config.api);
     if (!keys) return tl::unexpected(keys.error());
     verify_keys = std::move(*keys);
+  }
+  // The notifier's VAPID key, like the signing key: created on first start.
+  if (std::any_of(impl.modules.begin(), impl.modules.end(),
+                  [](const Module* m) { return m->name == "notifier"; })) {
+    auto path =
+        config.notifier.vapid_key.empty() ? data_dir / "vapid-p256.pem" : config.notifier.vapid_key;
+    auto key = notify::VapidKey::LoadOrCreate(path);
+    if (!key) return tl::unexpected(key.error());
+    b.vapid.emplace(std::move(*key));
   }
   if (needs.serves_api) {
     b.verifier = std::make_unique<auth::TokenVerifier>(std::move(verify_keys), verifier_options);
