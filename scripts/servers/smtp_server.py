@@ -69,7 +69,9 @@ def make_authenticator(auth_file):
             and auth_data.login.decode("utf-8", "replace") == user
             and auth_data.password.decode("utf-8", "replace") == password
         )
-        return AuthResult(success=ok, auth_data=user if ok else None)
+        # handled=False: aiosmtpd then answers a failure with 535 (handled=True would mean that
+        # we had answered, and the client would wait forever).
+        return AuthResult(success=ok, handled=ok, auth_data=user if ok else None)
 
     return authenticate
 

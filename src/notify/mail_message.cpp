@@ -116,7 +116,8 @@ std::string MailBase64(std::string_view bytes) {
   size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
     const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
-                       (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
+                       (static_cast<uint8_t>(bytes[i + 1]) << 8) |
+                       static_cast<uint8_t>(bytes[i + 2]);
     out += kDigits[v >> 18];
     out += kDigits[(v >> 12) & 63];
     out += kDigits[(v >> 6) & 63];
@@ -154,8 +155,8 @@ std::vector<std::string> EncodedWords(std::string_view text, size_t first_max) {
       if (next - start > max_bytes && end > start) break;
       end = next;
     }
-    words.push_back(fmt::format("{}{}{}", kPrefix, MailBase64(text.substr(start, end - start)),
-                                kSuffix));
+    words.push_back(
+        fmt::format("{}{}{}", kPrefix, MailBase64(text.substr(start, end - start)), kSuffix));
     start = end;
   }
   return words;
@@ -286,7 +287,8 @@ std::string QuotedPrintable(std::string_view text) {
       auto encoded = [&] {
         const bool last = i + 1 == line.size();
         const bool line_start = column == 0;
-        const bool literal = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last);
+        const bool literal =
+            (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last);
         if (!literal || (line_start && c == '.') ||
             (line_start && line.substr(i).starts_with("From "))) {
           return std::string{'=', kHex[c >> 4], kHex[c & 15]};
@@ -356,9 +358,11 @@ Result<Mailbox> ParseMailbox(std::string_view text) {
   const std::string_view local = address.substr(0, at);
   const std::string_view domain = address.substr(at + 1);
   if (local.size() > 64 || !IsDotAtomText(local, false))
-    return invalid("the part before '@' must be 1 to 64 ASCII letters, digits, dots or !#$%&'*+-/=?^_`{|}~");
+    return invalid(
+        "the part before '@' must be 1 to 64 ASCII letters, digits, dots or !#$%&'*+-/=?^_`{|}~");
   if (!IsDotAtomText(domain, true))
-    return invalid("the part after '@' must be a domain name (ASCII letters, digits, hyphens, dots)");
+    return invalid(
+        "the part after '@' must be a domain name (ASCII letters, digits, hyphens, dots)");
   mailbox.address = std::string(address);
   return mailbox;
 }
@@ -377,10 +381,10 @@ Result<std::string> RenderMail(const MailMessage& message, int64_t now_ms,
   FoldedHeader subject("Subject");
   AddUnstructured(subject, MailHeaderText(message.subject));
   out += std::move(subject).Finish();
-  const std::string_view id_domain = IsMessageIdDomain(message_id_domain)
-                                         ? message_id_domain
-                                         : std::string_view(from->address).substr(
-                                               from->address.find('@') + 1);
+  const std::string_view id_domain =
+      IsMessageIdDomain(message_id_domain)
+          ? message_id_domain
+          : std::string_view(from->address).substr(from->address.find('@') + 1);
   const std::optional<std::string> unique = MailRandomHex(16);
   const std::optional<std::string> boundary_unique = MailRandomHex(12);
   if (!unique || !boundary_unique)
@@ -470,9 +474,10 @@ MailMessage JobMail(const JobMailFacts& facts, std::string from, std::string to)
   if (link_download) body += fmt::format("{}\n", facts.download_url);
   if (!facts.job_url.empty()) body += fmt::format("\nDetails: {}\n", facts.job_url);
   body += fmt::format(
-      "\nYou get this e-mail because you asked vmp3 to tell you when your files change. To stop "
-      "these e-mails, switch them off on the vmp3 page, or send PUT {} with "
-      "{{\"email\": false}}.\n\n-- \nvmp3\n",
+      "\nYou get this e-mail because you asked vmp3 to tell you when your files change.\n"
+      "To stop these e-mails, switch them off on the vmp3 page, or send\n"
+      "  PUT {}\n"
+      "with the body {{\"email\": false}}.\n\n-- \nvmp3\n",
       facts.settings_url);
   return MailMessage{std::move(from), std::move(to), std::move(subject), std::move(body), ""};
 }

@@ -120,7 +120,8 @@ Status SmtpConfig::Validate() const {
   if (!parsed) return tl::unexpected(parsed.error());
   if (parsed->host.empty()) return invalid("the SMTP URL needs a host (smtp://host:port)");
   if (parsed->user || parsed->password)
-    return invalid("the SMTP URL must not hold a user or password: give them as the SMTP user and password");
+    return invalid(
+        "the SMTP URL must not hold a user or password: give them as the SMTP user and password");
   if (auto mailbox = ParseMailbox(from); !mailbox)
     return invalid("the SMTP sender (from) is not valid: " + mailbox.error().message);
   if (!password.empty() && user.empty()) return invalid("an SMTP password needs an SMTP user");
@@ -198,6 +199,11 @@ Status SmtpMailer::Send(std::string_view to_address, const std::string& rendered
                                  trace.failed_command == "RCPT" ? "recipient" : "message",
                                  to->address, trace.failed_reply));
   }
+  // The relay's own words when it refused something, else libcurl's.
+  const std::string answer =
+      trace.failed_reply.empty()
+          ? detail
+          : fmt::format("it answered {} with: {}", trace.failed_command, trace.failed_reply);
   std::string problem;
   switch (rc) {
     case CURLE_USE_SSL_FAILED:
@@ -211,17 +217,14 @@ Status SmtpMailer::Send(std::string_view to_address, const std::string& rendered
       problem = fmt::format("TLS could not be negotiated ({})", detail);
       break;
     case CURLE_LOGIN_DENIED:
-      problem = "it refused the login";
+      problem = fmt::format("it refused the login ({})", answer);
       break;
     case CURLE_OPERATION_TIMEDOUT:
-      problem = fmt::format("it did not answer within {} ms", config_.timeout.count());
+      problem = fmt::format("no answer within {} ms", config_.timeout.count());
       break;
     default:
-      problem = detail;
+      problem = answer;
       break;
-  }
-  if (!trace.failed_reply.empty()) {
-    problem += fmt::format(" (it answered {} with: {})", trace.failed_command, trace.failed_reply);
   }
   return MakeError(ErrorCode::kUnavailable,
                    fmt::format("cannot send mail through {}: {}", relay, problem));

@@ -185,7 +185,8 @@ TEST(MailMessageTest, MessageIdFallsBackToTheSendersDomain) {
   for (std::string_view domain : {"", "bad domain", "a..b", "x>y"}) {
     const std::string mail =
         Render({"noreply@mail.example.org", "b@example.org", "s", "b", ""}, domain);
-    EXPECT_TRUE(std::regex_search(mail, std::regex("\r\nMessage-ID: <[0-9a-f]{32}@mail\\.example\\.org>\r\n")))
+    EXPECT_TRUE(std::regex_search(
+        mail, std::regex("\r\nMessage-ID: <[0-9a-f]{32}@mail\\.example\\.org>\r\n")))
         << "domain '" << domain << "':\n"
         << mail;
   }
@@ -197,8 +198,7 @@ TEST(MailMessageTest, NonAsciiHeaderTextBecomesEncodedWordsThatDecodeBack) {
   const std::string subject = "\"Ünïcode 日本.mp4\" is ready as MP3";
   const std::string long_subject =
       "Ünïcode " + std::string("日本語のファイル名") + std::string(60, 'x') +
-      " 👋 Grüße aus Köln, München und Zürich — 東京 大阪 京都 " + std::string("日本語") +
-      " end";
+      " 👋 Grüße aus Köln, München und Zürich — 東京 大阪 京都 " + std::string("日本語") + " end";
   for (const std::string& s : {subject, long_subject}) {
     const std::string mail =
         Render({"Zoë Ärtist — vmp3 <noreply@example.org>", "Jürgen <j@example.net>", s, "b", ""});
@@ -231,8 +231,8 @@ TEST(MailMessageTest, AsciiHeaderTextStaysReadable) {
   const std::string subject =
       "A rather long subject line that names a file and says what happened to it, long enough "
       "to be folded at least once";
-  const std::string mail = Render({R"("Ops, Inc." <ops@example.org>)", "b@example.org", subject,
-                                   "b", ""});
+  const std::string mail =
+      Render({R"("Ops, Inc." <ops@example.org>)", "b@example.org", subject, "b", ""});
   EXPECT_THAT(mail, HasSubstr("From: \"Ops, Inc.\" <ops@example.org>\r\n"));
   EXPECT_THAT(mail, Not(HasSubstr("=?")));
   const std::string head = mail.substr(0, mail.find("\r\n\r\n") + 2);
@@ -253,10 +253,12 @@ TEST(MailMessageTest, AsciiHeaderTextStaysReadable) {
 TEST(MailMessageTest, NoHeaderInjectionThroughTheSubject) {
   for (std::string_view subject :
        {"talk\r\nBcc: victim@evil.org\r\n.mp4", "talk\nBcc: victim@evil.org", "talk\rBcc: x@y.z",
-        "talk\r\n\r\nbody start", "Ünï\r\nBcc: victim@evil.org", "a\xE2\x80\xA8" "Bcc: x@y.z",
+        "talk\r\n\r\nbody start", "Ünï\r\nBcc: victim@evil.org",
+        "a\xE2\x80\xA8"
+        "Bcc: x@y.z",
         "bad \xFF\xFE utf-8\r\nBcc: x@y.z"}) {
-    const std::string mail = Render({"a@example.org", "b@example.org", std::string(subject),
-                                     "body", ""});
+    const std::string mail =
+        Render({"a@example.org", "b@example.org", std::string(subject), "body", ""});
     auto [headers, body] = SplitMail(mail);
     EXPECT_THAT(HeaderNames(headers), Not(::testing::Contains("Bcc"))) << mail;
     EXPECT_EQ(headers.size(), 9u) << mail;
@@ -288,17 +290,17 @@ TEST(MailMessageTest, RefusesAddressesThatCouldInjectHeaders) {
 
 TEST(MailMessageTest, BodiesAreQuotedPrintableWithShortLines) {
   std::string text = "Grüße aus Köln — 東京 👋\n";
-  text += std::string(200, 'a') + "\n";                      // long ASCII line
-  text += "Ünïcode " + std::string(40, 'x') + " 日本語のテキスト" + std::string(20, ' ') +
-          "ü" + std::string(100, 'y') + "\n";                // long mixed line
-  text += ".\n";                                             // a lone dot (SMTP's end of data)
-  text += ".hidden line\n";                                  // a leading dot
-  text += "From here on, mbox would mangle this\n";          // a leading "From "
-  text += "trailing spaces   \n";                            // trailing whitespace
-  text += "tab\tinside and at end\t\r\n";                    // CRLF input
-  text += "lone CR\rnext\n";                                 // CR input
+  text += std::string(200, 'a') + "\n";  // long ASCII line
+  text += "Ünïcode " + std::string(40, 'x') + " 日本語のテキスト" + std::string(20, ' ') + "ü" +
+          std::string(100, 'y') + "\n";              // long mixed line
+  text += ".\n";                                     // a lone dot (SMTP's end of data)
+  text += ".hidden line\n";                          // a leading dot
+  text += "From here on, mbox would mangle this\n";  // a leading "From "
+  text += "trailing spaces   \n";                    // trailing whitespace
+  text += "tab\tinside and at end\t\r\n";            // CRLF input
+  text += "lone CR\rnext\n";                         // CR input
   text += "equals = sign and =3D literal\n";
-  text += std::string(75, 'b') + "=" + "\n";                 // an escape at the line's end
+  text += std::string(75, 'b') + "=" + "\n";  // an escape at the line's end
   text += "no newline at the end";
   const std::string mail = Render({"a@example.org", "b@example.org", "s", text, ""});
   const std::string body = mail.substr(mail.find("\r\n\r\n") + 4);
@@ -330,7 +332,8 @@ TEST(MailMessageTest, HtmlMakesAMultipartAlternative) {
   std::smatch match;
   ASSERT_TRUE(std::regex_search(
       mail, match,
-      std::regex("\r\nContent-Type: multipart/alternative; boundary=\"(=_vmp3_[0-9a-f]{24})\"\r\n")))
+      std::regex(
+          "\r\nContent-Type: multipart/alternative; boundary=\"(=_vmp3_[0-9a-f]{24})\"\r\n")))
       << mail;
   const std::string boundary = match[1];
   EXPECT_THAT(mail, Not(HasSubstr("Content-Transfer-Encoding: quoted-printable\r\nMIME")));
@@ -372,7 +375,7 @@ TEST(MailMessageTest, JobDoneMailNamesTheFileAndLinksTheMp3) {
   EXPECT_THAT(mail.text_body, HasSubstr("https://vmp3.example.org/v1/jobs/abc123/mp3\n"));
   EXPECT_THAT(mail.text_body, HasSubstr("https://vmp3.example.org/v1/jobs/abc123\n"));
   EXPECT_THAT(mail.text_body,
-              HasSubstr("PUT https://vmp3.example.org/v1/account/notifications with "
+              HasSubstr("  PUT https://vmp3.example.org/v1/account/notifications\nwith the body "
                         "{\"email\": false}"));
   EXPECT_TRUE(mail.html_body.empty());
 }
@@ -382,7 +385,8 @@ TEST(MailMessageTest, JobMailsSayWhatHappened) {
   failed.error_message = "the file has no audio stream";
   const MailMessage failed_mail = JobMail(failed, "noreply@example.org", "u@example.net");
   EXPECT_EQ(failed_mail.subject, "\"talk.mp4\" could not be converted");
-  EXPECT_THAT(failed_mail.text_body, HasSubstr("could not be converted to MP3:\nthe file has no audio stream"));
+  EXPECT_THAT(failed_mail.text_body,
+              HasSubstr("could not be converted to MP3:\nthe file has no audio stream"));
   EXPECT_THAT(failed_mail.text_body, Not(HasSubstr("/mp3")));  // nothing to download
 
   EXPECT_EQ(JobMail(FactsFor("job.cancelled", "a.mp4"), "n@example.org", "u@example.net").subject,

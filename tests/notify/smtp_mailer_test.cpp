@@ -74,8 +74,7 @@ std::optional<std::string> MailFor(const fs::path& maildir, std::string_view rec
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(maildir / "new", ec)) {
     std::string mail = ReadMailFile(entry.path());
-    if (mail.find(fmt::format("\r\nX-RcptTo: {}\r\n", recipient)) != std::string::npos)
-      return mail;
+    if (mail.find(fmt::format("\r\nX-RcptTo: {}\r\n", recipient)) != std::string::npos) return mail;
   }
   return std::nullopt;
 }
@@ -192,6 +191,34 @@ TEST_F(SmtpMailerTest, AnUnreachableRelayIsUnavailable) {
   EXPECT_THAT(s.error().message, HasSubstr(config.url));
 }
 
+TEST_F(SmtpMailerTest, AStalledRelayTimesOut) {
+  // A socket that listens but never answers: the kernel completes the TCP handshake, no
+  // greeting ever comes.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  SmtpConfig config;
+  config.url = fmt::format("smtp://127.0.0.1:{}", ntohs(address.sin_port));
+  config.from = std::string(kSender);
+  config.timeout = 300ms;
+  auto mailer = SmtpMailer::Create(config);
+  ASSERT_TRUE(mailer);
+  const auto started = std::chrono::steady_clock::now();
+  Status s = mailer->Send("u@example.net", "Subject: x\r\n\r\nx\r\n");
+  const auto took = std::chrono::steady_clock::now() - started;
+  ::close(fd);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(s.error().message, HasSubstr("no answer within 300 ms"));
+  EXPECT_GE(took, 290ms);
+  EXPECT_LT(took, 5s);
+}
+
 TEST_F(SmtpMailerTest, ServerSendsAJobMailThroughStartTlsWithALogin) {
   if (!UseTestServer()) GTEST_SKIP() << kNoSmtpServer;
   const std::string to = UniqueRecipient();
@@ -234,9 +261,8 @@ TEST_F(SmtpMailerTest, ServerDataIsDotStuffedByLibcurl) {
   // Not RenderMail's output (it never starts a line with "."): raw lines that end SMTP's data
   // early unless the client escapes them (RFC 5321 §4.5.2).
   const std::string to = UniqueRecipient();
-  const std::string message =
-      fmt::format("From: {}\r\nTo: {}\r\nSubject: dots\r\n\r\nbefore\r\n.\r\n..two\r\n.after\r\n",
-                  kSender, to);
+  const std::string message = fmt::format(
+      "From: {}\r\nTo: {}\r\nSubject: dots\r\n\r\nbefore\r\n.\r\n..two\r\n.after\r\n", kSender, to);
   Status sent = SendWith(config_, to, message);
   ASSERT_TRUE(sent) << sent.error().message;
   const std::optional<std::string> stored = MailFor(maildir_, to);
@@ -270,6 +296,8 @@ TEST_F(SmtpMailerTest, ServerAWrongPasswordIsUnavailableAndNeverQuoted) {
   Status s = SendWith(config, to, "Subject: x\r\n\r\nx\r\n");
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kUnavailable) << s.error().message;
+  EXPECT_THAT(s.error().message, HasSubstr("refused the login"));
+  EXPECT_THAT(s.error().message, HasSubstr("535"));
   EXPECT_THAT(s.error().message, Not(HasSubstr(config.password)));
   EXPECT_THAT(s.error().message, Not(HasSubstr(config_.password)));
   EXPECT_FALSE(MailFor(maildir_, to).has_value());
@@ -279,10 +307,10 @@ TEST_F(SmtpMailerTest, ServerAnUntrustedCertificateFails) {
   if (!UseTestServer()) GTEST_SKIP() << kNoSmtpServer;
   // A CA of our own that did not sign the server's certificate.
   const fs::path dir = TempDir();
-  test::ProcessResult ca = RunProcess(
-      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-       "-days", "1", "-subj", "/CN=another CA", "-keyout", (dir / "ca.key").string(), "-out",
-       (dir / "ca.pem").string()});
+  test::ProcessResult ca =
+      RunProcess({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-nodes", "-days", "1", "-subj", "/CN=another CA", "-keyout",
+                  (dir / "ca.key").string(), "-out", (dir / "ca.pem").string()});
   ASSERT_EQ(ca.exit_code, 0) << ca.err;
   SmtpConfig config = config_;
   config.ca_file = (dir / "ca.pem").string();
@@ -316,16 +344,14 @@ TEST_F(SmtpMailerTest, ServerImplicitTlsAgainstAStartTlsServerFails) {
 class PlainSmtpServer {
  public:
   PlainSmtpServer() : dir_(TempDir() / "plain-smtp"), port_(UnusedLoopbackPort()) {
-    test::ProcessResult r = RunProcess({SmtpServerScript().string(), "start", dir_.string(),
-                                        std::to_string(port_), "plain"},
-                                       60s);
+    test::ProcessResult r = RunProcess(
+        {SmtpServerScript().string(), "start", dir_.string(), std::to_string(port_), "plain"}, 60s);
     started_ = r.exit_code == 0;
     EXPECT_TRUE(started_) << r.out << r.err;
   }
   ~PlainSmtpServer() {
-    test::ProcessResult r =
-        RunProcess({SmtpServerScript().string(), "stop", dir_.string(), std::to_string(port_)},
-                   60s);
+    test::ProcessResult r = RunProcess(
+        {SmtpServerScript().string(), "stop", dir_.string(), std::to_string(port_)}, 60s);
     EXPECT_EQ(r.exit_code, 0) << r.err;
   }
   PlainSmtpServer(const PlainSmtpServer&) = delete;
