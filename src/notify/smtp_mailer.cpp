@@ -56,7 +56,7 @@ struct SmtpTrace {
 std::string SmtpVerb(std::string_view line) {
   static constexpr std::string_view kVerbs[] = {"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL",
                                                 "RCPT", "DATA", "QUIT",     "RSET", "NOOP"};
-  const std::string verb = AsciiLowerCopy(line.substr(0, line.find_first_of(" \r\n")));
+  const std::string_view verb = line.substr(0, line.find_first_of(" \r\n"));
   for (std::string_view known : kVerbs)
     if (EqualsIgnoringAsciiCase(verb, known)) return std::string(known);
   return "AUTH";  // a line of an AUTH exchange (a base64 user name or password): never kept
