@@ -21,7 +21,7 @@ constexpr size_t kMaxSubjectFileName = 80;
 
 constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
 
-void AppendUtf8(std::string& out, uint32_t cp) {
+void AppendMailUtf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp);
   } else if (cp < 0x800) {
@@ -61,7 +61,7 @@ std::string MailHeaderText(std::string_view text) {
       if (!out.empty() && out.back() != ' ') out += ' ';
       continue;
     }
-    AppendUtf8(out, *cp);
+    AppendMailUtf8(out, *cp);
   }
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
@@ -79,12 +79,12 @@ std::string MailBodyText(std::string_view text) {
       continue;
     }
     if (IsMailControl(*cp) && *cp != '\t' && *cp != '\r' && *cp != '\n') continue;
-    AppendUtf8(out, *cp);
+    AppendMailUtf8(out, *cp);
   }
   return out;
 }
 
-bool IsPrintableAscii(std::string_view text) {
+bool IsPrintableMailAscii(std::string_view text) {
   for (char c : text)
     if (c < 0x20 || c > 0x7E) return false;
   return true;
@@ -136,7 +136,7 @@ std::string MailBase64(std::string_view bytes) {
 
 // `text` (valid UTF-8) as RFC 2047 "B" encoded-words, cut between characters: the first at most
 // `first_max` characters long, the others at most kMaxEncodedWord.
-std::vector<std::string> EncodedWords(std::string_view text, size_t first_max) {
+std::vector<std::string> Rfc2047EncodedWords(std::string_view text, size_t first_max) {
   static constexpr std::string_view kPrefix = "=?UTF-8?B?";
   static constexpr std::string_view kSuffix = "?=";
   std::vector<std::string> words;
@@ -164,9 +164,9 @@ std::vector<std::string> EncodedWords(std::string_view text, size_t first_max) {
 
 // A header field folded (RFC 5322 §2.2.3) between tokens so that lines stay within
 // kMaxMailLine characters where tokens allow; tokens are never split.
-class FoldedHeader {
+class FoldedMailHeader {
  public:
-  explicit FoldedHeader(std::string_view name) : text_(fmt::format("{}:", name)) {
+  explicit FoldedMailHeader(std::string_view name) : text_(fmt::format("{}:", name)) {
     line_length_ = text_.size();
   }
 
@@ -196,8 +196,8 @@ class FoldedHeader {
 // Header text (already one line, see MailHeaderText) as tokens: plain words when it is ASCII, no
 // word is too long for a line (RFC 5322 §2.1.1: 998 characters) and it cannot be mistaken for
 // encoded-words; else encoded-words.
-void AddUnstructured(FoldedHeader& header, std::string_view text) {
-  if (IsPrintableAscii(text) && text.find("=?") == std::string_view::npos) {
+void AddMailUnstructured(FoldedMailHeader& header, std::string_view text) {
+  if (IsPrintableMailAscii(text) && text.find("=?") == std::string_view::npos) {
     const std::vector<std::string_view> words = SplitList(text, ' ');
     bool fits = true;
     for (std::string_view word : words) fits = fits && word.size() <= 900;
@@ -206,17 +206,18 @@ void AddUnstructured(FoldedHeader& header, std::string_view text) {
       return;
     }
   }
-  for (const std::string& word : EncodedWords(text, header.room_on_first_line())) header.Add(word);
+  for (const std::string& word : Rfc2047EncodedWords(text, header.room_on_first_line()))
+    header.Add(word);
 }
 
 // The display name as a phrase (RFC 5322 §3.2.5): atoms when it is made of them, a
 // quoted-string when it has other ASCII, encoded-words (RFC 2047 §5 (3)) when it has non-ASCII.
-void AddPhrase(FoldedHeader& header, std::string_view name) {
-  bool atoms = IsPrintableAscii(name) && name.find("=?") == std::string_view::npos;
+void AddMailPhrase(FoldedMailHeader& header, std::string_view name) {
+  bool atoms = IsPrintableMailAscii(name) && name.find("=?") == std::string_view::npos;
   for (char c : name) atoms = atoms && (IsAtext(c) || c == ' ');
   if (atoms) {
     for (std::string_view word : SplitList(name, ' ')) header.Add(word);
-  } else if (IsPrintableAscii(name) && name.find("=?") == std::string_view::npos) {
+  } else if (IsPrintableMailAscii(name) && name.find("=?") == std::string_view::npos) {
     std::string quoted = "\"";
     for (char c : name) {
       if (c == '"' || c == '\\') quoted += '\\';
@@ -224,18 +225,18 @@ void AddPhrase(FoldedHeader& header, std::string_view name) {
     }
     header.Add(quoted + "\"");
   } else {
-    for (const std::string& word : EncodedWords(name, header.room_on_first_line()))
+    for (const std::string& word : Rfc2047EncodedWords(name, header.room_on_first_line()))
       header.Add(word);
   }
 }
 
-std::string AddressHeader(std::string_view name, const Mailbox& mailbox) {
-  FoldedHeader header(name);
+std::string MailAddressHeader(std::string_view name, const Mailbox& mailbox) {
+  FoldedMailHeader header(name);
   const std::string display = MailHeaderText(mailbox.display_name);
   if (display.empty()) {
     header.Add(mailbox.address);
   } else {
-    AddPhrase(header, display);
+    AddMailPhrase(header, display);
     header.Add(fmt::format("<{}>", mailbox.address));
   }
   return std::move(header).Finish();
@@ -267,7 +268,7 @@ std::string MailDate(int64_t now_ms) {
 // Quoted-printable (RFC 2045 §6.7) of UTF-8 text, line breaks (CRLF, CR or LF) as CRLF, every
 // line at most kMaxMailLine characters (soft breaks "=" included). Also encodes a "." or
 // "From " that would start a line, which some transports would otherwise alter.
-std::string QuotedPrintable(std::string_view text) {
+std::string MailQuotedPrintable(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(text.size() + text.size() / 8);
@@ -310,7 +311,7 @@ std::string QuotedPrintable(std::string_view text) {
   return out;
 }
 
-std::string TextPartHeaders(std::string_view subtype) {
+std::string MailTextPartHeaders(std::string_view subtype) {
   return fmt::format(
       "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n",
       subtype);
@@ -376,10 +377,10 @@ Result<std::string> RenderMail(const MailMessage& message, int64_t now_ms,
 
   std::string out;
   out += fmt::format("Date: {}\r\n", MailDate(now_ms));
-  out += AddressHeader("From", *from);
-  out += AddressHeader("To", *to);
-  FoldedHeader subject("Subject");
-  AddUnstructured(subject, MailHeaderText(message.subject));
+  out += MailAddressHeader("From", *from);
+  out += MailAddressHeader("To", *to);
+  FoldedMailHeader subject("Subject");
+  AddMailUnstructured(subject, MailHeaderText(message.subject));
   out += std::move(subject).Finish();
   const std::string_view id_domain =
       IsMessageIdDomain(message_id_domain)
@@ -394,9 +395,9 @@ Result<std::string> RenderMail(const MailMessage& message, int64_t now_ms,
   // RFC 3834: no vacation or other automatic replies to this message.
   out += "Auto-Submitted: auto-generated\r\n";
   if (message.html_body.empty()) {
-    out += TextPartHeaders("plain");
+    out += MailTextPartHeaders("plain");
     out += "\r\n";
-    out += QuotedPrintable(MailBodyText(message.text_body));
+    out += MailQuotedPrintable(MailBodyText(message.text_body));
     return out;
   }
   // "=_" never occurs in quoted-printable text ("=" is always followed by two hex digits or a
@@ -406,10 +407,10 @@ Result<std::string> RenderMail(const MailMessage& message, int64_t now_ms,
   out += "\r\n";
   // The CRLF before a delimiter line belongs to the delimiter (RFC 2046 §5.1.1): each part's own
   // last line break needs one more.
-  out += fmt::format("--{}\r\n{}\r\n{}\r\n", boundary, TextPartHeaders("plain"),
-                     QuotedPrintable(MailBodyText(message.text_body)));
-  out += fmt::format("--{}\r\n{}\r\n{}\r\n", boundary, TextPartHeaders("html"),
-                     QuotedPrintable(MailBodyText(message.html_body)));
+  out += fmt::format("--{}\r\n{}\r\n{}\r\n", boundary, MailTextPartHeaders("plain"),
+                     MailQuotedPrintable(MailBodyText(message.text_body)));
+  out += fmt::format("--{}\r\n{}\r\n{}\r\n", boundary, MailTextPartHeaders("html"),
+                     MailQuotedPrintable(MailBodyText(message.html_body)));
   out += fmt::format("--{}--\r\n", boundary);
   return out;
 }
@@ -417,7 +418,7 @@ Result<std::string> RenderMail(const MailMessage& message, int64_t now_ms,
 namespace {
 
 // The file name for a subject: one line, at most kMaxSubjectFileName characters.
-std::string SubjectFileName(std::string_view sanitized) {
+std::string MailSubjectFileName(std::string_view sanitized) {
   size_t characters = 0;
   size_t cut = 0;
   for (size_t i = 0; i < sanitized.size(); ++characters) {
@@ -433,7 +434,7 @@ std::string SubjectFileName(std::string_view sanitized) {
 MailMessage JobMail(const JobMailFacts& facts, std::string from, std::string to) {
   std::string name = MailHeaderText(facts.file_name);
   if (name.empty()) name = "untitled";
-  const std::string quoted_subject_name = fmt::format("\"{}\"", SubjectFileName(name));
+  const std::string quoted_subject_name = fmt::format("\"{}\"", MailSubjectFileName(name));
   const std::string quoted_name = fmt::format("\"{}\"", name);
   const std::string error = MailHeaderText(facts.error_message);
 
