@@ -44,8 +44,8 @@ compose-down:
 	@scripts/compose down
 
 # Every test. Installs what the tests need (real servers, Chromium), starts RabbitMQ and Redis
-# (emptied of earlier runs' queues and keys) and
-# Ceph RGW on loopback for the distributed-mode tests, runs unit + integration + browser tests on
+# (emptied of earlier runs' queues and keys), Ceph RGW and an SMTP server (aiosmtpd, STARTTLS)
+# on loopback for the distributed-mode and e-mail tests, runs unit + integration + browser tests on
 # the Release build and the fuzz_smoke test (`make fuzz` itself: every fuzz target built with
 # clang in build-fuzz and run FUZZ_SMOKE_SECONDS, default 5), stops the servers, then runs the
 # unit tests again under ASan + UBSan (built -O1 -g1: half the compile time of -O2 -g, and

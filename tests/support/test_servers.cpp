@@ -59,6 +59,7 @@ std::vector<std::string> TestServers::ServerArgs(const std::string& name,
     return {script, action, dir, Port("AMQP_PORT"), Port("AMQP_DIST_PORT"), Port("EPMD_PORT")};
   }
   if (name == "redis") return {script, action, dir, Port("REDIS_PORT")};
+  if (name == "smtp") return {script, action, dir, Port("SMTP_PORT")};
   return {"env",
           "MON_PORT_V2=" + Port("MON_PORT_V2"),
           "MON_PORT_V1=" + Port("MON_PORT_V1"),

@@ -1,8 +1,8 @@
-// The real servers `scripts/test-servers start DIR` runs (RabbitMQ, Redis, Ceph RGW), for tests
-// that put them into a fault: stop and start one (its data survives), raise a RabbitMQ resource
-// alarm, freeze the broker with SIGSTOP. DIR comes from VMP3_TEST_SERVERS_DIR and its ports from
-// DIR/ports.env; every action goes through scripts/servers/*.sh with them, so a test only ever
-// touches the servers it was given.
+// The real servers `scripts/test-servers start DIR` runs (RabbitMQ, Redis, Ceph RGW, SMTP), for
+// tests that put them into a fault: stop and start one (its data survives), raise a RabbitMQ
+// resource alarm, freeze the broker with SIGSTOP. DIR comes from VMP3_TEST_SERVERS_DIR and its
+// ports from DIR/ports.env; every action goes through scripts/servers/*.sh with them, so a test
+// only ever touches the servers it was given.
 //
 // These faults hit every client of the servers, so tests that cause them must not run beside
 // other tests on the same servers: ctest runs them serially (test suites named *FaultsTest).
@@ -33,7 +33,7 @@ class TestServers {
   // The servers of VMP3_TEST_SERVERS_DIR; nullopt when it is unset.
   static std::optional<TestServers> FromEnvironment();
 
-  // name: "redis", "rabbitmq" or "rgw".
+  // name: "redis", "rabbitmq", "rgw" or "smtp".
   void Stop(const std::string& name);
   void Start(const std::string& name);
 
