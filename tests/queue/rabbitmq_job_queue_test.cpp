@@ -20,7 +20,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
+// Named apart from amqp_connection_test.cpp's SecondsSince: a unity batch may hold both files.
+double SecondsSinceStart(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
@@ -102,7 +103,7 @@ TEST_F(RabbitMqJobQueueFaultsTest, PublishFailsFastDuringAResourceAlarmAndWorksA
       ScopedDeadline request(DeadlineClock::now() + 2s);
       auto start = Clock::now();
       Status published = q->Publish("during");
-      const double seconds = SecondsSince(start);
+      const double seconds = SecondsSinceStart(start);
       ASSERT_FALSE(published);
       EXPECT_EQ(published.error().code, ErrorCode::kUnavailable);
       EXPECT_NE(published.error().message.find(
@@ -146,7 +147,7 @@ TEST_F(RabbitMqJobQueueFaultsTest, AJobThatCannotBeMovedInAnAlarmIsGivenBackAtOn
     EXPECT_EQ(released.error().code, ErrorCode::kUnavailable);
     EXPECT_NE(released.error().message.find("resource alarm"), std::string::npos)
         << released.error().message;
-    EXPECT_LT(SecondsSince(start), 1.0);
+    EXPECT_LT(SecondsSinceStart(start), 1.0);
     EXPECT_EQ(first->Ack(*taken).error().code, ErrorCode::kConflict) << "the lease was given up";
 
     // Another consumer gets it at once, alarm or not (consuming is never blocked). The broker
@@ -195,14 +196,14 @@ TEST_F(RabbitMqJobQueueFaultsTest, AFrozenBrokerFailsEveryCallWithinItsBoundAndW
       ScopedDeadline request(DeadlineClock::now() + 1s);
       return q->Publish("job-2");
     }();
-    const double within_deadline = SecondsSince(start);
+    const double within_deadline = SecondsSinceStart(start);
     ASSERT_FALSE(published);
     EXPECT_EQ(published.error().code, ErrorCode::kUnavailable);
     EXPECT_LT(within_deadline, 1.5) << published.error().message;
 
     start = Clock::now();
     published = q->Publish("job-3");  // reconnects: the login cannot finish
-    const double within_timeout = SecondsSince(start);
+    const double within_timeout = SecondsSinceStart(start);
     ASSERT_FALSE(published);
     EXPECT_EQ(published.error().code, ErrorCode::kUnavailable);
     EXPECT_LT(within_timeout, 2.5) << published.error().message;
@@ -211,17 +212,17 @@ TEST_F(RabbitMqJobQueueFaultsTest, AFrozenBrokerFailsEveryCallWithinItsBoundAndW
     // The held job cannot be released: given back, to be redelivered once the broker runs.
     start = Clock::now();
     EXPECT_FALSE(q->Release(*taken));
-    const double release = SecondsSince(start);
+    const double release = SecondsSinceStart(start);
     EXPECT_LT(release, 2.5);
     start = Clock::now();
     auto depth = q->Depth();
-    const double inspect = SecondsSince(start);
+    const double inspect = SecondsSinceStart(start);
     EXPECT_FALSE(depth);
     EXPECT_LT(inspect, 2.5);
 
     start = Clock::now();
     auto none = q->Take(500ms);
-    const double take = SecondsSince(start);
+    const double take = SecondsSinceStart(start);
     ASSERT_FALSE(none) << "a stalled broker cannot hand out a job";
     EXPECT_EQ(none.error().code, ErrorCode::kUnavailable);
     EXPECT_LT(take, 3.0) << "the wait plus the timeout: " << none.error().message;
