@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <mutex>
@@ -248,6 +249,20 @@ TEST(OutboundHttp, DoesNotFollowRedirects) {
   EXPECT_EQ(response->status, 302);
   EXPECT_EQ(response->location, "http://169.254.169.254/latest/meta-data/");
   EXPECT_EQ(server.received().size(), 1u);
+}
+
+// A proxy would connect on our behalf, out of the connect-time check's reach: the environment's
+// proxy variables must change nothing.
+TEST(OutboundHttp, IgnoresEnvironmentProxies) {
+  CannedHttpServer server([](const ReceivedRequest&) { return Reply("200 OK", "", "direct"); });
+  const char* names[] = {"http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"};
+  for (const char* name : names) ::setenv(name, "http://127.0.0.1:1", 1);
+  auto response = Post(LoopbackPolicy(), {.url = server.Url(), .body = "{}"});
+  for (const char* name : names) ::unsetenv(name);
+  ASSERT_TRUE(response) << response.error().message;
+  EXPECT_EQ(response->body, "direct");
+  ASSERT_EQ(server.received().size(), 1u);
+  EXPECT_TRUE(server.received()[0].head.starts_with("POST /hook HTTP/1.1"));
 }
 
 TEST(OutboundHttp, ASlowServerHitsTheTimeout) {
