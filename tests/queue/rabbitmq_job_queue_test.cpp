@@ -20,8 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// Named apart from amqp_connection_test.cpp's SecondsSince: a unity batch may hold both files.
-double SecondsSinceStart(Clock::time_point start) {
+double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
@@ -103,7 +102,7 @@ TEST_F(RabbitMqJobQueueFaultsTest, PublishFailsFastDuringAResourceAlarmAndWorksA
       ScopedDeadline request(DeadlineClock::now() + 2s);
       auto start = Clock::now();
       Status published = q->Publish("during");
-      const double seconds = SecondsSinceStart(start);
+      const double seconds = SecondsSince(start);
       ASSERT_FALSE(published);
       EXPECT_EQ(published.error().code, ErrorCode::kUnavailable);
       EXPECT_NE(published.error().message.find(
@@ -147,7 +146,7 @@ TEST_F(RabbitMqJobQueueFaultsTest, AJobThatCannotBeMovedInAnAlarmIsGivenBackAtOn
     EXPECT_EQ(released.error().code, ErrorCode::kUnavailable);
     EXPECT_NE(released.error().message.find("resource alarm"), std::string::npos)
         << released.error().message;
-    EXPECT_LT(SecondsSinceStart(start), 1.0);
+    EXPECT_LT(SecondsSince(start), 1.0);
     EXPECT_EQ(first->Ack(*taken).error().code, ErrorCode::kConflict) << "the lease was given up";
 
     // Another consumer gets it at once, alarm or not (consuming is never blocked). The broker
@@ -196,14 +195,14 @@ TEST_F(RabbitMqJobQueueFaultsTest, AFrozenBrokerFailsEveryCallWithinItsBoundAndW
       ScopedDeadline request(DeadlineClock::now() + 1s);
       return q->Publish("job-2");
     }();
-    const double within_deadline = SecondsSinceStart(start);
+    const double within_deadline = SecondsSince(start);
     ASSERT_FALSE(published);
     EXPECT_EQ(published.error().code, ErrorCode::kUnavailable);
     EXPECT_LT(within_deadline, 1.5) << published.error().message;
 
     start = Clock::now();
     published = q->Publish("job-3");  // reconnects: the login cannot finish
-    const double within_timeout = SecondsSinceStart(start);
+    const double within_timeout = SecondsSince(start);
     ASSERT_FALSE(published);
     EXPECT_EQ(published.error().code, ErrorCode::kUnavailable);
     EXPECT_LT(within_timeout, 2.5) << published.error().message;
@@ -212,17 +211,17 @@ TEST_F(RabbitMqJobQueueFaultsTest, AFrozenBrokerFailsEveryCallWithinItsBoundAndW
     // The held job cannot be released: given back, to be redelivered once the broker runs.
     start = Clock::now();
     EXPECT_FALSE(q->Release(*taken));
-    const double release = SecondsSinceStart(start);
+    const double release = SecondsSince(start);
     EXPECT_LT(release, 2.5);
     start = Clock::now();
     auto depth = q->Depth();
-    const double inspect = SecondsSinceStart(start);
+    const double inspect = SecondsSince(start);
     EXPECT_FALSE(depth);
     EXPECT_LT(inspect, 2.5);
 
     start = Clock::now();
     auto none = q->Take(500ms);
-    const double take = SecondsSinceStart(start);
+    const double take = SecondsSince(start);
     ASSERT_FALSE(none) << "a stalled broker cannot hand out a job";
     EXPECT_EQ(none.error().code, ErrorCode::kUnavailable);
     EXPECT_LT(take, 3.0) << "the wait plus the timeout: " << none.error().message;
