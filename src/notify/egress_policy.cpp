@@ -312,7 +312,12 @@ curl_socket_t EgressOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* 
   }
   Status allowed = guard->policy->CheckAddress(&address->addr, address->addrlen);
   if (!allowed) {
-    guard->refusal = allowed.error().message;
+    // Every address refused is named ("::1 ...; 127.0.0.1 ..."), once: curl tries them all.
+    const std::string& reason = allowed.error().message;
+    if (guard->refusal.find(reason) == std::string::npos) {
+      if (!guard->refusal.empty()) guard->refusal += "; ";
+      guard->refusal += reason;
+    }
     return CURL_SOCKET_BAD;
   }
   return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);

@@ -62,7 +62,8 @@ class EgressPolicy;
 // transfer, used by the thread running it.
 struct EgressGuard {
   const EgressPolicy* policy = nullptr;
-  // Why the policy refused a connection of this transfer, empty when it refused none. When the
+  // Why the policy refused connections of this transfer ("address ::1 is loopback (::1/128);
+  // address 127.0.0.1 is ..."), each refused address once; empty when it refused none. When the
   // transfer then failed to connect, this is the error to report instead of curl's "could not
   // connect".
   std::string refusal;

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstdlib>
 
 #include "auth/base64.hpp"
 #include "auth/sodium.hpp"
