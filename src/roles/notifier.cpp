@@ -12,6 +12,7 @@
 #include "common/stoppable.hpp"
 #include "common/text.hpp"
 #include "notify/egress_policy.hpp"
+#include "notify/mail_message.hpp"
 #include "notify/outbound_http.hpp"
 #include "notify/standard_webhooks.hpp"
 #include "roles/notifier_records.hpp"
@@ -158,6 +159,19 @@ class Notifier final : public Worker {
         if (Status s = Schedule(delivery, event.owner_id, ""); !s) return s;
       }
     }
+    if (settings.email && role_.mailer && wants(settings.email_events)) {
+      auto user = role_.metadata.GetUser(event.owner_id);
+      if (!user && user.error().code != ErrorCode::kNotFound) return tl::unexpected(user.error());
+      if (user && !user->email.empty()) {
+        Delivery delivery{.event_id = event.id,
+                          .event_type = event.type,
+                          .event_at = event.created_at,
+                          .channel = Channel::kEmail,
+                          .target = user->email,
+                          .payload = event.job};
+        if (Status s = Schedule(delivery, event.owner_id, ""); !s) return s;
+      }
+    }
     // The job's own webhook_url (given at upload), signed with the account's signing secret.
     if (auto url = JobWebhookUrl(job); !url.empty()) {
       Delivery delivery{.event_id = event.id,
@@ -276,6 +290,7 @@ class Notifier final : public Worker {
       return;
     }
     if (delivery.channel == Channel::kPush) return AttemptPush(record, delivery, now);
+    if (delivery.channel == Channel::kEmail) return AttemptEmail(record, delivery, now);
     if (delivery.channel != Channel::kWebhook) {
       Finish(record, delivery, DeliveryAttempt{now, 0, 0, "this channel is not available"},
              std::nullopt, /*gone=*/false);
@@ -350,6 +365,53 @@ class Notifier final : public Worker {
       if (response.error().code == ErrorCode::kUrlRefused) attempt.status = -1;
     }
     Finish(record, delivery, attempt, retry_after, gone, endpoint.has_value());
+  }
+
+  std::string PublicUrl() const {
+    std::string base = role_.config.public_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    return base;
+  }
+
+  // One mail to the job's owner through the relay. A relay that is down is retried on the
+  // schedule; one that refuses the recipient for good (5xx) is not.
+  void AttemptEmail(const Record& record, const Delivery& delivery, int64_t now) {
+    if (!role_.mailer) {
+      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "this service sends no e-mail"},
+             std::nullopt, false);
+      return;
+    }
+    Job job;
+    try {
+      job = nlohmann::json::parse(delivery.payload).get<Job>();
+    } catch (const nlohmann::json::exception& e) {
+      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "the event's job is unreadable"},
+             std::nullopt, false);
+      return;
+    }
+    const std::string base = PublicUrl();
+    notify::JobMailFacts facts{.event_type = delivery.event_type,
+                               .file_name = job.input_name,
+                               .error_message = job.error_message,
+                               .download_url = base + "/v1/jobs/" + job.id + "/mp3",
+                               .job_url = base + "/v1/jobs/" + job.id,
+                               .settings_url = base + "/v1/account/notifications"};
+    notify::MailMessage mail = notify::JobMail(facts, role_.mailer->config().from, delivery.target);
+    auto rendered = notify::RenderMail(mail, now, "");
+    DeliveryAttempt attempt{.at = now};
+    auto started = std::chrono::steady_clock::now();
+    Status sent = rendered ? role_.mailer->Send(delivery.target, *rendered)
+                           : Status(tl::unexpected(rendered.error()));
+    attempt.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
+    latency_.WithLabels({"channel", "email"}).Observe(attempt.latency_ms / 1000.0);
+    if (!sent) {
+      attempt.error = sent.error().message;
+      // kInvalidArgument: refused for good (a bad address, the relay's 5xx): no retry.
+      if (sent.error().code == ErrorCode::kInvalidArgument) attempt.status = -1;
+    }
+    Finish(record, delivery, attempt, std::nullopt, false);
   }
 
   // One Web Push message (RFC 8030/8291/8292) to one browser's push service.
@@ -498,9 +560,36 @@ class Notifier final : public Worker {
       spdlog::warn("notifier: cannot update webhook {}: {}", endpoint_id, updated.error().message);
     }
     if (updated && disabled_now) {
+      WebhookEndpoint e = ParseBody(*updated).get<WebhookEndpoint>();
       spdlog::warn("notifier: webhook {} of user {} disabled: {}", endpoint_id, updated->owner_id,
-                   ParseBody(*updated).value("disabled_reason", ""));
+                   e.disabled_reason);
+      TellOwnerOfDisabledEndpoint(updated->owner_id, endpoint_id, e, now);
     }
+  }
+
+  // Best effort, once: a mail when the owner has an address and the service a relay (the
+  // endpoint's own page shows the reason in any case).
+  void TellOwnerOfDisabledEndpoint(const std::string& owner, const std::string& endpoint_id,
+                                   const WebhookEndpoint& e, int64_t now) {
+    if (!role_.mailer) return;
+    auto user = role_.metadata.GetUser(owner);
+    if (!user || user->email.empty()) return;
+    notify::MailMessage mail{
+        .from = role_.mailer->config().from,
+        .to = user->email,
+        .subject = "A webhook of your vmp3 account was disabled",
+        .text_body = fmt::format(
+            "Hello {},\r\n\r\nvmp3 stopped sending events to your webhook {} ({}): {}.\r\n\r\n"
+            "Fix the receiver, then enable it again with PATCH {}/v1/webhooks/{} "
+            "{{\"enabled\": true}}; its deliveries are listed at {}/v1/webhooks/{}/deliveries.\r\n",
+            user->username, endpoint_id, e.url, e.disabled_reason, PublicUrl(), endpoint_id,
+            PublicUrl(), endpoint_id)};
+    auto rendered = notify::RenderMail(mail, now, "");
+    Status sent = rendered ? role_.mailer->Send(user->email, *rendered)
+                           : Status(tl::unexpected(rendered.error()));
+    if (!sent)
+      spdlog::warn("notifier: cannot tell user {} about webhook {}: {}", owner, endpoint_id,
+                   sent.error().message);
   }
 
   const NotifierRole& role_;
@@ -544,6 +633,21 @@ void NotifierConfig::AddOptions(OptionList& options) {
                      "How push services reach you: mailto:you@example.org or an https URL "
                      "(default: --public-url when https)",
                      &vapid_subject});
+  options.push_back({"--smtp-url", "VMP3_SMTP_URL",
+                     "Mail relay for e-mail notifications: smtp://host:587 (STARTTLS) or "
+                     "smtps://host:465; none: no e-mail",
+                     &smtp_url});
+  options.push_back({"--smtp-user", "VMP3_SMTP_USER", "Login at the mail relay", &smtp_user});
+  options.push_back({"--smtp-password", "VMP3_SMTP_PASSWORD",
+                     "Password at the mail relay (prefer the variable to the flag)",
+                     &smtp_password});
+  options.push_back({"--smtp-from", "VMP3_SMTP_FROM", "Sender of notification mails", &smtp_from});
+  options.push_back({"--smtp-ca-file", "VMP3_SMTP_CA_FILE",
+                     "PEM CA certificates to trust for the relay (e.g. an internal one's)",
+                     &smtp_ca_file});
+  options.push_back({"--smtp-allow-plaintext", "VMP3_SMTP_ALLOW_PLAINTEXT",
+                     "Send mail even when the relay offers no STARTTLS (default: refuse)",
+                     &smtp_allow_plaintext});
   options.push_back({"--webhook-retry-scale", "VMP3_WEBHOOK_RETRY_SCALE",
                      "Testing only: multiplies the retry schedule's delays", &retry_scale, true});
 }
@@ -563,6 +667,10 @@ Status NotifierConfig::Validate() const {
       !vapid_subject.starts_with("https://"))
     return MakeError(ErrorCode::kInvalidArgument,
                      "--vapid-subject must be a mailto: or https:// URL");
+  if (auto smtp = Smtp()) {
+    if (Status s = smtp->Validate(); !s)
+      return MakeError(ErrorCode::kInvalidArgument, fmt::format("--smtp-*: {}", s.error().message));
+  }
   if (!(retry_scale > 0 && retry_scale <= 1))
     return MakeError(ErrorCode::kInvalidArgument, "--webhook-retry-scale must be in (0, 1]");
   return {};
@@ -572,6 +680,18 @@ std::string NotifierConfig::VapidSubject() const {
   if (!vapid_subject.empty()) return vapid_subject;
   if (public_url.starts_with("https://")) return public_url;
   return "mailto:postmaster@localhost";
+}
+
+std::optional<notify::SmtpConfig> NotifierConfig::Smtp() const {
+  if (smtp_url.empty()) return std::nullopt;
+  notify::SmtpConfig smtp;
+  smtp.url = smtp_url;
+  smtp.user = smtp_user;
+  smtp.password = smtp_password;
+  smtp.from = smtp_from;
+  smtp.ca_file = smtp_ca_file.string();
+  smtp.require_tls = !smtp_allow_plaintext;
+  return smtp;
 }
 
 }  // namespace vmp3::roles

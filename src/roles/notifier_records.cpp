@@ -154,7 +154,8 @@ nlohmann::json DeliveryJson(const Record& record, const Delivery& delivery) {
   nlohmann::json attempts = nlohmann::json::array();
   for (const DeliveryAttempt& a : delivery.attempts) {
     nlohmann::json attempt{{"at", a.at / 1000.0}, {"latency_ms", a.latency_ms}};
-    attempt["status_code"] = a.status ? nlohmann::json(a.status) : nlohmann::json();
+    // 0: no answer (a timeout); -1: never sent (refused by the egress policy, a bad address).
+    attempt["status_code"] = a.status > 0 ? nlohmann::json(a.status) : nlohmann::json();
     attempt["error"] = a.error.empty() ? nlohmann::json() : nlohmann::json(a.error);
     attempts.push_back(std::move(attempt));
   }

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/options.hpp"
@@ -29,6 +30,7 @@
 #include "metadata/notification_store.hpp"
 #include "metrics/registry.hpp"
 #include "notify/egress_policy.hpp"
+#include "notify/smtp_mailer.hpp"
 #include "notify/web_push.hpp"
 #include "roles/api.hpp"
 #include "roles/worker.hpp"
@@ -50,18 +52,28 @@ struct NotifierConfig {
   // VAPID "sub": how a push service reaches the operator (mailto: or https:); empty: derived
   // from --public-url when it is https, else mailto:postmaster@localhost.
   std::string vapid_subject;
+  // E-mail through an SMTP relay (notify/smtp_mailer.hpp); none without smtp_url.
+  std::string smtp_url;  // smtp://host:587 (STARTTLS) or smtps://host:465
+  std::string smtp_user;
+  std::string smtp_password;  // from VMP3_SMTP_PASSWORD rather than the command line
+  std::string smtp_from = "vmp3 <noreply@localhost>";
+  std::filesystem::path smtp_ca_file;
+  bool smtp_allow_plaintext = false;  // send even when the relay offers no STARTTLS
   // Where rotated secrets keep signing, so receivers can switch without losing deliveries.
   int64_t secret_grace_seconds = 24 * 3600;
 
   void AddOptions(OptionList& options);
   Status Validate() const;
   std::string VapidSubject() const;
+  // The mailer's settings; nullopt without smtp_url.
+  std::optional<notify::SmtpConfig> Smtp() const;
 };
 
 struct NotifierRole {
   const NotifierConfig& config;
   const notify::EgressPolicy& egress;  // every URL it calls, checked again at connect time
   const notify::VapidKey& vapid;       // signs Web Push requests
+  const notify::SmtpMailer* mailer;    // null: no e-mail (no --smtp-url)
   const Api& api;
   MetadataStore& metadata;
   NotificationStore& notifications;

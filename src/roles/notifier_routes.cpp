@@ -316,6 +316,9 @@ class NotifierRoutes {
     auto saved =
         co_await ex.Blocking<Result<NotificationSettings>>([&]() -> Result<NotificationSettings> {
           if (email.value_or(false)) {
+            if (!role_.mailer)
+              return MakeError(ErrorCode::kConflict,
+                               "this service sends no e-mail (its operator set no mail relay)");
             auto user = role_.metadata.GetUser(claims->subject);
             if (!user) return tl::unexpected(user.error());
             if (user->email.empty())

@@ -45,8 +45,9 @@ struct Built {
   std::unique_ptr<auth::TokenVerifier> verifier;
   std::unique_ptr<auth::RateLimiter> rate_limiter;
   std::unique_ptr<roles::Api> api;
-  notify::EgressPolicy egress;            // from config.egress
-  std::optional<notify::VapidKey> vapid;  // with the notifier role
+  notify::EgressPolicy egress;               // from config.egress
+  std::optional<notify::VapidKey> vapid;     // with the notifier role
+  std::optional<notify::SmtpMailer> mailer;  // with the notifier role and --smtp-url
   std::unique_ptr<roles::BackendHealth> health;
 
   std::unique_ptr<roles::AuthRole> auth_role;
@@ -82,9 +83,9 @@ roles::MetadataRole& MetadataRoleOf(Built& b) {
 
 roles::NotifierRole& NotifierRoleOf(Built& b) {
   if (!b.notifier_role) {
-    b.notifier_role.reset(new roles::NotifierRole{b.config.notifier, b.egress, *b.vapid, *b.api,
-                                                  *b.metadata, *b.notifications, b.metrics,
-                                                  b.now_ms});
+    b.notifier_role.reset(new roles::NotifierRole{
+        b.config.notifier, b.egress, *b.vapid, b.mailer ? &*b.mailer : nullptr, *b.api, *b.metadata,
+        *b.notifications, b.metrics, b.now_ms});
   }
   return *b.notifier_role;
 }
@@ -387,7 +388,7 @@ OptionList ServeConfig::AllOptions() {
 Status ServeConfig::Validate() const {
   for (Status s : {server.Validate(), backends.Validate(), api.Validate(), auth.Validate(),
                    upload.Validate(), quota.Validate(), retention.Validate(), metadata.Validate(),
-                   converter.Validate(), notifier.Validate()}) {
+                   converter.Validate(), notifier.Validate(), egress.Validate()}) {
     if (!s) return s;
   }
   const auto modules = *ResolveRoles(server.roles);
@@ -499,6 +500,11 @@ Result<std::unique_ptr<Service>> Service::Create(const ServeConfig& config,
     auto key = notify::VapidKey::LoadOrCreate(path);
     if (!key) return tl::unexpected(key.error());
     b.vapid.emplace(std::move(*key));
+    if (auto smtp = config.notifier.Smtp()) {
+      auto mailer = notify::SmtpMailer::Create(*smtp);
+      if (!mailer) return tl::unexpected(mailer.error());
+      b.mailer.emplace(std::move(*mailer));
+    }
   }
   if (needs.serves_api) {
     b.verifier = std::make_unique<auth::TokenVerifier>(std::move(verify_keys), verifier_options);

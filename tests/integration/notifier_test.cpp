@@ -18,6 +18,9 @@
 #include "integration/server_process.hpp"
 #include "support/fixtures.hpp"
 
+#ifndef VMP3_PUSH_SERVICE
+#error "VMP3_PUSH_SERVICE must name tests/support/push_service.py"
+#endif
 #ifndef VMP3_WEBHOOK_RECEIVER
 #error "VMP3_WEBHOOK_RECEIVER must name tests/support/webhook_receiver.py"
 #endif
@@ -31,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 // The receiver script, started for one test and killed with it.
 class Receiver {
  public:
-  Receiver() {
+  explicit Receiver(const char* script = VMP3_WEBHOOK_RECEIVER, bool quiet = true) {
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
     pid_ = fork();
@@ -43,8 +46,13 @@ class Receiver {
       close(out[1]);
       int null = open("/dev/null", O_RDONLY);
       dup2(null, 0);
-      execlp("python3", "python3", VMP3_WEBHOOK_RECEIVER, "--port", "0", "--quiet",
-             static_cast<char*>(nullptr));
+      if (quiet) {
+        execlp("python3", "python3", script, "--port", "0", "--quiet", static_cast<char*>(nullptr));
+      } else {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        execlp("python3", "python3", script, "--port", "0", static_cast<char*>(nullptr));
+      }
       _exit(127);
     }
     close(out[1]);
@@ -61,6 +69,7 @@ class Receiver {
     waitpid(pid_, nullptr, 0);
   }
 
+  const HttpClient& control() const { return *control_; }
   std::string Url(std::string_view path) const {
     return fmt::format("http://127.0.0.1:{}{}", port_, path);
   }
@@ -98,10 +107,27 @@ class Receiver {
   std::unique_ptr<HttpClient> control_;
 };
 
-// What a test's server needs to reach the receiver on loopback, and quick retries.
+// The test SMTP server of scripts/test-servers (STARTTLS and a login), when it runs.
+bool HaveSmtp() { return std::getenv("VMP3_TEST_SMTP_URL") != nullptr; }
+
+// What a test's server needs to reach the receiver on loopback, quick retries, and the mail
+// relay when there is one.
 std::vector<std::string> NotifierArgs() {
-  return {"--egress-allow-cidr",   "127.0.0.1/32", "--egress-allow-http", "true",
-          "--webhook-retry-scale", "0.001",        "--public-url",        "https://vmp3.example"};
+  std::vector<std::string> args = {
+      "--egress-allow-cidr",   "127.0.0.1/32", "--egress-allow-http", "true",
+      "--webhook-retry-scale", "0.001",        "--public-url",        "https://vmp3.example"};
+  if (HaveSmtp()) {
+    for (auto [flag, variable] : {std::pair{"--smtp-url", "VMP3_TEST_SMTP_URL"},
+                                  std::pair{"--smtp-ca-file", "VMP3_TEST_SMTP_CA_FILE"},
+                                  std::pair{"--smtp-user", "VMP3_TEST_SMTP_USER"},
+                                  std::pair{"--smtp-password", "VMP3_TEST_SMTP_PASSWORD"}}) {
+      const char* value = std::getenv(variable);
+      if (value == nullptr) continue;
+      args.insert(args.end(), {flag, value});
+    }
+    args.insert(args.end(), {"--smtp-from", "vmp3 tests <vmp3@example.org>"});
+  }
+  return args;
 }
 
 HttpResponse Send(const HttpClient& client, std::string method, std::string target,
@@ -399,6 +425,95 @@ TEST_F(NotifierTest, DeliveriesPendingWhenTheServiceIsKilledArriveAfterTheRestar
   EXPECT_TRUE(requests.back()["verified"].get<bool>());
   for (const json& r : requests)
     EXPECT_EQ(r["headers"]["webhook-id"], id) << "one event only: nothing duplicated";
+}
+
+TEST_F(NotifierTest, AnEmailTellsTheOwnerWhenAsked) {
+  if (!HaveSmtp()) GTEST_SKIP() << "needs the test SMTP server (scripts/test-servers)";
+  const std::string name = UniqueName("mail");
+  const std::string address = name + "@example.org";
+  auto registered = client_->PostJson(
+      "/v1/auth/register",
+      {{"username", name}, {"password", "correct horse battery"}, {"email", address}});
+  ASSERT_EQ(registered.status, 201) << registered.Describe();
+  Account user{name, "correct horse battery", ""};
+  user.token = Login(*client_, user);
+  // Nothing is sent until asked for; then job.done only.
+  auto settings = Send(*client_, "PUT", "/v1/account/notifications", user.token,
+                       json{{"email", true}, {"events", {"job.done"}}});
+  ASSERT_EQ(settings.status, 200) << settings.Describe();
+  EXPECT_EQ(client_->Get("/v1/account/notifications", user.token).Json()["email"], true);
+  json job = UploadJob(*client_, user, test::Fixture("mp4_h264_aac"), "Café talk.mp4");
+  WaitForEnd(*client_, user, job["id"]);
+  const std::filesystem::path maildir = std::getenv("VMP3_TEST_SMTP_MAILDIR");
+  std::string mail;
+  for (int i = 0; i < 600 && mail.empty(); ++i) {
+    for (const char* sub : {"new", "cur"}) {
+      std::error_code ec;
+      for (const auto& entry : std::filesystem::directory_iterator(maildir / sub, ec)) {
+        std::string text = ReadFile(entry.path());
+        if (text.find("X-RcptTo: " + address) != std::string::npos) mail = text;
+      }
+    }
+    if (mail.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(mail.empty()) << "no mail to " << address << " in " << maildir;
+  EXPECT_NE(mail.find("X-Test-TLS: TLSv1."), std::string::npos) << "sent over STARTTLS";
+  EXPECT_NE(mail.find("X-Test-Auth: vmp3"), std::string::npos) << "logged in";
+  EXPECT_NE(mail.find("Message-ID: <"), std::string::npos);
+  EXPECT_NE(mail.find("Subject: =?UTF-8?B?"), std::string::npos) << "a non-ASCII file name";
+  // The download link, quoted-printable soft breaks undone.
+  std::string body = mail;
+  for (size_t at; (at = body.find("=\r\n")) != std::string::npos;) body.erase(at, 3);
+  EXPECT_NE(body.find("https://vmp3.example/v1/jobs/" + job["id"].get<std::string>() + "/mp3"),
+            std::string::npos)
+      << body;
+  // A user without an address cannot turn mail on.
+  auto refused =
+      Send(*client_, "PUT", "/v1/account/notifications", account_.token, json{{"email", true}});
+  EXPECT_EQ(refused.status, 409) << refused.Describe();
+}
+
+TEST_F(NotifierTest, BrowserPushArrivesEncryptedAtThePushService) {
+  Receiver push(VMP3_PUSH_SERVICE, /*quiet=*/false);
+  auto key = client_->Get("/v1/push/vapid-public-key");
+  ASSERT_EQ(key.status, 200) << key.Describe();
+  EXPECT_EQ(key.Json()["public_key"].get<std::string>().size(), 87u) << "65 bytes, base64url";
+  auto minted = push.control().PostJson("/_control/subscribe", json::object());
+  ASSERT_EQ(minted.status, 201) << minted.Describe();
+  json subscription = minted.Json();
+  const std::string push_id = subscription["id"];
+  subscription.erase("id");
+  auto subscribed = Send(*client_, "POST", "/v1/push/subscriptions", account_.token, subscription);
+  ASSERT_EQ(subscribed.status, 201) << subscribed.Describe();
+  auto again = Send(*client_, "POST", "/v1/push/subscriptions", account_.token, subscription);
+  EXPECT_EQ(again.status, 200) << "the same browser again: updated, not added";
+  json job = UploadJob(*client_, account_, test::Fixture("mp4_h264_aac"), "talk.mp4");
+  WaitForEnd(*client_, account_, job["id"]);
+  json messages;
+  for (int i = 0; i < 600; ++i) {
+    messages = push.control().Get("/_control/messages?id=" + push_id).Json();
+    if (!messages.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(messages.size(), 1u) << messages.dump(1);
+  json message = json::parse(messages[0]["plaintext"].get<std::string>());
+  EXPECT_EQ(message["type"], "job.done");
+  EXPECT_EQ(message["job_id"], job["id"]);
+  EXPECT_NE(message["body"].get<std::string>().find("talk.mp4"), std::string::npos);
+  EXPECT_EQ(messages[0]["headers"]["Topic"], job["id"]) << messages[0].dump();
+  // The browser's subscription expires: the push service answers 410 and it is forgotten.
+  ASSERT_EQ(push.control().PostJson("/_control/gone", {{"id", push_id}}).status, 200);
+  json second = UploadJob(*client_, account_, test::Fixture("mp4_h264_aac"), "talk.mp4");
+  WaitForEnd(*client_, account_, second["id"]);
+  const std::string sub_id = subscribed.Json()["id"];
+  for (int i = 0; i < 600; ++i) {
+    json attempts = push.control().Get("/_control/attempts?id=" + push_id).Json();
+    if (!attempts.empty() && attempts.back()["status"] == 410) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the answer, then the removal
+  int status = Send(*client_, "DELETE", "/v1/push/subscriptions/" + sub_id, account_.token).status;
+  EXPECT_EQ(status, 404) << "a 410 from the push service removes the subscription";
 }
 
 }  // namespace
