@@ -1496,8 +1496,8 @@ def write_results(soak, report, by_id, mem_table, drain_took, dup_done):
              f"({os.cpu_count()} cores), commit {commit.stdout.decode().strip()}"
              f"{' + uncommitted changes' if dirty else ''}", ""]
     lines += [f"RabbitMQ, Redis, Ceph RGW and every role as its own process (auth, upload, "
-              f"metadata, download, 2 converters × 1 worker) behind nginx; {CFG.clients} "
-              f"clients, {len(plan)} uploads over {CFG.load_seconds:.0f} s; chaos: kill -9 of a "
+              f"metadata, download, notifier, 2 converters × 1 worker) behind nginx; "
+              f"{CFG.clients} clients, {len(plan)} uploads over {CFG.load_seconds:.0f} s; chaos: kill -9 of a "
               f"random role every ~{CFG.kill_every:.0f} s, RabbitMQ and Redis restarted once, "
               f"RGW stopped {CFG.rgw_outage_seconds:.0f} s. Seed {CFG.seed}.", ""]
     lines += ["### Accounting", ""]

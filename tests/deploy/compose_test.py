@@ -9,8 +9,9 @@ point at them), then used through the gateway like a client would:
 3. /metrics of every role — both converter replicas — passes `promtool check metrics`, and the
    stack's Prometheus scrapes each of them: its HTTP API says `up` == 1 for every target and has
    a vmp3_ series from each;
-3b. the notifier, through the gateway: webhooks are created, listed and refused as its egress
-   policy says (the test opens plain http:// and the gateway's address only, with
+3b. the notifier reads the stack's VAPID key (a compose secret), and through the gateway its
+   webhooks are created, listed and refused as its egress policy says (the test opens plain
+   http:// and the gateway's address only, with
    VMP3_EGRESS_ALLOW_HTTP and VMP3_EGRESS_ALLOW_CIDR): an IP literal of Redis is refused at
    registration (422); a test event to `redis` by name is refused when connecting (the attempt
    records the refusal, no status code); a test event to the gateway's address reaches it from
@@ -227,6 +228,12 @@ def container_address(stack, service):
 
 
 def check_notifier(stack):
+    # The Web Push key from the stack's secrets, readable by the notifier's user, same on every
+    # start (the file in VMP3_SECRETS_DIR).
+    pem = stack.exec("notifier", "cat", "/run/secrets/vapid_key").stdout
+    with open(os.path.join(stack.secrets, "vapid-key")) as f:
+        check(pem == f.read() and pem.startswith("-----BEGIN PRIVATE KEY-----"),
+              "the notifier does not read the stack's VAPID key at /run/secrets/vapid_key")
     api = Api(stack.api.base)
     api.sign_up()
     redis = container_address(stack, "redis")

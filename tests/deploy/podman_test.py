@@ -399,7 +399,8 @@ def referenced_secrets(text):
 def create_secrets(podman, work, servers, prefix, podman_version, wanted):
     """The Secrets the base references, as podman secrets in the formats podman 4.3 reads
     (deploy/k8s/overlays/podman-test/kustomization.yaml): flat JSON of base64 values for env,
-    a Secret's `data` for the signing key's volume. Files are private and removed at once."""
+    a Secret's `data` for the key volumes (the signing key, the VAPID key). Files are private and
+    removed at once."""
     b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
     env_secrets = {
         "vmp3-rabbitmq": {"url": with_query(servers["VMP3_TEST_AMQP_URL"], f"prefix={prefix}")},
@@ -410,9 +411,13 @@ def create_secrets(podman, work, servers, prefix, podman_version, wanted):
     # The auth role's signing key file: base64 of a 32-byte Ed25519 seed and a newline. podman
     # before 4.4 writes a secret volume's `data` values as they are (containers/podman#16625).
     key = base64.b64encode(os.urandom(32)).decode() + "\n"
+    # The notifier's VAPID key (Web Push): a P-256 private key, PEM.
+    vapid = run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                 "ec_paramgen_curve:P-256"]).stdout
     payloads = {name: {k: b64(v) for k, v in data.items()} for name, data in env_secrets.items()}
-    payloads["vmp3-jwt-key"] = {"data": {"jwt-ed25519.key":
-                                         key if podman_version < (4, 4) else b64(key)}}
+    for name, file, value in (("vmp3-jwt-key", "jwt-ed25519.key", key),
+                              ("vmp3-vapid-key", "vapid-p256.pem", vapid)):
+        payloads[name] = {"data": {file: value if podman_version < (4, 4) else b64(value)}}
     check(set(payloads) == wanted, f"the manifests reference the Secrets {sorted(wanted)}, "
           f"this test makes {sorted(payloads)}")
     for name, payload in payloads.items():
@@ -516,9 +521,10 @@ def check_container(info, doc, role):
     mounts = {m["Destination"]: m for m in info["Mounts"]}
     for path in ("/data", "/tmp"):
         check(path in mounts and mounts[path]["RW"], f"{name}: no writable {path}: {mounts}")
-    if role == "auth":
-        key = mounts.get("/etc/vmp3/jwt")
-        check(key and not key["RW"], f"{name}: the signing key is not mounted read-only")
+    key_dirs = {"auth": "/etc/vmp3/jwt", "notifier": "/etc/vmp3/vapid"}
+    if role in key_dirs:
+        key = mounts.get(key_dirs[role])
+        check(key and not key["RW"], f"{name}: its key is not mounted read-only at {key_dirs[role]}")
 
 
 class KubePlay:
