@@ -7,8 +7,9 @@ What it does, in order:
   1. Generates its inputs once with the ffmpeg CLI into SOAK_DIR/media-v1 (short clips, 30-120 s
      files, bad inputs) and measures each good input's audio duration by decoding it.
   2. Starts RabbitMQ, Redis and Ceph RGW (scripts/test-servers start-fresh SOAK_DIR/servers), every
-     vmp3 role as its own process (auth, upload, metadata, download, two converters) on a prefix of
-     its own, and nginx (deploy/nginx/vmp3.conf.template) as the gateway the clients go through.
+     vmp3 role as its own process (auth, upload, metadata, download, notifier, two converters) on a
+     prefix of its own, and nginx (deploy/nginx/vmp3.conf.template) as the gateway the clients go
+     through.
   3. Load: CLIENTS threads, one user each, submit JOBS uploads spread over LOAD seconds (~10 % bad
      inputs, some deleted mid-flight, some status reads and downloads), retrying 502/503/504/429
      and connection errors with backoff that honours Retry-After.
@@ -632,7 +633,7 @@ class Soak:
                   "--rate-limit", str(CFG.rate_limit), "--rate-burst", str(CFG.rate_burst),
                   "--max-active-jobs", str(CFG.max_active_jobs),
                   "--max-user-bytes", str(CFG.max_user_bytes)]
-        names = ["auth", "upload", "metadata", "download", "converter1", "converter2"]
+        names = ["auth", "upload", "metadata", "download", "notifier", "converter1", "converter2"]
         ports = dict(zip(names, free_ports(len(names))))
         logs = self.run_dir / "logs"
         auth_url = ["--auth-url", f"http://127.0.0.1:{ports['auth']}"]
@@ -644,6 +645,8 @@ class Soak:
             "upload": ("upload", auth_url),
             "metadata": ("metadata", auth_url + janitor),
             "download": ("download", auth_url),
+            # Links in webhook payloads point at the gateway, whose port is picked later.
+            "notifier": ("notifier", auth_url),
             "converter1": ("converter", auth_url + ["--workers", "1"]),
             "converter2": ("converter", auth_url + ["--workers", "1"]),
         }
@@ -662,7 +665,7 @@ class Soak:
         d.mkdir()
         routes = (ROOT / "deploy" / "nginx" / "vmp3.conf.template").read_text()
         # The ${VMP3_*} placeholders, filled as the nginx image's envsubst fills them.
-        for role in ("auth", "upload", "metadata", "download"):
+        for role in ("auth", "upload", "metadata", "download", "notifier"):
             routes = routes.replace(f"${{VMP3_{role.upper()}_UPSTREAM}}",
                                     f"127.0.0.1:{self.roles[role].port}")
         nginx = "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else "nginx"
@@ -1493,8 +1496,8 @@ def write_results(soak, report, by_id, mem_table, drain_took, dup_done):
              f"({os.cpu_count()} cores), commit {commit.stdout.decode().strip()}"
              f"{' + uncommitted changes' if dirty else ''}", ""]
     lines += [f"RabbitMQ, Redis, Ceph RGW and every role as its own process (auth, upload, "
-              f"metadata, download, 2 converters × 1 worker) behind nginx; {CFG.clients} "
-              f"clients, {len(plan)} uploads over {CFG.load_seconds:.0f} s; chaos: kill -9 of a "
+              f"metadata, download, notifier, 2 converters × 1 worker) behind nginx; "
+              f"{CFG.clients} clients, {len(plan)} uploads over {CFG.load_seconds:.0f} s; chaos: kill -9 of a "
               f"random role every ~{CFG.kill_every:.0f} s, RabbitMQ and Redis restarted once, "
               f"RGW stopped {CFG.rgw_outage_seconds:.0f} s. Seed {CFG.seed}.", ""]
     lines += ["### Accounting", ""]

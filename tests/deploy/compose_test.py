@@ -9,6 +9,14 @@ point at them), then used through the gateway like a client would:
 3. /metrics of every role — both converter replicas — passes `promtool check metrics`, and the
    stack's Prometheus scrapes each of them: its HTTP API says `up` == 1 for every target and has
    a vmp3_ series from each;
+3b. the notifier reads the stack's VAPID key (a compose secret), and through the gateway its
+   webhooks are created, listed and refused as its egress policy says (the test opens plain
+   http:// and the gateway's address only, with
+   VMP3_EGRESS_ALLOW_HTTP and VMP3_EGRESS_ALLOW_CIDR): an IP literal of Redis is refused at
+   registration (422); a test event to `redis` by name is refused when connecting (the attempt
+   records the refusal, no status code); a test event to the gateway's address reaches it from
+   the notifier's container (the gateway's access log shows the POST from that address, the
+   attempt records the status code it answered);
 4. a converter container is killed (`docker kill`, no restart follows) while it converts a long
    job, and the job still finishes exactly once, by the other converter. "Exactly once" is shown
    by every observer the system has:
@@ -39,12 +47,12 @@ from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from deploy_support import (  # noqa: E402
-    BUILD_DIR, Api, CheckFailed, Docker, check, convert_through, decoded_seconds, engine_dir,
+    BUILD_DIR, Api, ApiError, CheckFailed, Docker, check, convert_through, decoded_seconds, engine_dir,
     free_port, log, require_tools, run, run_test, script, temp_dir, wait_until)
 
 PROJECT = "vmp3-compose-test"
 VMP3_IMAGE = "vmp3:latest"
-ROLES = ("auth", "upload", "metadata", "download")
+ROLES = ("auth", "upload", "metadata", "download", "notifier")
 # A job long enough to catch its converter mid-way (~10 s of LAME on a loaded 2-core machine);
 # doubled if it still ends before the kill.
 KILL_CLIP_SECONDS = 1200
@@ -91,7 +99,11 @@ class Stack:
                         ENGINE_DIR=engine_dir(), BUILD_DIR=BUILD_DIR, VMP3_IMAGE=VMP3_IMAGE,
                         VMP3_SUBNET=str(subnet),
                         VMP3_ADDRESS_RANGE=str(ipaddress.ip_network(f"{hosts[127]}/25")),
-                        VMP3_GATEWAY_ADDRESS=str(hosts[9]), VMP3_STANDINS="always")
+                        VMP3_GATEWAY_ADDRESS=str(hosts[9]), VMP3_STANDINS="always",
+                        # The notifier may call the gateway over plain HTTP (3b), nothing else
+                        # private.
+                        VMP3_EGRESS_ALLOW_CIDR=f"{hosts[9]}/32", VMP3_EGRESS_ALLOW_HTTP="true")
+        self.gateway_address = str(hosts[9])
         self.env.update(images)
         self.api = Api(f"http://127.0.0.1:{self.port}")
 
@@ -203,7 +215,70 @@ def check_metrics(stack):
 
     wait_until("Prometheus scrapes every role", all_scraped, 90, interval=2)
     log(f"Prometheus: up == 1 and vmp3_ series for {len(addresses)} targets "
-        "(auth, upload, metadata, download, 2 converters)")
+        "(auth, upload, metadata, download, notifier, 2 converters)")
+
+
+# ---- 3b. The notifier ---------------------------------------------------------------------------
+
+
+def container_address(stack, service):
+    return stack.docker("inspect", "--format",
+                        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                        stack.container(service)).stdout.strip()
+
+
+def check_notifier(stack):
+    # The Web Push key from the stack's secrets, readable by the notifier's user, same on every
+    # start (the file in VMP3_SECRETS_DIR).
+    pem = stack.exec("notifier", "cat", "/run/secrets/vapid_key").stdout
+    with open(os.path.join(stack.secrets, "vapid-key")) as f:
+        check(pem == f.read() and pem.startswith("-----BEGIN PRIVATE KEY-----"),
+              "the notifier does not read the stack's VAPID key at /run/secrets/vapid_key")
+    api = Api(stack.api.base)
+    api.sign_up()
+    redis = container_address(stack, "redis")
+    try:
+        api.json("POST", "/v1/webhooks", {"url": f"http://{redis}:6379/"})
+        raise CheckFailed(f"a webhook to Redis' address {redis} was accepted")
+    except ApiError as e:
+        check("HTTP 422" in str(e), f"a webhook to Redis' address: {e}")
+
+    def first_attempt(hook):
+        def attempted():
+            deliveries = api.json("GET", f"/v1/webhooks/{hook['id']}/deliveries")["deliveries"]
+            attempts = [a for d in deliveries for a in d["attempts"]]
+            return attempts[0] if attempts else None
+        api.json("POST", f"/v1/webhooks/{hook['id']}/test")
+        return wait_until(f"an attempt to deliver to {hook['url']}", attempted, 30, interval=0.5)
+
+    # By name: the address is only known when connecting, where the policy refuses it.
+    to_redis = api.json("POST", "/v1/webhooks", {"url": "http://redis:6379/", "events": []})
+    refused = first_attempt(to_redis)
+    # No HTTP status: no request was sent. (The API says null, or -1 for an attempt the egress
+    # policy refused: what the attempt record holds today.)
+    code = refused["status_code"]
+    check((code is None or code < 100) and redis in (refused["error"] or ""),
+          f"the attempt to reach redis ({redis}) by name: {refused}")
+
+    probe = f"/webhook-probe-{uuid.uuid4().hex[:8]}"
+    to_gateway = api.json("POST", "/v1/webhooks", {"url": f"http://gateway:8080{probe}"})
+    check(to_gateway.get("secret", "").startswith("whsec_"), f"the endpoint: {to_gateway}")
+    listed = [h["id"] for h in api.json("GET", "/v1/webhooks")["webhooks"]]
+    check(sorted(listed) == sorted([to_redis["id"], to_gateway["id"]]),
+          f"GET /v1/webhooks lists {listed}")
+    attempt = first_attempt(to_gateway)
+    check(isinstance(attempt["status_code"], int) and 100 <= attempt["status_code"] < 600,
+          f"the attempt to reach the gateway: {attempt}")
+    notifier = container_address(stack, "notifier")
+    logs = stack.docker("logs", stack.container("gateway"))
+    posts = [line for line in (logs.stdout + logs.stderr).splitlines()
+             if f'"POST {probe} HTTP/1.1"' in line]
+    check(len(posts) == 1 and posts[0].startswith(f"{notifier} "),
+          f"the gateway's log of POST {probe} (the notifier is {notifier}): {posts}")
+    log(f"notifier: webhooks created and listed through the gateway; Redis refused at "
+        f"registration (422) and by name when connecting ({refused['error']}); "
+        f"the test event reached the gateway from the notifier ({notifier}), answered "
+        f"{attempt['status_code']}")
 
 
 # ---- 4. A converter killed mid-job --------------------------------------------------------------
@@ -410,6 +485,8 @@ def main():
                 check_deployment(stack)
             with timed("metrics and Prometheus"):
                 check_metrics(stack)
+            with timed("notifier"):
+                check_notifier(stack)
             with timed("converter killed mid-job"):
                 kill_converter_mid_job(stack, work)
         finally:

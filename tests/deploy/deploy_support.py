@@ -12,11 +12,15 @@ Environment (set by tests/deploy/CMakeLists.txt):
 """
 
 import base64
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -251,10 +255,13 @@ class Api:
         return path
 
 
-def convert_through(api, workdir, seconds=6):
+def convert_through(api, workdir, seconds=6, on_signed_up=None):
     """One whole conversion through `api` as a fresh user: upload a generated video, follow its
-    events (SSE) to `done`, download the MP3 and decode it to the source's length."""
+    events (SSE) to `done`, download the MP3 and decode it to the source's length.
+    `on_signed_up(api)` runs between sign-up and upload (to register a webhook, say)."""
     api.sign_up()
+    if on_signed_up:
+        on_signed_up(api)
     video = make_video(os.path.join(workdir, f"clip-{uuid.uuid4().hex[:6]}.mp4"), seconds)
     job = api.upload(video)
     events = api.events_until_end(job["id"])
@@ -263,3 +270,80 @@ def convert_through(api, workdir, seconds=6):
     length = decoded_seconds(mp3)
     check(abs(length - seconds) < 0.1, f"the MP3 decodes to {length:.3f} s, the source is {seconds} s")
     return job
+
+
+# ---- Webhooks -----------------------------------------------------------------------------------
+
+
+def verify_standard_webhook(secret, headers, body, tolerance=300):
+    """Checks a delivery as a receiver following the Standard Webhooks specification would, with
+    this code's own HMAC, not vmp3's: `webhook-signature` holds a `v1,<base64 HMAC-SHA256 of
+    "{webhook-id}.{webhook-timestamp}.{body}">` keyed by the base64-decoded part of the
+    `whsec_` secret, and the timestamp is within `tolerance` seconds of now. Returns the
+    parsed payload."""
+    check(secret.startswith("whsec_"), f"the endpoint's secret {secret[:10]}... is not whsec_")
+    key = base64.b64decode(secret[len("whsec_"):])
+    headers = {k.lower(): v for k, v in headers.items()}
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        check(headers.get(name), f"the delivery has no {name} header: {headers}")
+    timestamp = int(headers["webhook-timestamp"])
+    check(abs(time.time() - timestamp) <= tolerance,
+          f"webhook-timestamp {timestamp} is {time.time() - timestamp:.0f} s from now")
+    signed = f"{headers['webhook-id']}.{timestamp}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    offered = [s.split(",", 1)[1] for s in headers["webhook-signature"].split()
+               if s.startswith("v1,")]
+    check(any(hmac.compare_digest(expected, o) for o in offered),
+          f"no v1 signature of {headers['webhook-signature']!r} matches the body")
+    return json.loads(body)
+
+
+class WebhookReceiver:
+    """A webhook receiver on 127.0.0.1 (threads of this test): answers 204 to every POST and keeps
+    each delivery (headers, body). A context manager; its `url` is http://127.0.0.1:PORT/hook."""
+
+    def __init__(self):
+        self.deliveries = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.deliveries.append((self.path, dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        return False
+
+    def wait_for(self, secret, event_type, job_id, timeout):
+        """The first delivery of `event_type` about job `job_id`, its signature verified: (headers,
+        payload)."""
+        def find():
+            with self.lock:
+                seen = list(self.deliveries)
+            for delivery in seen:
+                payload = json.loads(delivery[2])
+                if payload.get("type") == event_type and payload.get("data", {}).get("id") == job_id:
+                    return delivery
+            return None
+        # Found first, verified after: a bad signature fails at once instead of being waited out.
+        path, headers, body = wait_until(f"a {event_type} delivery for job {job_id}", find,
+                                         timeout, interval=0.2)
+        check(path == "/hook", f"delivered to {path}, not /hook")
+        return headers, verify_standard_webhook(secret, headers, body)

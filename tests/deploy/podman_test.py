@@ -13,7 +13,9 @@ context, limits, mounts and host network the manifests ask for, as the kernel se
 each role listens on its port and answers /healthz and /readyz; the HTTP roles' liveness probes,
 as podman turns them into healthchecks, pass; one user signs up, uploads, follows the job over
 SSE, downloads the MP3 and decodes it to the source's length, and exactly one converter pod did
-the job; every role exits 0 on SIGTERM. Afterwards nothing of the run is left: no pod, container,
+the job; the notifier pod delivers the job's `job.done` to the webhook the user registered (a
+receiver of this test on 127.0.0.1, which the overlay's egress settings allow), signed as Standard
+Webhooks says, with absolute links from VMP3_PUBLIC_URL; every role exits 0 on SIGTERM. Afterwards nothing of the run is left: no pod, container,
 volume or secret, none of the processes (by PID), and the host's networking (iptables rules,
 sysctls such as ip_forward, interfaces) and podman state are as they were.
 
@@ -39,9 +41,10 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from deploy_support import (BUILD_DIR, SKIPPED, SOURCE_DIR, Api, Docker, check,  # noqa: E402
-                            convert_through, free_port, link_names, log, parse_exports,
-                            require_tools, run, run_test, script, temp_dir, wait_until)
+from deploy_support import (BUILD_DIR, SKIPPED, SOURCE_DIR, Api, Docker,  # noqa: E402
+                            WebhookReceiver, check, convert_through, free_port, link_names, log,
+                            parse_exports, require_tools, run, run_test, script, temp_dir,
+                            wait_until)
 
 IMAGE = "vmp3:latest"
 # The name `podman load` gives the image of `docker save vmp3:latest`; the overlay runs it.
@@ -366,7 +369,7 @@ def quantity(text):
     return float(number) * units[unit]
 
 
-def render(work, ports, storage_url):
+def render(work, ports, storage_url, public_url):
     """`kubectl kustomize` of the podman-test overlay in a copy of deploy/k8s whose run/ holds this
     run's values. Returns the YAML text."""
     k8s = os.path.join(work, "k8s")
@@ -379,7 +382,7 @@ def render(work, ports, storage_url):
     with open(os.path.join(run_dir, "ports.env"), "w") as f:
         f.writelines(f"{role}={port}\n" for role, port in ports.items())
     with open(os.path.join(run_dir, "config.env"), "w") as f:
-        f.write(f"VMP3_STORAGE={storage_url}\n")
+        f.write(f"VMP3_STORAGE={storage_url}\nVMP3_PUBLIC_URL={public_url}\n")
     text = run(["kubectl", "kustomize", os.path.join(k8s, OVERLAY)]).stdout
     with open(os.path.join(work, "vmp3.yaml"), "w") as f:
         f.write(text)
@@ -396,7 +399,8 @@ def referenced_secrets(text):
 def create_secrets(podman, work, servers, prefix, podman_version, wanted):
     """The Secrets the base references, as podman secrets in the formats podman 4.3 reads
     (deploy/k8s/overlays/podman-test/kustomization.yaml): flat JSON of base64 values for env,
-    a Secret's `data` for the signing key's volume. Files are private and removed at once."""
+    a Secret's `data` for the key volumes (the signing key, the VAPID key). Files are private and
+    removed at once."""
     b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
     env_secrets = {
         "vmp3-rabbitmq": {"url": with_query(servers["VMP3_TEST_AMQP_URL"], f"prefix={prefix}")},
@@ -407,9 +411,13 @@ def create_secrets(podman, work, servers, prefix, podman_version, wanted):
     # The auth role's signing key file: base64 of a 32-byte Ed25519 seed and a newline. podman
     # before 4.4 writes a secret volume's `data` values as they are (containers/podman#16625).
     key = base64.b64encode(os.urandom(32)).decode() + "\n"
+    # The notifier's VAPID key (Web Push): a P-256 private key, PEM.
+    vapid = run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                 "ec_paramgen_curve:P-256"]).stdout
     payloads = {name: {k: b64(v) for k, v in data.items()} for name, data in env_secrets.items()}
-    payloads["vmp3-jwt-key"] = {"data": {"jwt-ed25519.key":
-                                         key if podman_version < (4, 4) else b64(key)}}
+    for name, file, value in (("vmp3-jwt-key", "jwt-ed25519.key", key),
+                              ("vmp3-vapid-key", "vapid-p256.pem", vapid)):
+        payloads[name] = {"data": {file: value if podman_version < (4, 4) else b64(value)}}
     check(set(payloads) == wanted, f"the manifests reference the Secrets {sorted(wanted)}, "
           f"this test makes {sorted(payloads)}")
     for name, payload in payloads.items():
@@ -427,14 +435,13 @@ def create_secrets(podman, work, servers, prefix, podman_version, wanted):
 
 
 @contextlib.contextmanager
-def gateway(work, ports):
-    """nginx on 127.0.0.1 with deploy/nginx/vmp3.conf.template (the Ingress's routes), in the
-    foreground as our child: stopped by its PID. Yields its base URL."""
+def gateway(work, ports, listen):
+    """nginx on `listen` (127.0.0.1:PORT) with deploy/nginx/vmp3.conf.template (the Ingress's
+    routes), in the foreground as our child: stopped by its PID. Yields its base URL."""
     directory = os.path.join(work, "nginx")
     os.makedirs(os.path.join(directory, "logs"))
     # nginx's workers run as nobody: they must reach their temp paths below.
     os.chmod(work, 0o711)
-    listen = f"127.0.0.1:{free_port()}"
     with open(os.path.join(SOURCE_DIR, "deploy", "nginx", "vmp3.conf.template")) as f:
         routes = f.read().replace("${VMP3_GATEWAY_LISTEN}", listen)
     for role in HTTP_ROLES:
@@ -514,9 +521,10 @@ def check_container(info, doc, role):
     mounts = {m["Destination"]: m for m in info["Mounts"]}
     for path in ("/data", "/tmp"):
         check(path in mounts and mounts[path]["RW"], f"{name}: no writable {path}: {mounts}")
-    if role == "auth":
-        key = mounts.get("/etc/vmp3/jwt")
-        check(key and not key["RW"], f"{name}: the signing key is not mounted read-only")
+    key_dirs = {"auth": "/etc/vmp3/jwt", "notifier": "/etc/vmp3/vapid"}
+    if role in key_dirs:
+        key = mounts.get(key_dirs[role])
+        check(key and not key["RW"], f"{name}: its key is not mounted read-only at {key_dirs[role]}")
 
 
 class KubePlay:
@@ -700,8 +708,10 @@ def main():
 
         with phases("render"):
             ports = {role: free_port() for role in HTTP_ROLES}
+            # The gateway's address, known before the pods start: the notifier's public URL.
+            listen = f"127.0.0.1:{free_port()}"
             storage = re.sub(r"^(s3://[^/?]+)", rf"\1/{prefix}", servers["VMP3_TEST_S3_URL"])
-            text = render(work, ports, storage)
+            text = render(work, ports, storage, f"http://{listen}")
             docs = documents(text)
             kube = KubePlay(podman, os.path.join(work, "vmp3.yaml"), docs, ports)
             check(sorted(kube.deployments) == [f"vmp3-{r}" for r in ROLES],
@@ -727,12 +737,28 @@ def main():
                 "and mounts as the manifests say")
 
         with phases("conversion"):
-            url = cleanup.enter_context(gateway(work, ports))
-            job = convert_through(Api(url), work, seconds=4)
+            url = cleanup.enter_context(gateway(work, ports, listen))
+            receiver = cleanup.enter_context(WebhookReceiver())
+            endpoint = {}
+
+            def register_webhook(api):
+                # Through the gateway to the notifier pod, as the user who then uploads.
+                endpoint.update(api.json("POST", "/v1/webhooks",
+                                         {"url": receiver.url, "events": ["job.done"]}))
+                check(endpoint.get("url") == receiver.url and endpoint.get("enabled") is True,
+                      f"POST /v1/webhooks answered {endpoint}")
+
+            job = convert_through(Api(url), work, seconds=4, on_signed_up=register_webhook)
             did = kube.converted_by(job["id"])
             check(len(did) == 1, f"job {job['id']} converted by {did}, not by one converter")
             log(f"job {job['id']} through the gateway: uploaded, followed over SSE, converted by "
                 f"{did[0]}, downloaded, decoded to the source's length")
+            headers, payload = receiver.wait_for(endpoint["secret"], "job.done", job["id"], 30)
+            mp3_link = payload["data"].get("links", {}).get("mp3")
+            check(mp3_link == f"{url}/v1/jobs/{job['id']}/mp3",
+                  f"the delivery's MP3 link is {mp3_link}, not under VMP3_PUBLIC_URL {url}")
+            log(f"the notifier pod delivered job.done to the webhook: signature verified, "
+                f"webhook-id {headers.get('webhook-id')}, link {mp3_link}")
 
         with phases("stop"):
             left = kube.stop()

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """README's `make run-distributed`: real RabbitMQ, Redis and Ceph RGW, every role its own process,
-nginx in front. One conversion goes through the gateway (register, log in, upload, follow the
-events to done, download an MP3 of the clip's length, delete); then SIGTERM to make stops every
-process and server the run started, checked by PID.
+nginx in front. One conversion goes through the gateway (register, log in, the notifier's webhook
+list and its refusal of a private URL, upload, follow the events to done, download an MP3 of the
+clip's length, delete); then SIGTERM to make stops every process and server the run started,
+checked by PID.
 
 The run keeps its state in BUILD_DIR/docs-run-distributed: inside the build tree, apart from the
 servers `make test` runs (BUILD_DIR/test-servers), and kept between runs because Ceph's first
@@ -36,6 +37,16 @@ def convert_through(base):
                               {"Authorization": "Basic " + basic})
     ds.check(status == 200, f"login answered {status}: {body[:300]!r}")
     auth = {"Authorization": "Bearer " + json.loads(body)["access_token"]}
+
+    # The notifier's routes reach the notifier (a token it verified with the auth role's JWKS;
+    # its records in Redis), and its egress policy refuses a webhook to this machine.
+    status, _, body = ds.http("GET", base + "/v1/webhooks", headers=auth)
+    ds.check(status == 200 and json.loads(body) == {"webhooks": []},
+             f"GET /v1/webhooks answered {status}: {body[:300]!r}")
+    status, _, body = ds.http("POST", base + "/v1/webhooks",
+                              json.dumps({"url": "https://127.0.0.1/hook"}).encode(),
+                              dict(auth, **{"Content-Type": "application/json"}))
+    ds.check(status == 422, f"a webhook to 127.0.0.1 answered {status}: {body[:300]!r}")
 
     with ds.temp_dir("distributed-clip") as tmp:
         clip = os.path.join(tmp, "clip.mp4")
@@ -112,7 +123,10 @@ def main():
         running = marks.snapshot([state_dir])
         commands = [cmd for _, cmd in running.values()]
         roles = [c for c in commands if " serve --roles " in c]
-        ds.check(len(roles) == 6, f"expected 6 role processes, found {roles}")
+        ds.check(len(roles) == 7, f"expected 7 role processes, found {roles}")
+        for role in ("auth", "upload", "metadata", "download", "notifier", "converter"):
+            ds.check(any(f" serve --roles {role} " in c for c in roles),
+                     f"no {role} process among {roles}")
         for what in ("nginx: master", "redis-server", "beam.smp", "radosgw", "ceph-mon",
                      "ceph-osd", "epmd"):
             ds.check(any(what in c for c in commands), f"no {what} process among {commands}")

@@ -27,11 +27,45 @@ function policyTypes(policy) {
   return policy.spec.policyTypes ?? (policy.spec.egress ? ["Ingress", "Egress"] : ["Ingress"]);
 }
 
-function ipInCidr(ip, cidr) {
-  const toInt = (a) => a.split(".").reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
-  const [base, bits] = cidr.split("/");
-  const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
-  return (toInt(ip) & mask) === (toInt(base) & mask);
+// An address as [family, BigInt]: IPv4 dotted quads, IPv6 with `::` and an embedded IPv4 tail.
+function parseAddress(text) {
+  if (!text.includes(":")) {
+    const octets = text.split(".").map(Number);
+    if (octets.length !== 4 || octets.some((o) => !(o >= 0 && o <= 255))) throw new Error(`bad address ${text}`);
+    return [4, octets.reduce((n, o) => (n << 8n) + BigInt(o), 0n)];
+  }
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, null];
+  const groups = (part) => {
+    if (!part) return [];
+    const out = [];
+    for (const g of part.split(":")) {
+      if (g.includes(".")) {
+        const v4 = parseAddress(g)[1];
+        out.push(Number(v4 >> 16n), Number(v4 & 0xffffn));
+      } else {
+        out.push(parseInt(g, 16));
+      }
+    }
+    return out;
+  };
+  const left = groups(head);
+  const right = groups(tail);
+  const missing = 8 - left.length - right.length;
+  if (tail === null ? missing !== 0 : missing < 1) throw new Error(`bad address ${text}`);
+  const all = [...left, ...Array(tail === null ? 0 : missing).fill(0), ...right];
+  return [6, all.reduce((n, g) => (n << 16n) + BigInt(g), 0n)];
+}
+
+// Is the address inside the CIDR? Never across families: an IPv4 address is in no IPv6 block.
+export function ipInCidr(ip, cidr) {
+  const [base, bitsText] = cidr.split("/");
+  const [family, address] = parseAddress(ip);
+  const [cidrFamily, network] = parseAddress(base);
+  if (family !== cidrFamily) return false;
+  const width = family === 4 ? 32n : 128n;
+  const bits = BigInt(bitsText ?? width);
+  const hostBits = width - bits;
+  return address >> hostBits === network >> hostBits;
 }
 
 // A peer list matches an endpoint (a pod {namespace, labels}, or an address {ip}).

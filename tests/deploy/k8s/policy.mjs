@@ -523,12 +523,34 @@ const OUTSIDE = {
   dns: { namespace: "kube-system", labels: { "k8s-app": "kube-dns" }, ports: [{ name: "dns", containerPort: 53, protocol: "UDP" }] },
   otherNamespace: { namespace: "default-other", labels: { app: "something-else" } },
   internet: { ip: "203.0.113.10" },
+  internet6: { ip: "2001:db8::10" },
+  // Addresses a role calling users' URLs must never reach, whatever a user names.
+  privateAddress: { ip: "10.1.2.3" },
+  nodeAddress: { ip: "192.168.49.2" },
+  cgnatAddress: { ip: "100.64.0.10" },
+  cloudMetadata: { ip: "169.254.169.254" },
+  cloudMetadata6: { ip: "fd00:ec2::254" },
+  loopback: { ip: "127.0.0.1" },
 };
+
+// The roles that make requests to URLs their users choose (webhooks; SMTP relays): allowed out to
+// public addresses on these ports, never to private ones (src/roles/notifier_role.hpp).
+export const OUTBOUND_ROLES = ["notifier"];
+export const OUTBOUND_PORTS = [443, 465, 587];
+const PRIVATE_DESTINATIONS = [
+  ["a private address", OUTSIDE.privateAddress],
+  ["a node", OUTSIDE.nodeAddress],
+  ["a CGNAT address", OUTSIDE.cgnatAddress],
+  ["the cloud metadata service", OUTSIDE.cloudMetadata],
+  ["the cloud metadata service", OUTSIDE.cloudMetadata6],
+  ["loopback", OUTSIDE.loopback],
+];
 
 // What each vmp3 role must reach follows from its own configuration: the queue when it has
 // VMP3_QUEUE, Redis with VMP3_METADATA, S3 with AWS keys, the auth role's JWKS when it serves HTTP
-// without holding the signing key (VMP3_JWT_KEY). So a new role is covered as soon as it exists,
-// and a policy that disagrees with what a role connects to fails here.
+// without holding the signing key (VMP3_JWT_KEY), public addresses when it is one of the
+// OUTBOUND_ROLES. So a new role is covered as soon as it exists, and a policy that disagrees with
+// what a role connects to fails here.
 export function expectedFlows(docs) {
   const ws = workloads(docs);
   const roles = ws.filter((w) => isVmp3(w) && w.doc.kind === "Deployment");
@@ -542,6 +564,7 @@ export function expectedFlows(docs) {
     redis: hasEnv(w, "VMP3_METADATA"),
     s3: hasEnv(w, "AWS_ACCESS_KEY_ID"),
     jwks: http.has(w.doc.metadata.name) && !hasEnv(w, "VMP3_JWT_KEY"),
+    outbound: OUTBOUND_ROLES.includes(roleOf(w)),
   });
   const auth = roles.find((w) => hasEnv(w, "VMP3_JWT_KEY"));
   const byInstance = (name) => ws.find((w) => w.labels["app.kubernetes.io/instance"] === name);
@@ -572,7 +595,22 @@ export function expectedFlows(docs) {
     add(r, w, "the internet", OUTSIDE.internet, 80, false);
     add(r, w, "Redis", OUTSIDE.internet, 6379, n.redis);
     add(r, w, "RabbitMQ", OUTSIDE.internet, 5672, n.queue);
-    add(r, w, "S3", OUTSIDE.internet, 443, n.s3);
+    // Public addresses: S3 on 443 (a webhook receiver there is the same flow), and the ports of
+    // the roles calling users' URLs.
+    for (const port of OUTBOUND_PORTS) {
+      const allowed = n.outbound || (port === 443 && n.s3);
+      add(r, w, port === 443 ? "S3 or the internet" : "the internet", OUTSIDE.internet, port, allowed);
+      add(r, w, "the internet (IPv6)", OUTSIDE.internet6, port, allowed);
+    }
+    add(r, w, "the internet", OUTSIDE.internet, 8443, false);
+    // S3 on a private network (managed services' addresses are not known, so the S3 rule names
+    // only the port); a role calling users' URLs must not get there.
+    add(r, w, "S3 on a private address", OUTSIDE.privateAddress, 443, n.s3);
+    if (n.outbound) {
+      for (const [name, where] of PRIVATE_DESTINATIONS) {
+        for (const port of [80, ...OUTBOUND_PORTS]) add(r, w, `${name} ${where.ip}`, where, port, false);
+      }
+    }
     if (w !== auth) add(r, w, "auth", auth, 8080, n.jwks);
     add(r, w, "rabbitmq", rabbitmq, 5672, n.queue);
     add(r, w, "redis", redis, 6379, n.redis);

@@ -15,6 +15,19 @@ if (!skipUnlessReady(test)) {
   const variant = (name) => rendered.find((r) => r.variant.name === name);
   const check = (name) => CHECKS.find((c) => c.name === name);
 
+  test("ipInCidr: prefixes of both families, never across them", async () => {
+    const { ipInCidr } = await import("./netpol.mjs");
+    const cases = [
+      ["10.1.2.3", "10.0.0.0/8", true], ["11.0.0.1", "10.0.0.0/8", false],
+      ["203.0.113.10", "0.0.0.0/0", true], ["203.0.113.10", "::/0", false],
+      ["2001:db8::10", "::/0", true], ["2001:db8::10", "0.0.0.0/0", false],
+      ["fd00:ec2::254", "fc00::/7", true], ["2001:db8::10", "fc00::/7", false],
+      ["::ffff:10.0.0.1", "::ffff:0:0/96", true], ["::1", "::1/128", true], ["::2", "::1/128", false],
+      ["fe80::1", "fe80::/10", true], ["fec0::1", "fe80::/10", false], ["100.127.255.255", "100.64.0.0/10", true],
+    ];
+    for (const [ip, cidr, inside] of cases) assert.equal(ipInCidr(ip, cidr), inside, `${ip} in ${cidr}`);
+  });
+
   test("the nginx template parses into the locations the checks need", () => {
     assert.ok(env.nginx.locations.length >= 10, JSON.stringify(env.nginx.locations));
     assert.deepEqual(env.nginx.maps.vmp3_jobs_collection, { POST: "vmp3_upload", default: "vmp3_metadata" });
@@ -22,7 +35,7 @@ if (!skipUnlessReady(test)) {
 
   test("the flow table covers every role and, in Minikube, every backend", () => {
     const count = (name, pattern) => expectedFlows(variant(name).docs).filter((f) => pattern.test(f.text)).length;
-    for (const role of ["auth", "upload", "metadata", "download", "converter"]) {
+    for (const role of ["auth", "upload", "metadata", "download", "converter", "notifier"]) {
       assert.ok(count("production", new RegExp(`^${role} -> `)) >= 5, role);
     }
     for (const backend of ["rabbitmq", "redis", "minio"]) {
@@ -146,6 +159,11 @@ if (!skipUnlessReady(test)) {
       ["an Exact path under use-regex", "production", (d) => (find(d, "Ingress").spec.rules[0].http.paths[0].pathType = "Exact"), /pathType Exact under use-regex/],
     ],
     routes: [
+      ["the webhooks prefix written as an exact path", "production", (d) => (find(d, "Ingress").spec.rules[0].http.paths.find((p) => p.path === "/v1/webhooks").path = "/v1/webhooks$"), /\/v1\/webhooks\/0123abcd: nginx -> notifier, Ingress -> metadata/],
+      ["the signing secret left to the catch-all", "base", (d) => {
+        const paths = find(d, "Ingress").spec.rules[0].http.paths;
+        paths.splice(paths.findIndex((p) => p.path === "/v1/account/signing-secret$"), 1);
+      }, /GET \/v1\/account\/signing-secret: nginx -> notifier, Ingress -> metadata/],
       ["the mp3 pattern left open at the end", "production", (d) => (find(d, "Ingress").spec.rules[0].http.paths.find((p) => p.path.endsWith("/mp3$")).path = "/v1/jobs/[^/]+/mp3"), /\/v1\/jobs\/0123abcd\/mp3\/more: nginx -> metadata, Ingress -> download/],
       ["/login removed", "base", (d) => {
         const paths = find(d, "Ingress").spec.rules[0].http.paths;
@@ -160,6 +178,12 @@ if (!skipUnlessReady(test)) {
       ["metadata allowed to RabbitMQ", "production", (d) => find(d, "NetworkPolicy", "vmp3-allow-to-rabbitmq").spec.podSelector.matchExpressions[0].values.push("metadata"), /metadata -> RabbitMQ:5672\/TCP: allowed, should be refused/],
       ["no DNS", "production", (d) => d.splice(d.indexOf(find(d, "NetworkPolicy", "vmp3-allow-dns")), 1), /-> DNS:53\/UDP: refused/],
       ["a selector label leaked into the ingress controller's peer", "production", (d) => (find(d, "NetworkPolicy", "vmp3-allow-from-ingress-controller").spec.ingress[0].from[0].podSelector.matchLabels["app.kubernetes.io/part-of"] = "vmp3"), /ingress controller -> auth:8080\/TCP: refused/],
+      ["the notifier's public-only rule gone", "production", (d) => d.splice(d.indexOf(find(d, "NetworkPolicy", "vmp3-notifier-allow-to-internet")), 1), /notifier -> S3 or the internet:443\/TCP: refused, should be allowed/],
+      ["the notifier let into private ranges", "production", (d) => (find(d, "NetworkPolicy", "vmp3-notifier-allow-to-internet").spec.egress[0].to[0].ipBlock.except = []), /notifier -> a private address 10\.1\.2\.3:443\/TCP: allowed, should be refused/],
+      ["the cloud metadata service over IPv6", "production", (d) => (find(d, "NetworkPolicy", "vmp3-notifier-allow-to-internet").spec.egress[0].to[1].ipBlock.except = ["::1/128"]), /notifier -> the cloud metadata service fd00:ec2::254:443\/TCP: allowed/],
+      ["the notifier out on any port", "production", (d) => delete find(d, "NetworkPolicy", "vmp3-notifier-allow-to-internet").spec.egress[0].ports, /notifier -> the internet:8443\/TCP: allowed, should be refused/],
+      ["the notifier given S3's rule", "production", (d) => find(d, "NetworkPolicy", "vmp3-allow-to-s3").spec.podSelector.matchExpressions[0].values.push("notifier"), /notifier -> S3 on a private address:443\/TCP: allowed/],
+      ["the notifier without the JWKS", "production", (d) => find(d, "NetworkPolicy", "vmp3-allow-to-auth").spec.podSelector.matchExpressions[0].values.pop(), /notifier -> auth:8080\/TCP: refused/],
       // Both ends must open: MinIO's ingress and auth's egress.
       ["auth allowed to MinIO", "minikube", (d) => {
         find(d, "NetworkPolicy", "vmp3-minio-allow").spec.ingress[0].from[0].podSelector.matchExpressions[0].values.push("auth");

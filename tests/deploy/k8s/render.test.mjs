@@ -4,6 +4,7 @@
 // renders for the schema and policy tests when $VMP3_K8S_RENDERED is set.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createPrivateKey } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import test from "node:test";
@@ -59,7 +60,7 @@ if (!skipUnlessReady(test)) {
     assert.deepEqual(names(byName.production, "Secret"), []);
     assert.deepEqual(
       names(byName.minikube, "Secret").map((n) => n.replace(/-[a-z0-9]{10}$/, "")),
-      ["vmp3-jwt-key", "vmp3-rabbitmq", "vmp3-redis", "vmp3-s3"],
+      ["vmp3-jwt-key", "vmp3-rabbitmq", "vmp3-redis", "vmp3-s3", "vmp3-vapid-key"],
     );
     assert.deepEqual(names(byName.minikube, "StatefulSet"), ["vmp3-minio", "vmp3-rabbitmq", "vmp3-redis"]);
     assert.deepEqual(names(byName.minikube, "Job"), ["vmp3-minio-bucket"]);
@@ -84,7 +85,7 @@ if (!skipUnlessReady(test)) {
     const workspace = new Workspace();
     t.after(() => workspace.close());
     const first = workspace.generateSecrets();
-    const files = ["rabbitmq.env", "redis.env", "s3.env", "jwt-ed25519.key"];
+    const files = ["rabbitmq.env", "redis.env", "s3.env", "jwt-ed25519.key", "vapid-p256.pem"];
     for (const f of files) assert.match(first, new RegExp(`wrote .*/${f.replace(".", "\\.")}`));
     assert.equal(statSync(workspace.secretsDir).mode & 0o777, 0o700);
     const contents = {};
@@ -96,6 +97,10 @@ if (!skipUnlessReady(test)) {
     // The signing key vmp3 reads: base64 of a 32-byte Ed25519 seed, then a newline.
     assert.match(contents["jwt-ed25519.key"], /^[A-Za-z0-9+/]{43}=\n$/);
     assert.equal(Buffer.from(contents["jwt-ed25519.key"].trim(), "base64").length, 32);
+    // The notifier's VAPID key: an unencrypted P-256 private key, PEM.
+    const vapid = createPrivateKey(contents["vapid-p256.pem"]);
+    assert.equal(vapid.asymmetricKeyType, "ec");
+    assert.equal(vapid.asymmetricKeyDetails.namedCurve, "prime256v1");
     const env = (text) => Object.fromEntries(text.trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2)));
     const rabbitmq = env(contents["rabbitmq.env"]);
     assert.match(rabbitmq.password, /^[0-9a-f]{32}$/);

@@ -100,6 +100,22 @@ export function sampleRequests({ locations }) {
     "/healthz",
     "/readyz",
     "/metrics",
+    "/v1/events",
+    "/v1/webhooks",
+    "/v1/webhooks/",
+    "/v1/webhooks/0123abcd",
+    "/v1/webhooks/0123abcd/deliveries",
+    "/v1/webhooks/0123abcd/deliveries/4567/redeliver",
+    "/v1/webhooksx",
+    "/v1/push",
+    "/v1/push/vapid-public-key",
+    "/v1/push/subscriptions/0123abcd",
+    "/v1/pushx",
+    "/v1/account/signing-secret",
+    "/v1/account/signing-secret/x",
+    "/v1/account/signing-secretx",
+    "/v1/account/notifications",
+    "/v1/account/notificationsx",
   ]);
   for (const l of locations) {
     if (l.modifier === "=") paths.add(l.path);
