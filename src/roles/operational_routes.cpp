@@ -79,6 +79,31 @@ TOKEN=$(curl -s -X POST -u ada:'correct horse battery' localhost:8080/v1/auth/lo
 JOB=$(curl -s -H "Authorization: Bearer $TOKEN" -F file=@talk.mp4 localhost:8080/v1/jobs | jq -r .id)
 curl -N -H "Authorization: Bearer $TOKEN" localhost:8080/v1/jobs/$JOB/events
 curl -OJ -H "Authorization: Bearer $TOKEN" localhost:8080/v1/jobs/$JOB/mp3</pre>
+<h2>Webhooks, e-mail, browser push</h2>
+<p>Register an endpoint with <code>POST /v1/webhooks {{"url":"https://…","events":["job.done","job.failed"]}}</code>;
+the answer shows its <code>secret</code> (<code>whsec_…</code>) once. Every job event (<code>job.queued</code>,
+<code>job.converting</code>, <code>job.done</code>, <code>job.failed</code>, <code>job.cancelled</code>,
+<code>job.expired</code>, <code>webhook.test</code>) is delivered at least once, as a
+<a href="https://www.standardwebhooks.com/">Standard Webhooks</a> POST: headers <code>webhook-id</code> (the same on
+every retry: act on each once), <code>webhook-timestamp</code> and <code>webhook-signature: v1,BASE64</code>, the
+HMAC-SHA256 keyed with the base64-decoded secret after <code>whsec_</code> of
+<code>{{webhook-id}}.{{webhook-timestamp}}.{{body}}</code>; body <code>{{"type","timestamp","data":job}}</code>. Verify it:</p>
+<pre>import base64, hashlib, hmac, time
+def verify(secret, headers, body: bytes, tolerance=300):
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    msg_id, ts = headers["webhook-id"], headers["webhook-timestamp"]
+    if abs(time.time() - int(ts)) &gt; tolerance: raise ValueError("stale")
+    mac = base64.b64encode(hmac.new(key, f"{{msg_id}}.{{ts}}.".encode() + body, hashlib.sha256).digest())
+    if not any(s.startswith("v1,") and hmac.compare_digest(s[3:].encode(), mac)
+               for s in headers["webhook-signature"].split(" ")):
+        raise ValueError("bad signature")</pre>
+<p>Answer 2xx within 10 s. 5xx, 429 (its <code>Retry-After</code> honoured), timeouts and network errors are
+retried at once, then after ~5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h; <code>410 Gone</code>
+disables the endpoint; redirects are not followed. <code>GET /v1/webhooks/{{id}}/deliveries</code> shows every
+attempt. URLs must be public <code>https</code> (422 <code>url_refused</code> otherwise). A job may carry its own
+<code>webhook_url</code> form field, signed with the account's secret (<code>GET /v1/account/signing-secret</code>).
+E-mail: <code>PUT /v1/account/notifications {{"email":true}}</code>. Browser push: the web page's switch. Polling
+instead: <code>GET /v1/events?after=CURSOR</code>.</p>
 </body></html>
 )",
                      rows);
