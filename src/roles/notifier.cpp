@@ -87,9 +87,11 @@ class Notifier final : public Worker {
     for (const StoredEvent& event : page->events) {
       if (Status s = FanOut(event); !s) return Failed("fanning out an event", s.error());
     }
-    lag_.Set(page->events.empty()
-                 ? 0.0
-                 : std::max<double>(0, (role_.now_ms() - page->events.back().created_at) / 1000.0));
+    // How far behind the fan-out is: the age of the oldest event it had not read yet.
+    lag_.Set(
+        page->events.empty()
+            ? 0.0
+            : std::max<double>(0, (role_.now_ms() - page->events.front().created_at) / 1000.0));
     if (page->next_cursor != *cursor) {
       if (Status s = role_.notifications.SetCursor(kFanoutCursor, page->next_cursor); !s)
         return Failed("moving the fan-out cursor", s.error());

@@ -213,6 +213,15 @@ std::string WebhookPayload(std::string_view type, int64_t at_ms, const Job& job,
     }
   }
   nlohmann::json body{{"type", type}, {"timestamp", Rfc3339(at_ms)}, {"data", data}};
+  std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (text.size() <= kMaxWebhookPayloadBytes) return text;
+  // Only the user's file name and the error message can be long: shorten them.
+  auto shorten = [](nlohmann::json& field) {
+    if (field.is_string() && field.get<std::string>().size() > 1024)
+      field = field.get<std::string>().substr(0, 1024) + "…";
+  };
+  if (body["data"].contains("input")) shorten(body["data"]["input"]["filename"]);
+  if (body["data"]["error"].is_object()) shorten(body["data"]["error"]["message"]);
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

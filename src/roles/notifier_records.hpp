@@ -90,7 +90,9 @@ std::optional<int64_t> NextAttemptAt(int attempts_made, int64_t now_ms,
 bool IsRetryable(int status);
 
 // The Standard Webhooks body: {"type", "timestamp" (RFC 3339, ms), "data": {the job as the API
-// shows it, links absolute under public_url}}.
+// shows it, links absolute under public_url}}, at most kMaxWebhookPayloadBytes (a long file name
+// or error message is shortened to get there; UTF-8 may be cut mid-character and then replaced).
+inline constexpr size_t kMaxWebhookPayloadBytes = 20 * 1024;
 std::string WebhookPayload(std::string_view type, int64_t at_ms, const Job& job,
                            std::string_view public_url);
 std::string Rfc3339(int64_t unix_ms);

@@ -107,6 +107,19 @@ TEST(NotifierPayloadTest, IsTheApiJobWithAbsoluteLinks) {
   EXPECT_EQ(Rfc3339(0), "1970-01-01T00:00:00.000Z");
 }
 
+TEST(NotifierPayloadTest, StaysWithinTwentyKilobytes) {
+  Job job;
+  job.id = "abc";
+  job.status = JobStatus::kFailed;
+  job.input_name = std::string(30'000, 'n') + ".mp4";
+  job.error_code = "corrupt_media";
+  job.error_message = std::string(30'000, 'e');
+  std::string payload = WebhookPayload("job.failed", 0, job, "https://vmp3.example");
+  EXPECT_LE(payload.size(), kMaxWebhookPayloadBytes);
+  auto body = nlohmann::json::parse(payload);
+  EXPECT_TRUE(body["data"]["input"]["filename"].get<std::string>().starts_with("nnnn"));
+}
+
 TEST(NotifierPayloadTest, EventTypesAreChecked) {
   auto types = ParseEventTypes(nlohmann::json{"job.done", "job.failed", "job.done"});
   ASSERT_TRUE(types);
