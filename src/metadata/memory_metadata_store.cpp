@@ -418,6 +418,24 @@ Result<std::vector<Record>> MemoryMetadataStore::ClaimDue(std::string_view kind,
   return claimed;
 }
 
+Result<int> MemoryMetadataStore::PruneRecords(std::string_view kind, int64_t before_ms, int limit) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  std::lock_guard lock(state_->mu);
+  std::vector<std::pair<int64_t, std::string>> old;
+  for (const auto& [key, record] : state_->records) {
+    if (key.first == kind && record.due_at == 0 && record.created_at < before_ms)
+      old.emplace_back(record.created_at, key.second);
+  }
+  std::sort(old.begin(), old.end());
+  if (old.size() > static_cast<size_t>(limit)) old.resize(static_cast<size_t>(limit));
+  for (const auto& [created_at, id] : old) {
+    auto it = state_->records.find({std::string(kind), id});
+    state_->UnindexRecord(it->first.first, it->second);
+    state_->records.erase(it);
+  }
+  return static_cast<int>(old.size());
+}
+
 Result<std::string> MemoryMetadataStore::GetCursor(std::string_view name) {
   std::lock_guard lock(state_->mu);
   auto it = state_->cursors.find(name);

@@ -72,6 +72,9 @@ class NotificationStore {
   // record before that lease ends (the claimer then sets due_at to 0, or to its next attempt).
   virtual Result<std::vector<Record>> ClaimDue(std::string_view kind, int64_t now_ms,
                                                int64_t lease_ms, int limit) = 0;
+  // Removes up to `limit` records of `kind` created before before_ms that are not due (due_at
+  // 0: finished deliveries), oldest first; returns how many. Retention of the delivery log.
+  virtual Result<int> PruneRecords(std::string_view kind, int64_t before_ms, int limit) = 0;
   // A named position (the notifier's place in the event log); "" when never set.
   virtual Result<std::string> GetCursor(std::string_view name) = 0;
   virtual Status SetCursor(std::string_view name, std::string_view value) = 0;

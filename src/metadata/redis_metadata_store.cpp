@@ -877,10 +877,13 @@ std::vector<RedisMetadataStore::Command> RedisMetadataStore::WriteRecord(
       commands.push_back(
           {"ZREM", RecordIndexKey(kind, ListBy::kParent, any.parent), RecordMember(any)});
     commands.push_back({"ZREM", due, any.id});
+    commands.push_back({"ZREM", Key(fmt::format("created:{}", kind)), any.id});
     return commands;
   }
   commands.push_back({"SET", RecordKey(kind, any.id), EncodeJson(RecordJson(*after))});
   if (!before) {
+    commands.push_back(
+        {"ZADD", Key(fmt::format("created:{}", kind)), std::to_string(any.created_at), any.id});
     commands.push_back(
         {"ZADD", RecordIndexKey(kind, ListBy::kOwner, any.owner_id), "0", RecordMember(any)});
     if (!any.parent.empty())
@@ -1021,6 +1024,40 @@ Result<std::vector<Record>> RedisMetadataStore::ClaimDue(std::string_view kind, 
     if (got) claimed.push_back(std::move(*got));
   }
   return claimed;
+}
+
+Result<int> RedisMetadataStore::PruneRecords(std::string_view kind, int64_t before_ms, int limit) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  std::vector<std::string> ids;
+  {
+    auto lease = pool_.Acquire();
+    if (!lease) return tl::unexpected(lease.error());
+    // Oldest first; due ones are skipped below, so look a little further than `limit`.
+    auto r = (*lease)->Run({"ZRANGEBYSCORE", Key(fmt::format("created:{}", kind)), "-inf",
+                            fmt::format("({}", before_ms), "LIMIT", "0",
+                            std::to_string(static_cast<int64_t>(limit) * 2)});
+    if (!r) return tl::unexpected(r.error());
+    for (size_t i = 0; i < (*r)->elements; ++i) ids.push_back(*StringOf((*r)->element[i]));
+  }
+  int removed = 0;
+  for (const std::string& id : ids) {
+    if (removed == limit) break;
+    bool gone = false;
+    auto written =
+        Transact({RecordKey(kind, id)}, [&](const Values& values) -> Result<std::vector<Command>> {
+          gone = false;
+          if (!values[0])  // removed meanwhile: drop its stale index entry
+            return std::vector<Command>{{"ZREM", Key(fmt::format("created:{}", kind)), id}};
+          auto current = RecordFromJson(*values[0]);
+          if (!current) return tl::unexpected(current.error());
+          if (current->due_at != 0) return std::vector<Command>{};
+          gone = true;
+          return WriteRecord(kind, &*current, nullptr);
+        });
+    if (!written) return tl::unexpected(written.error());
+    removed += gone ? 1 : 0;
+  }
+  return removed;
 }
 
 Result<std::string> RedisMetadataStore::GetCursor(std::string_view name) {

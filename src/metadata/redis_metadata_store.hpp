@@ -25,6 +25,7 @@
 //   PREFIX:recs:KIND:owner:O  ZSET of the owner's records, as PREFIX:owner (and recs:KIND:parent:P
 //                             for a parent's)
 //   PREFIX:due:KIND           ZSET record id by due_at (only records with one)
+//   PREFIX:created:KIND       ZSET record id by created_at (PruneRecords)
 //   PREFIX:cursor:NAME        a NotificationStore cursor
 // Every write of a user or job is one optimistic transaction (WATCH, read, MULTI/EXEC, retried
 // with a random backoff on a conflict) that changes the record and its index entries together.
@@ -130,6 +131,7 @@ class RedisMetadataStore final : public MetadataStore, public LimitStore, public
                           std::string_view cursor) override;
   Result<std::vector<Record>> ClaimDue(std::string_view kind, int64_t now_ms, int64_t lease_ms,
                                        int limit) override;
+  Result<int> PruneRecords(std::string_view kind, int64_t before_ms, int limit) override;
   Result<std::string> GetCursor(std::string_view name) override;
   Status SetCursor(std::string_view name, std::string_view value) override;
 

@@ -727,6 +727,18 @@ Result<std::vector<Record>> SqliteMetadataStore::ClaimDue(std::string_view kind,
   return due;
 }
 
+Result<int> SqliteMetadataStore::PruneRecords(std::string_view kind, int64_t before_ms, int limit) {
+  if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
+  std::lock_guard write(write_mu_);
+  auto db = pool_.Acquire();
+  auto stmt = db->Prepare(
+      "DELETE FROM notify_records WHERE kind = ?1 AND rowid IN (SELECT rowid FROM notify_records "
+      "WHERE kind = ?1 AND due_at = 0 AND created_at < ?2 ORDER BY created_at LIMIT ?3)");
+  if (!stmt) return tl::unexpected(stmt.error());
+  if (auto ran = stmt->Bind(kind, before_ms, limit).Run(); !ran) return tl::unexpected(ran.error());
+  return static_cast<int>(db->Changes());
+}
+
 Result<std::string> SqliteMetadataStore::GetCursor(std::string_view name) {
   auto db = pool_.Acquire();
   auto stmt = db->Prepare("SELECT value FROM notify_cursors WHERE name = ?1");

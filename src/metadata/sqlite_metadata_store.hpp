@@ -77,6 +77,7 @@ class SqliteMetadataStore final : public MetadataStore,
                           std::string_view cursor) override;
   Result<std::vector<Record>> ClaimDue(std::string_view kind, int64_t now_ms, int64_t lease_ms,
                                        int limit) override;
+  Result<int> PruneRecords(std::string_view kind, int64_t before_ms, int limit) override;
   Result<std::string> GetCursor(std::string_view name) override;
   Status SetCursor(std::string_view name, std::string_view value) override;
 

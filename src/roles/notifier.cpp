@@ -15,6 +15,7 @@
 #include "notify/mail_message.hpp"
 #include "notify/outbound_http.hpp"
 #include "notify/standard_webhooks.hpp"
+#include "roles/jobs.hpp"
 #include "roles/notifier_records.hpp"
 #include "roles/notifier_role.hpp"
 
@@ -71,9 +72,28 @@ class Notifier final : public Worker {
   // ---- fan-out ----
 
   void FanoutLoop(std::stop_token stop) {
+    auto last_prune = std::chrono::steady_clock::time_point();
     while (!stop.stop_requested()) {
+      if (std::chrono::steady_clock::now() - last_prune > std::chrono::hours(1)) {
+        last_prune = std::chrono::steady_clock::now();
+        PruneDeliveries();
+      }
       bool more = FanoutOnce();
       if (!more) SleepUnlessStopped(stop, std::chrono::milliseconds(250));
+    }
+  }
+
+  // The delivery log keeps finished deliveries as long as the event log keeps events.
+  void PruneDeliveries() {
+    const int64_t before = role_.now_ms() - kEventRetentionMs;
+    for (int batch = 0; batch < 100; ++batch) {
+      auto removed = role_.notifications.PruneRecords(notice_kind::kDelivery, before, 500);
+      if (!removed) {
+        errors_.WithLabels({"step", "prune"}).Inc();
+        spdlog::warn("notifier: cannot prune old deliveries yet: {}", removed.error().message);
+        return;
+      }
+      if (*removed < 500) return;
     }
   }
 

@@ -198,6 +198,27 @@ TEST_P(NotificationStoreContract, ConcurrentClaimersNeverShareARecord) {
   EXPECT_EQ(unique.size(), static_cast<size_t>(kRecords));
 }
 
+TEST_P(NotificationStoreContract, PruningRemovesOldFinishedRecordsOnly) {
+  for (int i = 0; i < 6; ++i) {
+    Record r = MakeRecord(fmt::format("d-{}", i), "alice", 100 + i, "p-1");
+    r.due_at = i == 1 ? 5 : 0;  // d-1 is still due
+    ASSERT_TRUE(store_->Insert(notice_kind::kDelivery, r));
+  }
+  ASSERT_TRUE(store_->Insert(notice_kind::kEndpoint, MakeRecord("w-old", "alice", 1)));
+  auto first = store_->PruneRecords(notice_kind::kDelivery, 104, 2);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(*first, 2);
+  auto rest = Open()->PruneRecords(notice_kind::kDelivery, 104, 100);
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(*rest, 1) << "d-0, d-2, d-3 are old and done; d-1 is due; d-4, d-5 are new";
+  std::set<std::string> left;
+  auto page = store_->List(notice_kind::kDelivery, ListBy::kParent, "p-1", 100, "");
+  ASSERT_TRUE(page);
+  for (const Record& r : page->records) left.insert(r.id);
+  EXPECT_EQ(left, (std::set<std::string>{"d-1", "d-4", "d-5"}));
+  EXPECT_TRUE(store_->Get(notice_kind::kEndpoint, "w-old")) << "only the kind asked for";
+}
+
 TEST_P(NotificationStoreContract, CursorsAreNamedAndSurviveReopening) {
   auto unset = store_->GetCursor("fanout");
   ASSERT_TRUE(unset);
