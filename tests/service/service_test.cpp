@@ -13,7 +13,7 @@ TEST(ServeConfigTest, MemoryBackendsNeedEveryRoleInTheProcess) {
   auto valid = all.Validate();
   EXPECT_TRUE(valid) << valid.error().message;
   // Every role named one by one is every role too.
-  all.server.roles = "converter,download,upload,metadata,auth";
+  all.server.roles = "converter,download,upload,metadata,auth,notifier";
   auto listed = all.Validate();
   EXPECT_TRUE(listed) << listed.error().message;
 
