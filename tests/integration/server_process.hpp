@@ -4,9 +4,9 @@
 // Two topologies, chosen by the environment (ctest sets it per label):
 //  - one process with every role asked for (the default);
 //  - VMP3_IT_TOPOLOGY=per-role (with VMP3_IT_BACKENDS=distributed): one process per role (auth,
-//    upload, metadata, download, two converters and the notifier) behind nginx configured from the shipped
-//    deploy/nginx/vmp3.conf.template, the way docs/deploy.md runs it; base_url() is nginx's.
-//    A test that names its own --roles still gets the one process it asked for.
+//    upload, metadata, download, two converters and the notifier) behind nginx configured from the
+//    shipped deploy/nginx/vmp3.conf.template, the way docs/deploy.md runs it; base_url() is
+//    nginx's. A test that names its own --roles still gets the one process it asked for.
 // Stopping and killing act on every process of the deployment at once.
 //
 // Each child listens on 127.0.0.1 with an ephemeral port; its stdout and stderr go to a log file
