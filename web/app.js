@@ -843,8 +843,8 @@ function pushErrorText(e, on) {
   if (e instanceof api.ApiError) return fmt.errorSentence(e.code, e.message);
   // The browser's own failures (DOMException): AbortError is its push service out of reach.
   const what = on ? 'turned on' : 'turned off';
-  if (e?.name === 'AbortError') {
-    return `Notifications could not be ${what}: your browser could not reach its push service. Please try again later.`;
+  if (on && e?.name === 'AbortError') {
+    return `Notifications could not be turned on: your browser could not subscribe to its push service (${e.message}). Private windows cannot get them; in a normal window, please try again later.`;
   }
   return `Notifications could not be ${what}: ${fmt.sentence(e?.message || 'your browser refused')}`;
 }
