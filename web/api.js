@@ -119,6 +119,46 @@ export async function deleteJob(id) {
   await request(`/v1/jobs/${encodeURIComponent(id)}`, { method: 'DELETE', headers: authHeaders() });
 }
 
+// Notification settings: {email, events, push_events}.
+export async function getNotificationSettings() {
+  const response = await request('/v1/account/notifications', { headers: authHeaders() });
+  return response.json();
+}
+
+export async function setEmailNotifications(on) {
+  const response = await request('/v1/account/notifications', {
+    method: 'PUT',
+    headers: { ...authHeaders(), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: on }),
+  });
+  return response.json();
+}
+
+// The VAPID public key as the bytes pushManager.subscribe() takes as applicationServerKey.
+export async function vapidPublicKey() {
+  const response = await request('/v1/push/vapid-public-key');
+  const { public_key: key } = await response.json();
+  const base64 = key.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((key.length + 3) % 4);
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+// Registers a PushSubscription (its toJSON()); gives {id, endpoint, created_at}.
+export async function addPushSubscription(subscription) {
+  const response = await request('/v1/push/subscriptions', {
+    method: 'POST',
+    headers: { ...authHeaders(), 'Content-Type': 'application/json' },
+    body: JSON.stringify(subscription),
+  });
+  return response.json();
+}
+
+export async function removePushSubscription(id) {
+  await request(`/v1/push/subscriptions/${encodeURIComponent(id)}`, {
+    method: 'DELETE',
+    headers: authHeaders(),
+  });
+}
+
 // Uploads one file. onProgress(sentBytes, totalBytes) follows the request body; the promise
 // gives the new job, or fails with ApiError (code "aborted" after abort()).
 export function upload(file, fields, onProgress) {

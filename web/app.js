@@ -76,6 +76,7 @@ function showSignedIn(session, focus) {
   $('signed-out').hidden = true;
   $('signed-in').hidden = false;
   document.title = 'vmp3 – your files';
+  showNotificationSettings();
   if (focus) {
     $('convert-title').tabIndex = -1;
     $('convert-title').focus();
@@ -704,6 +705,225 @@ async function onDelete(item) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Notification settings: Web Push to this browser, and e-mail
+
+// Registered with its own folder as scope, which needs no Service-Worker-Allowed header: push
+// reaches a registration of any scope, and the worker handles no fetches (see sw.js).
+const WORKER_URL = '/assets/sw.js';
+const WORKER_SCOPE = '/assets/';
+const PUSH_HINT = 'Your browser shows them on this device.';
+
+function pushSupported() {
+  return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+}
+
+// Why push cannot be switched on in this browser, or ''.
+function pushUnavailable() {
+  if (!pushSupported()) return 'This browser cannot show notifications while the page is closed.';
+  if (Notification.permission === 'denied') {
+    return 'Notifications are blocked for this site. Allow them in your browser’s site settings to turn this on.';
+  }
+  return '';
+}
+
+// The subscription this user made in this browser, {id, endpoint}, remembered per user so the
+// switch can delete it on the server later (the server gives no way to look it up).
+function pushKey() {
+  return `vmp3.push.${api.currentSession()?.username}`;
+}
+
+function savedPush() {
+  try {
+    return JSON.parse(localStorage.getItem(pushKey()));
+  } catch {
+    return null;
+  }
+}
+
+function savePush(value) {
+  try {
+    if (value) localStorage.setItem(pushKey(), JSON.stringify(value));
+    else localStorage.removeItem(pushKey());
+  } catch {
+    // Storage refused: the switch shows off after a reload; the server drops the subscription
+    // once the browser's push service reports it gone.
+  }
+}
+
+// A switch at work keeps its focus (a disabled one would lose it) but ignores clicks.
+function setSwitchBusy(input, busy) {
+  if (busy) input.setAttribute('aria-busy', 'true');
+  else input.removeAttribute('aria-busy');
+}
+
+function isSwitchBusy(input) {
+  return input.getAttribute('aria-busy') === 'true';
+}
+
+// Shows the push switch as this browser and this user's saved subscription allow.
+async function showPushState() {
+  const input = $('push-switch');
+  const why = pushUnavailable();
+  $('push-hint').textContent = why || PUSH_HINT;
+  if (why) {
+    input.checked = false;
+    input.disabled = true;
+    return;
+  }
+  let subscription = null;
+  try {
+    const registration = await navigator.serviceWorker.getRegistration(WORKER_SCOPE);
+    subscription = await registration?.pushManager.getSubscription();
+  } catch {
+    // No registration to read: the switch shows off.
+  }
+  if (isSwitchBusy(input)) return;  // the person switched meanwhile
+  const saved = savedPush();
+  input.checked = Boolean(saved && subscription && subscription.endpoint === saved.endpoint);
+  input.disabled = false;
+}
+
+// Resolves once the registration has an active worker, which pushManager.subscribe() needs.
+// (navigator.serviceWorker.ready would wait forever: the page is outside the worker's scope.)
+function activeWorker(registration) {
+  if (registration.active) return Promise.resolve(registration.active);
+  const worker = registration.installing || registration.waiting;
+  return new Promise((resolve, reject) => {
+    worker.addEventListener('statechange', () => {
+      if (worker.state === 'activated') resolve(worker);
+      if (worker.state === 'redundant') reject(new DOMException('The service worker did not start.', 'InvalidStateError'));
+    });
+  });
+}
+
+function sameBytes(buffer, bytes) {
+  if (!buffer) return false;
+  const a = new Uint8Array(buffer);
+  return a.length === bytes.length && a.every((byte, i) => byte === bytes[i]);
+}
+
+class PushRefused extends Error {}
+
+async function turnPushOn() {
+  const permission = await Notification.requestPermission();
+  if (permission === 'denied') throw new PushRefused('');  // the hint explains it
+  if (permission !== 'granted') throw new PushRefused('You did not allow notifications, so they stay off.');
+  const registration = await navigator.serviceWorker.register(WORKER_URL, { scope: WORKER_SCOPE });
+  await activeWorker(registration);
+  const key = await api.vapidPublicKey();
+  let subscription = await registration.pushManager.getSubscription();
+  if (subscription && !sameBytes(subscription.options.applicationServerKey, key)) {
+    await subscription.unsubscribe();  // made for another server key: useless now
+    subscription = null;
+  }
+  subscription ||= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+  const saved = await api.addPushSubscription(subscription.toJSON());
+  savePush({ id: saved.id, endpoint: subscription.endpoint });
+}
+
+async function turnPushOff() {
+  const saved = savedPush();
+  if (saved) {
+    try {
+      await api.removePushSubscription(saved.id);
+    } catch (e) {
+      if (e.status !== 404) throw e;  // 404: the server forgot it already
+    }
+    savePush(null);
+  }
+  const registration = await navigator.serviceWorker.getRegistration(WORKER_SCOPE);
+  const subscription = await registration?.pushManager.getSubscription();
+  // The server sends nothing more; a browser that cannot unsubscribe now only keeps an unused
+  // subscription, which the next switch-on reuses.
+  await subscription?.unsubscribe().catch(() => {});
+}
+
+function pushErrorText(e, on) {
+  if (e instanceof PushRefused) return e.message;
+  if (e instanceof api.ApiError) return fmt.errorSentence(e.code, e.message);
+  // The browser's own failures (DOMException): AbortError is its push service out of reach.
+  const what = on ? 'turned on' : 'turned off';
+  if (on && e?.name === 'AbortError') {
+    return `Notifications could not be turned on: your browser could not subscribe to its push service (${e.message}). Private windows cannot get them; in a normal window, please try again later.`;
+  }
+  return `Notifications could not be ${what}: ${fmt.sentence(e?.message || 'your browser refused')}`;
+}
+
+async function onPushChange() {
+  const input = $('push-switch');
+  const on = input.checked;
+  showError($('push-error'), '');
+  setSwitchBusy(input, true);
+  try {
+    if (on) await turnPushOn();
+    else await turnPushOff();
+    announce(on ? 'You will be notified when your files are ready.' : 'Notifications are off.');
+  } catch (e) {
+    if (sessionLost(e)) return;
+    input.checked = !on;
+    showError($('push-error'), pushErrorText(e, on));
+  } finally {
+    setSwitchBusy(input, false);
+    const why = pushUnavailable();
+    if (why) {
+      // Blocked just now (or before): the hint says why and how to change it.
+      $('push-hint').textContent = why;
+      input.checked = false;
+      input.disabled = true;
+    }
+  }
+}
+
+async function loadEmailSetting() {
+  const input = $('email-switch');
+  input.disabled = true;
+  try {
+    const settings = await api.getNotificationSettings();
+    showError($('email-error'), '');
+    input.checked = Boolean(settings.email);
+    input.disabled = false;
+  } catch (e) {
+    if (sessionLost(e)) return;
+    showError($('email-error'), `Your e-mail setting could not be loaded. ${fmt.errorSentence(e.code, e.message)}`);
+  }
+}
+
+async function onEmailChange() {
+  const input = $('email-switch');
+  const on = input.checked;
+  showError($('email-error'), '');
+  setSwitchBusy(input, true);
+  try {
+    const settings = await api.setEmailNotifications(on);
+    input.checked = Boolean(settings.email);
+    announce(on ? 'You will get an e-mail when a conversion ends.' : 'No more e-mails about conversions.');
+  } catch (e) {
+    if (sessionLost(e)) return;
+    input.checked = !on;
+    // A 409 says why (no address on the account, or no mail relay on the server): its words.
+    showError($('email-error'), fmt.errorSentence(e.code, e.message));
+  } finally {
+    setSwitchBusy(input, false);
+  }
+}
+
+function showNotificationSettings() {
+  showError($('push-error'), '');
+  showError($('email-error'), '');
+  showPushState();
+  loadEmailSetting();
+}
+
+function setUpNotificationSettings() {
+  for (const [input, onChange] of [[$('push-switch'), onPushChange], [$('email-switch'), onEmailChange]]) {
+    input.addEventListener('click', (e) => {
+      if (isSwitchBusy(input)) e.preventDefault();
+    });
+    input.addEventListener('change', onChange);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Wiring
 
 function setUpDropZone() {
@@ -768,6 +988,7 @@ function start() {
     }
   });
   setUpDropZone();
+  setUpNotificationSettings();
   window.addEventListener('beforeunload', (e) => {
     if ([...items.values()].some((i) => i.upload?.handle)) e.preventDefault();
   });

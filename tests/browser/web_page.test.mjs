@@ -27,6 +27,8 @@ describe('the web page', { skip: missing || false, timeout: 240000 }, () => {
   let videoSize;
   let blocker;
   const problems = [];  // page errors and console errors: the page must have none
+  // Console errors a test expects: Chromium logs every failed request as one.
+  const expectedErrors = [/status of 401/];  // a refused sign-in
 
   async function newUserPage(viewport = { width: 1100, height: 900 }) {
     const context = await browser.newContext({ viewport, acceptDownloads: true });
@@ -45,21 +47,27 @@ describe('the web page', { skip: missing || false, timeout: 240000 }, () => {
         },
       });
     });
+    // The page's service worker must log no errors either.
+    context.on('serviceworker', (worker) => worker.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`service worker: ${message.text()}`);
+    }));
     const page = await context.newPage();
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     page.on('console', (message) => {
-      // A refused sign-in is logged by Chromium itself as a failed resource load.
-      if (message.type() === 'error' && !/status of 401/.test(message.text())) problems.push(message.text());
+      if (message.type() === 'error' && !expectedErrors.some((e) => e.test(message.text()))) {
+        problems.push(message.text());
+      }
     });
     await page.goto(throttle.url);
     return page;
   }
 
-  async function register(page, username) {
+  async function register(page, username, email = '') {
     await page.getByRole('heading', { name: 'Create an account' }).waitFor();
     const form = page.locator('#register-form');
     await form.getByLabel('Username').fill(username);
     await form.getByLabel('Password').fill(PASSWORD);
+    if (email) await form.getByLabel('Email').fill(email);
     await form.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('heading', { name: 'Convert videos to MP3' }).waitFor();
   }
@@ -282,6 +290,143 @@ describe('the web page', { skip: missing || false, timeout: 240000 }, () => {
     const overflow = await alice.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
     await shot(alice, 'phone');
+  });
+
+  const PUSH_SWITCH = 'Notify me when my files are ready, even if this tab is closed';
+  const EMAIL_SWITCH = 'E-mail me when a conversion ends';
+
+  it('explains why e-mail notifications cannot be turned on', async () => {
+    // The test server has no mail relay (no --smtp-url): the switch is refused with a 409, whose
+    // detail the page shows. Chromium logs that response as an error.
+    expectedErrors.push(/status of 409/);
+    const refusal = 'This service sends no e-mail (its operator set no mail relay).';
+    for (const [username, email] of [['carol', 'carol@example.com'], ['dave', '']]) {
+      const page = await newUserPage();
+      await register(page, username, email);
+      const push = page.getByRole('switch', { name: PUSH_SWITCH });
+      const mail = page.getByRole('switch', { name: EMAIL_SWITCH });
+      await page.getByRole('heading', { name: 'Notifications' }).waitFor();
+      await waitFor(() => mail.isEnabled(), 'the e-mail setting to load');
+      assert.equal(await mail.isChecked(), false);
+      assert.equal(await push.isVisible(), true);
+      // By keyboard: Tab reaches the switch after the push switch, Space flips it.
+      await push.focus();
+      await page.keyboard.press('Tab');
+      assert.equal(await mail.evaluate((e) => e === document.activeElement), true, 'Tab reaches the e-mail switch');
+      await page.keyboard.press('Space');
+      const error = page.locator('#email-error');
+      await error.getByText(refusal, { exact: true }).waitFor();
+      assert.equal(await error.getAttribute('role'), 'alert');
+      assert.equal(await mail.isChecked(), false, 'the refused switch turns back off');
+      assert.equal(await mail.evaluate((e) => e === document.activeElement), true, 'the switch keeps the focus');
+      // Not turned on behind the page's back either.
+      const settings = await page.evaluate(async () => {
+        const { token } = JSON.parse(sessionStorage.getItem('vmp3.session'));
+        const response = await fetch('/v1/account/notifications', { headers: { Authorization: `Bearer ${token}` } });
+        return response.json();
+      });
+      assert.equal(settings.email, false);
+      await shot(page, `notifications-${username}`);
+      await page.context().close();
+    }
+  });
+
+  it('registers the service worker; push, refused in a private window, turns back off', async () => {
+    // Playwright's browser contexts are off the record, and Chromium refuses the Push API there
+    // (pushManager.subscribe fails with AbortError "Registration failed - permission denied", and
+    // logs why), whatever the permission says: that is what is deterministic here. A persistent
+    // profile would try Google's push service instead, which this machine cannot reach. So
+    // the page must say so and turn the switch back off, having registered nothing.
+    expectedErrors.push(/does not support the Push API in incognito/);
+    const page = await newUserPage();
+    await page.context().grantPermissions(['notifications'], { origin: throttle.url });
+    await register(page, 'erin');
+    const push = page.getByRole('switch', { name: PUSH_SWITCH });
+    await waitFor(() => push.isEnabled(), 'the push switch to be usable');
+    assert.equal(await push.isChecked(), false);
+    assert.equal(await page.locator('#push-hint').textContent(), 'Your browser shows them on this device.');
+    const posts = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/v1/push/subscriptions')) posts.push(`${r.method()} ${r.url()}`);
+    });
+    await push.focus();
+    await page.keyboard.press('Space');
+    const error = page.locator('#push-error');
+    await error.getByText(/^Notifications could not be turned on: your browser could not subscribe to its push service \(Registration failed - permission denied\)\. Private windows cannot get them/).waitFor();
+    assert.equal(await error.getAttribute('role'), 'alert');
+    assert.equal(await push.isChecked(), false, 'the switch turns back off');
+    assert.equal(await push.isEnabled(), true, 'permission is granted: the switch stays usable');
+    assert.deepEqual(posts, [], 'no subscription was sent to the server');
+    await shot(page, 'notifications-push-refused');
+
+    // The worker got registered and activated on the way, with its own folder as scope.
+    const registration = await page.evaluate(async () => {
+      const r = await navigator.serviceWorker.getRegistration('/assets/');
+      return r && { scope: r.scope, script: r.active?.scriptURL, state: r.active?.state };
+    });
+    assert.deepEqual(registration,
+                     { scope: `${throttle.url}/assets/`, script: `${throttle.url}/assets/sw.js`, state: 'activated' });
+
+    // Push messages as the service sends them, handed to the worker by Chromium's DevTools
+    // protocol (the way a push service would): one notification per job, the newer replacing
+    // the older.
+    const cdp = await page.context().newCDPSession(page);
+    const registrations = [];
+    cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
+    await cdp.send('ServiceWorker.enable');
+    const { registrationId } = await waitFor(
+      () => registrations.find((r) => r.scopeURL === `${throttle.url}/assets/` && !r.isDeleted), 'the registration');
+    const deliver = (message) => cdp.send('ServiceWorker.deliverPushMessage',
+                                         { origin: throttle.url, registrationId, data: JSON.stringify(message) });
+    const shown = () => page.evaluate(async () => {
+      const r = await navigator.serviceWorker.getRegistration('/assets/');
+      const notes = await r.getNotifications();
+      return notes.map((n) => ({ title: n.title, body: n.body, tag: n.tag, icon: n.icon, url: n.data.url }))
+        .sort((a, b) => a.tag.localeCompare(b.tag));
+    });
+    const message = (jobId, type, title, body) => ({ type, job_id: jobId, title, body, url: `${throttle.url}/` });
+    // One at a time, as a push service delivers them: Chromium may drop a second message handed
+    // over while the worker is still starting for the first.
+    const bodies = async () => (await shown()).map((n) => n.body);
+    await deliver(message('job-a', 'job.failed', 'A conversion did not work', 'a.mp4: the file is damaged.'));
+    await waitFor(async () => (await bodies()).length === 1, 'the first notification');
+    await deliver(message('job-b', 'job.done', 'Your MP3 is ready', 'b.mp4'));
+    await waitFor(async () => (await bodies()).length === 2, 'the second notification');
+    await deliver(message('job-a', 'job.done', 'Your MP3 is ready', 'a.mp4'));
+    await waitFor(async () => (await bodies())[0] === 'a.mp4', 'the newer notification of job-a');
+    const icon = `${throttle.url}/assets/icon.svg`;
+    assert.deepEqual(await shown(), [
+      { title: 'Your MP3 is ready', body: 'a.mp4', tag: 'job-a', icon, url: `${throttle.url}/` },
+      { title: 'Your MP3 is ready', body: 'b.mp4', tag: 'job-b', icon, url: `${throttle.url}/` },
+    ]);
+    await cdp.detach();
+    await page.context().close();
+  });
+
+  it('disables the push switch, saying why, once notifications are blocked', async () => {
+    // No permission granted to this context: headless Chromium, having no one to ask, answers
+    // Notification.requestPermission() with "denied", as a person's "Block" would.
+    const page = await newUserPage();
+    await register(page, 'frank');
+    const push = page.getByRole('switch', { name: PUSH_SWITCH });
+    await waitFor(() => push.isEnabled(), 'the push switch to be usable');
+    assert.equal(await page.evaluate(() => Notification.permission), 'default');
+    const blocked = 'Notifications are blocked for this site. Allow them in your browser’s site settings to turn this on.';
+    await push.click();
+    await page.locator('#push-hint').getByText(blocked, { exact: true }).waitFor();
+    assert.equal(await page.evaluate(() => Notification.permission), 'denied');
+    assert.equal(await push.isDisabled(), true);
+    assert.equal(await push.isChecked(), false);
+    assert.equal(await page.locator('#push-error').isHidden(), true, 'the hint says it all');
+    assert.equal(await page.evaluate(() => navigator.serviceWorker.getRegistration('/assets/')), undefined,
+                 'nothing registered without permission');
+    // Still blocked on the next visit: disabled from the start, with the reason.
+    await page.reload();
+    await page.locator('#push-hint').getByText(blocked, { exact: true }).waitFor();
+    await waitFor(() => page.getByRole('switch', { name: EMAIL_SWITCH }).isEnabled(), 'the e-mail switch');
+    assert.equal(await push.isDisabled(), true);
+    await shot(page, 'notifications-push-blocked');
+    await page.context().close();
   });
 
   it('logged no errors', () => {
