@@ -516,5 +516,36 @@ TEST_F(NotifierTest, BrowserPushArrivesEncryptedAtThePushService) {
   EXPECT_EQ(status, 404) << "a 410 from the push service removes the subscription";
 }
 
+TEST_F(NotifierTest, AnEndpointFailingForFiveDaysIsDisabled) {
+  receiver_.Script("/dying", json::array({{{"status", 500}},
+                                          {{"status", 500}},
+                                          {{"status", 500}},
+                                          {{"status", 500}},
+                                          {{"status", 500}}}));
+  json hook = Register("/dying");
+  json job = UploadJob(*client_, account_, test::Fixture("mp4_h264_aac"));
+  WaitForEnd(*client_, account_, job["id"]);
+  receiver_.WaitFor("/dying", [](const json& r) { return !r.empty(); });
+  const std::string path = "/v1/webhooks/" + hook["id"].get<std::string>();
+  auto failing = client_->Get(path, account_.token).Json();
+  EXPECT_TRUE(failing["enabled"].get<bool>()) << "one failure does not disable";
+  // Five days and a bit later, the next attempt fails too.
+  server_->Terminate();
+  std::vector<std::string> args = NotifierArgs();
+  args.insert(args.end(), {"--clock-offset", std::to_string(5 * 24 * 3600 + 600)});
+  server_ = ServerProcess::Start(data_dir_, args);
+  client_ = std::make_unique<HttpClient>(server_->base_url());
+  account_.token = Login(*client_, account_);  // the old token expired in those days
+  json endpoint;
+  for (int i = 0; i < 600; ++i) {
+    endpoint = client_->Get(path, account_.token).Json();
+    if (!endpoint["enabled"].get<bool>()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_FALSE(endpoint["enabled"].get<bool>()) << endpoint.dump();
+  EXPECT_NE(endpoint["disabled_reason"].get<std::string>().find("5 days"), std::string::npos)
+      << endpoint.dump();
+}
+
 }  // namespace
 }  // namespace vmp3::itest
