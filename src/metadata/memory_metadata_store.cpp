@@ -252,21 +252,17 @@ Status MemoryMetadataStore::ExpireJob(std::string_view id, int64_t now_ms) {
 Result<EventPage> MemoryMetadataStore::ReadEvents(std::string_view owner_id, std::string_view after,
                                                   int limit) {
   if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
-  int64_t after_seq = 0;
-  if (!after.empty()) {
-    auto [end, ec] = std::from_chars(after.data(), after.data() + after.size(), after_seq);
-    if (ec != std::errc() || end != after.data() + after.size() || after_seq < 0)
-      return MakeError(ErrorCode::kInvalidArgument, "malformed event cursor");
-  }
+  auto after_seq = DecodeEventSeq(after);
+  if (!after_seq) return tl::unexpected(after_seq.error());
   EventPage page{{}, std::string(after)};
   std::lock_guard lock(state_->mu);
   if (owner_id.empty()) {
-    for (auto it = state_->events.upper_bound(after_seq);
+    for (auto it = state_->events.upper_bound(*after_seq);
          it != state_->events.end() && page.events.size() < static_cast<size_t>(limit); ++it)
       page.events.push_back(it->second);
   } else if (auto owned = state_->events_by_owner.find(owner_id);
              owned != state_->events_by_owner.end()) {
-    for (auto it = owned->second.upper_bound(after_seq);
+    for (auto it = owned->second.upper_bound(*after_seq);
          it != owned->second.end() && page.events.size() < static_cast<size_t>(limit); ++it)
       page.events.push_back(state_->events.at(*it));
   }

@@ -169,6 +169,15 @@ std::optional<std::string> StatusEventType(const Job* before, const Job& after) 
   return fmt::format("job.{}", JobStatusName(after.status));
 }
 
+Result<int64_t> DecodeEventSeq(std::string_view cursor) {
+  int64_t seq = 0;
+  if (cursor.empty()) return seq;
+  auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + cursor.size(), seq);
+  if (ec != std::errc() || end != cursor.data() + cursor.size() || seq < 0)
+    return MakeError(ErrorCode::kInvalidArgument, "malformed event cursor");
+  return seq;
+}
+
 StoredEvent MakeStoredEvent(std::string type, const Job& job, int64_t at_ms) {
   return StoredEvent{
       .cursor = {},

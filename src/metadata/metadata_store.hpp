@@ -121,6 +121,10 @@ std::optional<std::string> StatusEventType(const Job* before, const Job& after);
 // The event a write makes, with a fresh id; cursor left empty (the store assigns it).
 StoredEvent MakeStoredEvent(std::string type, const Job& job, int64_t at_ms);
 
+// The event log cursor of the stores that number events (SQLite, memory): the seq, decimal;
+// "" is 0, before every event. kInvalidArgument for anything else.
+Result<int64_t> DecodeEventSeq(std::string_view cursor);
+
 struct EventPage {
   std::vector<StoredEvent> events;  // oldest first
   // Where to continue: the last event's cursor, or the cursor that was given when none followed

@@ -122,6 +122,16 @@ User UserFromRow(const sqlite::Statement& stmt) {
               .created_at = stmt.Int(4)};
 }
 
+// The job `id` as stored, read within the caller's connection (and transaction).
+Result<Job> ReadJob(sqlite::Connection& db, std::string_view id) {
+  auto stmt = db.Prepare("SELECT doc FROM jobs WHERE id = ?1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Bind(id).Step();
+  if (!row) return tl::unexpected(row.error());
+  if (!*row) return JobNotFound(id);
+  return DecodeJob(stmt->Text(0));
+}
+
 // Reads every row's column 0 as a job document.
 Result<std::vector<Job>> CollectJobs(sqlite::Statement& stmt) {
   std::vector<Job> jobs;
@@ -336,12 +346,7 @@ Result<Usage> SqliteMetadataStore::GetUsage(std::string_view owner_id) {
 
 Result<Job> SqliteMetadataStore::GetJob(std::string_view id) {
   auto db = pool_.Acquire();
-  auto stmt = db->Prepare("SELECT doc FROM jobs WHERE id = ?1");
-  if (!stmt) return tl::unexpected(stmt.error());
-  auto row = stmt->Bind(id).Step();
-  if (!row) return tl::unexpected(row.error());
-  if (!*row) return JobNotFound(id);
-  return DecodeJob(stmt->Text(0));
+  return ReadJob(*db, id);
 }
 
 Result<Job> SqliteMetadataStore::UpdateJob(std::string_view id,
@@ -350,16 +355,8 @@ Result<Job> SqliteMetadataStore::UpdateJob(std::string_view id,
   auto db = pool_.Acquire();
   auto tx = sqlite::Transaction::Begin(*db);
   if (!tx) return tl::unexpected(tx.error());
-  Result<Job> current = JobNotFound(id);
-  {
-    auto stmt = db->Prepare("SELECT doc FROM jobs WHERE id = ?1");
-    if (!stmt) return tl::unexpected(stmt.error());
-    auto row = stmt->Bind(id).Step();
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) return JobNotFound(id);
-    current = DecodeJob(stmt->Text(0));
-    if (!current) return current;
-  }
+  Result<Job> current = ReadJob(*db, id);
+  if (!current) return current;
   Job job = *current;
   if (auto mutated = mutate(job); !mutated) return tl::unexpected(mutated.error());
   if (job.id != current->id || job.owner_id != current->owner_id) {
@@ -459,16 +456,8 @@ Status SqliteMetadataStore::ExpireJob(std::string_view id, int64_t now_ms) {
   auto db = pool_.Acquire();
   auto tx = sqlite::Transaction::Begin(*db);
   if (!tx) return tl::unexpected(tx.error());
-  Result<Job> job = JobNotFound(id);
-  {
-    auto stmt = db->Prepare("SELECT doc FROM jobs WHERE id = ?1");
-    if (!stmt) return tl::unexpected(stmt.error());
-    auto row = stmt->Bind(id).Step();
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) return JobNotFound(id);
-    job = DecodeJob(stmt->Text(0));
-    if (!job) return tl::unexpected(job.error());
-  }
+  Result<Job> job = ReadJob(*db, id);
+  if (!job) return tl::unexpected(job.error());
   auto stmt = db->Prepare("DELETE FROM jobs WHERE id = ?1");
   if (!stmt) return tl::unexpected(stmt.error());
   if (auto ran = stmt->Bind(id).Run(); !ran) return ran;
@@ -482,25 +471,21 @@ Status SqliteMetadataStore::ExpireJob(std::string_view id, int64_t now_ms) {
 Result<EventPage> SqliteMetadataStore::ReadEvents(std::string_view owner_id, std::string_view after,
                                                   int limit) {
   if (auto valid = CheckListLimit(limit); !valid) return tl::unexpected(valid.error());
-  int64_t after_seq = 0;
-  if (!after.empty()) {
-    auto [end, ec] = std::from_chars(after.data(), after.data() + after.size(), after_seq);
-    if (ec != std::errc() || end != after.data() + after.size() || after_seq < 0)
-      return MakeError(ErrorCode::kInvalidArgument, "malformed event cursor");
-  }
+  auto after_seq = DecodeEventSeq(after);
+  if (!after_seq) return tl::unexpected(after_seq.error());
   auto db = pool_.Acquire();
   Result<std::vector<StoredEvent>> events;
   if (owner_id.empty()) {
     auto stmt = db->Prepare(
         fmt::format("SELECT {} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2", kEventColumns));
     if (!stmt) return tl::unexpected(stmt.error());
-    events = CollectEvents(stmt->Bind(after_seq, limit));
+    events = CollectEvents(stmt->Bind(*after_seq, limit));
   } else {
     auto stmt = db->Prepare(
         fmt::format("SELECT {} FROM events WHERE owner_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                     kEventColumns));
     if (!stmt) return tl::unexpected(stmt.error());
-    events = CollectEvents(stmt->Bind(owner_id, after_seq, limit));
+    events = CollectEvents(stmt->Bind(owner_id, *after_seq, limit));
   }
   if (!events) return tl::unexpected(events.error());
   EventPage page{std::move(*events), std::string(after)};

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <stop_token>
+#include <string_view>
 #include <thread>
 
 #include "common/stoppable.hpp"
@@ -29,14 +30,6 @@ constexpr int kFanoutBatch = 100;
 constexpr int64_t kDeliveryLeaseMs = 60'000;
 // An endpoint that failed every delivery this long is disabled.
 constexpr int64_t kDisableAfterMs = 5LL * 24 * 3600 * 1000;
-
-nlohmann::json ParseBody(const Record& record) {
-  try {
-    return nlohmann::json::parse(record.body);
-  } catch (const nlohmann::json::exception&) {
-    return nlohmann::json::object();
-  }
-}
 
 class Notifier final : public Worker {
  public:
@@ -142,7 +135,7 @@ class Notifier final : public Worker {
                                                 event.owner_id, 100, cursor);
       if (!endpoints) return tl::unexpected(endpoints.error());
       for (const Record& record : endpoints->records) {
-        WebhookEndpoint endpoint = ParseBody(record).get<WebhookEndpoint>();
+        WebhookEndpoint endpoint = BodyOf<WebhookEndpoint>(record);
         if (!endpoint.enabled || !endpoint.Wants(event.type)) continue;
         Delivery delivery{.event_id = event.id,
                           .event_type = event.type,
@@ -159,7 +152,7 @@ class Notifier final : public Worker {
     // Browser push and e-mail, as the owner's settings ask.
     NotificationSettings settings;
     if (auto record = role_.notifications.Get(notice_kind::kSettings, event.owner_id)) {
-      settings = ParseBody(*record).get<NotificationSettings>();
+      settings = BodyOf<NotificationSettings>(*record);
     } else if (record.error().code != ErrorCode::kNotFound) {
       return tl::unexpected(record.error());
     }
@@ -303,7 +296,7 @@ class Notifier final : public Worker {
   };
 
   void Attempt(const Record& record) {
-    Delivery delivery = ParseBody(record).get<Delivery>();
+    Delivery delivery = BodyOf<Delivery>(record);
     const int64_t now = role_.now_ms();
     Slot slot(*this, delivery.target == "job" ? delivery.url : delivery.target);
     if (!slot) {
@@ -314,8 +307,7 @@ class Notifier final : public Worker {
     if (delivery.channel == Channel::kPush) return AttemptPush(record, delivery, now);
     if (delivery.channel == Channel::kEmail) return AttemptEmail(record, delivery, now);
     if (delivery.channel != Channel::kWebhook) {
-      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "this channel is not available"},
-             std::nullopt, /*gone=*/false);
+      GiveUp(record, delivery, now, "this channel is not available");
       return;
     }
     // The signing secrets: the endpoint's, or the account's for a job's own webhook_url.
@@ -325,35 +317,32 @@ class Notifier final : public Worker {
       auto settings = role_.notifications.Get(notice_kind::kSettings, record.owner_id);
       if (!settings && settings.error().code != ErrorCode::kNotFound)
         return Retry(record, settings.error());
-      if (settings) secrets = SecretsOf(ParseBody(*settings).get<NotificationSettings>(), now);
+      if (settings)
+        secrets = ActiveSecrets(BodyOf<NotificationSettings>(*settings).signing_secrets, now);
     } else {
       auto found = role_.notifications.Get(notice_kind::kEndpoint, delivery.target);
       if (!found && found.error().code != ErrorCode::kNotFound) return Retry(record, found.error());
       if (!found) {
         // The endpoint was deleted: nothing to deliver to any more.
-        Finish(record, delivery, DeliveryAttempt{now, 0, 0, "the webhook was deleted"},
-               std::nullopt, false);
+        GiveUp(record, delivery, now, "the webhook was deleted");
         return;
       }
-      endpoint = ParseBody(*found).get<WebhookEndpoint>();
+      endpoint = BodyOf<WebhookEndpoint>(*found);
       if (!endpoint->enabled && delivery.event_type != "webhook.test") {
-        Finish(record, delivery, DeliveryAttempt{now, 0, 0, "the webhook is disabled"},
-               std::nullopt, false);
+        GiveUp(record, delivery, now, "the webhook is disabled");
         return;
       }
       secrets = endpoint->SigningSecrets(now);
     }
     if (secrets.empty()) {
-      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "no signing secret"}, std::nullopt,
-             false);
+      GiveUp(record, delivery, now, "no signing secret");
       return;
     }
     const int64_t timestamp = now / 1000;
     auto signature =
         notify::SignatureHeader(secrets, delivery.event_id, timestamp, delivery.payload);
     if (!signature) {
-      Finish(record, delivery, DeliveryAttempt{now, 0, 0, signature.error().message}, std::nullopt,
-             false);
+      GiveUp(record, delivery, now, signature.error().message);
       return;
     }
     notify::OutboundRequest request;
@@ -366,27 +355,11 @@ class Notifier final : public Worker {
                        {"webhook-id", delivery.event_id},
                        {"webhook-timestamp", std::to_string(timestamp)},
                        {"webhook-signature", *signature}};
-    auto response = notify::Post(role_.egress, request);
-    DeliveryAttempt attempt{.at = now};
-    std::optional<int64_t> retry_after;
-    bool gone = false;
-    if (response) {
-      attempt.status = response->status;
-      attempt.latency_ms = response->latency.count();
-      latency_.WithLabels({"channel", "webhook"}).Observe(attempt.latency_ms / 1000.0);
-      if (response->status < 200 || response->status > 299) {
-        attempt.error = fmt::format("the receiver answered {}", response->status);
-        if (response->status >= 300 && response->status < 400)
-          attempt.error += " (redirects are not followed)";
-      }
-      if (response->retry_after) retry_after = response->retry_after->count() * 1000;
-      gone = response->status == 410;
-    } else {
-      attempt.error = response.error().message;
-      // A URL the policy refuses will be refused next time too.
-      if (response.error().code == ErrorCode::kUrlRefused) attempt.status = -1;
-    }
-    Finish(record, delivery, attempt, retry_after, gone, endpoint.has_value());
+    Answer answer = PostAndRecord("webhook", "the receiver", request, now);
+    if (answer.attempt.status >= 300 && answer.attempt.status < 400)
+      answer.attempt.error += " (redirects are not followed)";
+    const bool gone = answer.attempt.status == 410;
+    Finish(record, delivery, answer.attempt, answer.retry_after, gone, endpoint.has_value());
   }
 
   std::string PublicUrl() const {
@@ -399,16 +372,14 @@ class Notifier final : public Worker {
   // schedule; one that refuses the recipient for good (5xx) is not.
   void AttemptEmail(const Record& record, const Delivery& delivery, int64_t now) {
     if (!role_.mailer) {
-      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "this service sends no e-mail"},
-             std::nullopt, false);
+      GiveUp(record, delivery, now, "this service sends no e-mail");
       return;
     }
     Job job;
     try {
       job = nlohmann::json::parse(delivery.payload).get<Job>();
     } catch (const nlohmann::json::exception& e) {
-      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "the event's job is unreadable"},
-             std::nullopt, false);
+      GiveUp(record, delivery, now, "the event's job is unreadable");
       return;
     }
     const std::string base = PublicUrl();
@@ -431,7 +402,7 @@ class Notifier final : public Worker {
     if (!sent) {
       attempt.error = sent.error().message;
       // kInvalidArgument: refused for good (a bad address, the relay's 5xx): no retry.
-      if (sent.error().code == ErrorCode::kInvalidArgument) attempt.status = -1;
+      if (sent.error().code == ErrorCode::kInvalidArgument) attempt.status = kNotSent;
     }
     Finish(record, delivery, attempt, std::nullopt, false);
   }
@@ -441,13 +412,11 @@ class Notifier final : public Worker {
     auto found = role_.notifications.Get(notice_kind::kSubscription, delivery.target);
     if (!found && found.error().code != ErrorCode::kNotFound) return Retry(record, found.error());
     if (!found) {
-      Finish(record, delivery, DeliveryAttempt{now, 0, 0, "the browser unsubscribed"}, std::nullopt,
-             false);
+      GiveUp(record, delivery, now, "the browser unsubscribed");
       return;
     }
-    nlohmann::json keys = ParseBody(*found);
-    notify::PushSubscription subscription{keys.value("endpoint", ""), keys.value("p256dh", ""),
-                                          keys.value("auth", "")};
+    auto keys = BodyOf<std::map<std::string, std::string>>(*found);
+    notify::PushSubscription subscription{keys["endpoint"], keys["p256dh"], keys["auth"]};
     // The job id as Topic: a newer message about the job replaces one still undelivered.
     std::string topic;
     if (auto payload = nlohmann::json::parse(delivery.payload, nullptr, false); payload.is_object())
@@ -457,8 +426,7 @@ class Notifier final : public Worker {
                                           delivery.payload, 24 * 3600, topic,
                                           notify::PushUrgency::kNormal, now / 1000);
     if (!built) {
-      Finish(record, delivery, DeliveryAttempt{now, 0, 0, built.error().message}, std::nullopt,
-             false);
+      GiveUp(record, delivery, now, built.error().message);
       return;
     }
     notify::OutboundRequest request{.url = built->url,
@@ -466,37 +434,48 @@ class Notifier final : public Worker {
                                     .body = built->body,
                                     .timeout = std::chrono::milliseconds(static_cast<int64_t>(
                                         role_.config.webhook_timeout_seconds * 1000))};
-    auto response = notify::Post(role_.egress, request);
-    DeliveryAttempt attempt{.at = now};
-    std::optional<int64_t> retry_after;
-    bool gone = false;
-    if (response) {
-      attempt.status = response->status;
-      attempt.latency_ms = response->latency.count();
-      latency_.WithLabels({"channel", "push"}).Observe(attempt.latency_ms / 1000.0);
-      if (response->status < 200 || response->status > 299)
-        attempt.error = fmt::format("the push service answered {}", response->status);
-      if (response->retry_after) retry_after = response->retry_after->count() * 1000;
-      // The subscription expired or the user revoked it: forget it (RFC 8030 §7.3).
-      gone = response->status == 404 || response->status == 410;
-    } else {
-      attempt.error = response.error().message;
-      if (response.error().code == ErrorCode::kUrlRefused) attempt.status = -1;
-    }
+    Answer answer = PostAndRecord("push", "the push service", request, now);
+    // The subscription expired or the user revoked it: forget it (RFC 8030 §7.3).
+    const bool gone = answer.attempt.status == 404 || answer.attempt.status == 410;
     if (gone) {
       Status removed = role_.notifications.Remove(notice_kind::kSubscription, delivery.target);
       if (!removed && removed.error().code != ErrorCode::kNotFound)
         spdlog::warn("notifier: cannot remove push subscription {}: {}", delivery.target,
                      removed.error().message);
     }
-    Finish(record, delivery, attempt, retry_after, gone);
+    Finish(record, delivery, answer.attempt, answer.retry_after, gone);
   }
 
-  static std::vector<std::string> SecretsOf(const NotificationSettings& settings, int64_t now) {
-    std::vector<std::string> out;
-    for (const WebhookSecret& s : settings.signing_secrets)
-      if (s.expires_at == 0 || s.expires_at > now) out.push_back(s.secret);
-    return out;
+  struct Answer {
+    DeliveryAttempt attempt;
+    std::optional<int64_t> retry_after;  // ms, when the answer asked for it
+  };
+  // POSTs `request` under the egress policy and records it as an attempt: status, latency, and
+  // why it failed ("`who` answered 500", or the transport's error).
+  Answer PostAndRecord(std::string_view channel, std::string_view who,
+                       const notify::OutboundRequest& request, int64_t now) {
+    Answer answer{DeliveryAttempt{.at = now}, std::nullopt};
+    auto response = notify::Post(role_.egress, request);
+    if (!response) {
+      answer.attempt.error = response.error().message;
+      // A URL the policy refuses will be refused next time too.
+      if (response.error().code == ErrorCode::kUrlRefused) answer.attempt.status = kNotSent;
+      return answer;
+    }
+    answer.attempt.status = response->status;
+    answer.attempt.latency_ms = response->latency.count();
+    latency_.WithLabels({"channel", std::string(channel)})
+        .Observe(answer.attempt.latency_ms / 1000.0);
+    if (response->status < 200 || response->status > 299)
+      answer.attempt.error = fmt::format("{} answered {}", who, response->status);
+    if (response->retry_after) answer.retry_after = response->retry_after->count() * 1000;
+    return answer;
+  }
+
+  // Ends a delivery that was not, and will not be, sent (its destination is gone or refuses).
+  void GiveUp(const Record& record, const Delivery& delivery, int64_t now, std::string reason) {
+    Finish(record, delivery, DeliveryAttempt{now, 0, 0, std::move(reason)}, std::nullopt,
+           false);
   }
 
   void Retry(const Record& record, const Error& error) {
@@ -519,7 +498,7 @@ class Notifier final : public Worker {
     const bool ok = attempt.error.empty();
     const int64_t now = role_.now_ms();
     std::optional<int64_t> next;
-    if (!ok && !gone && attempt.status >= 0 && IsRetryable(attempt.status)) {
+    if (!ok && !gone && attempt.status != kNotSent && IsRetryable(attempt.status)) {
       next = NextAttemptAt(static_cast<int>(delivery.attempts.size()) + 1, now, retry_after,
                            role_.config.retry_scale);
     }
@@ -558,7 +537,7 @@ class Notifier final : public Worker {
     bool disabled_now = false;
     auto updated =
         role_.notifications.Update(notice_kind::kEndpoint, endpoint_id, [&](Record& r) -> Status {
-          WebhookEndpoint e = ParseBody(r).get<WebhookEndpoint>();
+          WebhookEndpoint e = BodyOf<WebhookEndpoint>(r);
           disabled_now = false;
           if (ok) {
             if (e.failing_since == 0) return {};
@@ -582,7 +561,7 @@ class Notifier final : public Worker {
       spdlog::warn("notifier: cannot update webhook {}: {}", endpoint_id, updated.error().message);
     }
     if (updated && disabled_now) {
-      WebhookEndpoint e = ParseBody(*updated).get<WebhookEndpoint>();
+      WebhookEndpoint e = BodyOf<WebhookEndpoint>(*updated);
       spdlog::warn("notifier: webhook {} of user {} disabled: {}", endpoint_id, updated->owner_id,
                    e.disabled_reason);
       TellOwnerOfDisabledEndpoint(updated->owner_id, endpoint_id, e, now);

@@ -34,6 +34,10 @@ bool WebhookEndpoint::Wants(std::string_view event_type) const {
 }
 
 std::vector<std::string> WebhookEndpoint::SigningSecrets(int64_t now_ms) const {
+  return ActiveSecrets(secrets, now_ms);
+}
+
+std::vector<std::string> ActiveSecrets(const std::vector<WebhookSecret>& secrets, int64_t now_ms) {
   std::vector<std::string> out;
   for (const WebhookSecret& s : secrets) {
     if (s.expires_at == 0 || s.expires_at > now_ms) out.push_back(s.secret);
@@ -41,32 +45,13 @@ std::vector<std::string> WebhookEndpoint::SigningSecrets(int64_t now_ms) const {
   return out;
 }
 
-void to_json(nlohmann::json& j, const WebhookSecret& s) {
-  j = {{"secret", s.secret}, {"expires_at", s.expires_at}};
-}
-void from_json(const nlohmann::json& j, WebhookSecret& s) {
-  LoadIfPresent(j, "secret", s.secret);
-  LoadIfPresent(j, "expires_at", s.expires_at);
-}
-
-void to_json(nlohmann::json& j, const WebhookEndpoint& e) {
-  j = {{"url", e.url},
-       {"events", e.events},
-       {"description", e.description},
-       {"enabled", e.enabled},
-       {"disabled_reason", e.disabled_reason},
-       {"secrets", e.secrets},
-       {"failing_since", e.failing_since}};
-}
-
-void from_json(const nlohmann::json& j, WebhookEndpoint& e) {
-  LoadIfPresent(j, "url", e.url);
-  LoadIfPresent(j, "events", e.events);
-  LoadIfPresent(j, "description", e.description);
-  LoadIfPresent(j, "enabled", e.enabled);
-  LoadIfPresent(j, "disabled_reason", e.disabled_reason);
-  LoadIfPresent(j, "secrets", e.secrets);
-  LoadIfPresent(j, "failing_since", e.failing_since);
+std::vector<WebhookSecret> RotatedSecrets(const std::vector<WebhookSecret>& old, std::string secret,
+                                          int64_t grace_until) {
+  std::vector<WebhookSecret> secrets = {{std::move(secret), 0}};
+  for (const WebhookSecret& s : old) {
+    if (s.expires_at == 0) secrets.push_back({s.secret, grace_until});
+  }
+  return secrets;
 }
 
 nlohmann::json EndpointJson(const Record& record, const WebhookEndpoint& endpoint) {
@@ -82,20 +67,6 @@ nlohmann::json EndpointJson(const Record& record, const WebhookEndpoint& endpoin
   j["failing_since"] =
       endpoint.failing_since ? nlohmann::json(endpoint.failing_since / 1000.0) : nlohmann::json();
   return j;
-}
-
-void to_json(nlohmann::json& j, const NotificationSettings& s) {
-  j = {{"signing_secrets", s.signing_secrets},
-       {"email", s.email},
-       {"email_events", s.email_events},
-       {"push_events", s.push_events}};
-}
-
-void from_json(const nlohmann::json& j, NotificationSettings& s) {
-  LoadIfPresent(j, "signing_secrets", s.signing_secrets);
-  LoadIfPresent(j, "email", s.email);
-  LoadIfPresent(j, "email_events", s.email_events);
-  LoadIfPresent(j, "push_events", s.push_events);
 }
 
 std::string_view ChannelName(Channel channel) {
@@ -117,16 +88,6 @@ Channel ParseChannel(std::string_view name) {
   return Channel::kWebhook;
 }
 }  // namespace
-
-void to_json(nlohmann::json& j, const DeliveryAttempt& a) {
-  j = {{"at", a.at}, {"status", a.status}, {"latency_ms", a.latency_ms}, {"error", a.error}};
-}
-void from_json(const nlohmann::json& j, DeliveryAttempt& a) {
-  LoadIfPresent(j, "at", a.at);
-  LoadIfPresent(j, "status", a.status);
-  LoadIfPresent(j, "latency_ms", a.latency_ms);
-  LoadIfPresent(j, "error", a.error);
-}
 
 void to_json(nlohmann::json& j, const Delivery& d) {
   j = {{"event_id", d.event_id}, {"event_type", d.event_type},

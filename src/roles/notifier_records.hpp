@@ -37,8 +37,10 @@ struct WebhookEndpoint {
   // The secrets that sign at now_ms: the current one and those still in their grace period.
   std::vector<std::string> SigningSecrets(int64_t now_ms) const;
 };
-void to_json(nlohmann::json& j, const WebhookEndpoint& e);
-void from_json(const nlohmann::json& j, WebhookEndpoint& e);
+// Stored as JSON with the field names; a field missing from an older record keeps its default.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WebhookSecret, secret, expires_at)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WebhookEndpoint, url, events, description, enabled,
+                                                disabled_reason, secrets, failing_since)
 // The endpoint as its owner sees it (no secret).
 nlohmann::json EndpointJson(const Record& record, const WebhookEndpoint& endpoint);
 
@@ -49,18 +51,24 @@ struct NotificationSettings {
   std::vector<std::string> email_events = {"job.done", "job.failed"};
   std::vector<std::string> push_events = {"job.done", "job.failed"};
 };
-void to_json(nlohmann::json& j, const NotificationSettings& s);
-void from_json(const nlohmann::json& j, NotificationSettings& s);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NotificationSettings, signing_secrets, email,
+                                                email_events, push_events)
 
 enum class Channel { kWebhook, kEmail, kPush };
 std::string_view ChannelName(Channel channel);
 
+// DeliveryAttempt::status of an attempt that was never sent and is not retried (a URL the egress
+// policy refuses, a destination that is gone, a recipient the mail relay refuses for good).
+inline constexpr int kNotSent = -1;
+
 struct DeliveryAttempt {
   int64_t at = 0;  // unix ms
-  int status = 0;  // HTTP status (0: none, e.g. a timeout)
+  int status = 0;  // HTTP status (0: no answer, e.g. a timeout; kNotSent)
   int64_t latency_ms = 0;
   std::string error;  // empty on success
 };
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DeliveryAttempt, at, status, latency_ms, error)
 
 struct Delivery {
   std::string event_id;  // the webhook-id
@@ -76,6 +84,25 @@ struct Delivery {
 void to_json(nlohmann::json& j, const Delivery& d);
 void from_json(const nlohmann::json& j, Delivery& d);
 nlohmann::json DeliveryJson(const Record& record, const Delivery& delivery);
+
+// A record's body as T; T{} when the body is not a T, so a corrupt record reads as empty
+// instead of failing a request or throwing on a worker's thread.
+template <typename T>
+T BodyOf(const Record& record) {
+  try {
+    return nlohmann::json::parse(record.body).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    return T{};
+  }
+}
+
+// The secrets of `secrets` that sign at now_ms: the current one (expires_at 0) and those still in
+// their grace period.
+std::vector<std::string> ActiveSecrets(const std::vector<WebhookSecret>& secrets, int64_t now_ms);
+// After a rotation: `secret` is the current one, the previous current one signs on until
+// grace_until; older ones still in grace are dropped (two rotations in a row end the first grace).
+std::vector<WebhookSecret> RotatedSecrets(const std::vector<WebhookSecret>& old, std::string secret,
+                                          int64_t grace_until);
 
 // The record id of the delivery of `event_id` over `channel` to `target`: the same every time,
 // so a fan-out that runs twice for one event creates each delivery once.

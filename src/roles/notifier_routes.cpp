@@ -91,7 +91,8 @@ class NotifierRoutes {
     });
     if (!page) co_return Response::Problem(page.error());
     nlohmann::json list = nlohmann::json::array();
-    for (const Record& r : page->records) list.push_back(EndpointJson(r, Endpoint(r)));
+    for (const Record& r : page->records)
+      list.push_back(EndpointJson(r, BodyOf<WebhookEndpoint>(r)));
     co_return Response::Json(200, nlohmann::json{{"webhooks", list}}.dump());
   }
 
@@ -100,7 +101,7 @@ class NotifierRoutes {
     if (!claims) co_return Response::Problem(claims.error());
     auto record = co_await ex.Blocking<Result<Record>>([&] { return Owned(ex, *claims); });
     if (!record) co_return Response::Problem(record.error());
-    co_return Response::Json(200, EndpointJson(*record, Endpoint(*record)).dump());
+    co_return Response::Json(200, EndpointJson(*record, BodyOf<WebhookEndpoint>(*record)).dump());
   }
 
   // PATCH /v1/webhooks/{id}: any of url, events, description, enabled.
@@ -119,7 +120,7 @@ class NotifierRoutes {
       if (auto owned = Owned(ex, *claims); !owned) return owned;
       return role_.notifications.Update(notice_kind::kEndpoint, ex.Param("id"),
                                         [&](Record& r) -> Status {
-                                          WebhookEndpoint e = Endpoint(r);
+                                          WebhookEndpoint e = BodyOf<WebhookEndpoint>(r);
                                           bool was_enabled = e.enabled;
                                           if (auto s = Apply(*request, e, false); !s) return s;
                                           if (e.enabled && !was_enabled) {
@@ -131,7 +132,7 @@ class NotifierRoutes {
                                         });
     });
     if (!updated) co_return Response::Problem(updated.error());
-    co_return Response::Json(200, EndpointJson(*updated, Endpoint(*updated)).dump());
+    co_return Response::Json(200, EndpointJson(*updated, BodyOf<WebhookEndpoint>(*updated)).dump());
   }
 
   http::Awaitable<Response> Delete(Exchange& ex) {
@@ -167,8 +168,8 @@ class NotifierRoutes {
       if (auto owned = Owned(ex, *claims); !owned) return owned;
       return role_.notifications.Update(
           notice_kind::kEndpoint, ex.Param("id"), [&](Record& r) -> Status {
-            WebhookEndpoint e = Endpoint(r);
-            e.secrets = RotatedSecrets(e.secrets, secret, now, grace_until);
+            WebhookEndpoint e = BodyOf<WebhookEndpoint>(r);
+            e.secrets = RotatedSecrets(e.secrets, secret, grace_until);
             r.body = nlohmann::json(e).dump();
             return {};
           });
@@ -188,7 +189,7 @@ class NotifierRoutes {
     auto created = co_await ex.Blocking<Result<Record>>([&]() -> Result<Record> {
       auto owned = Owned(ex, *claims);
       if (!owned) return owned;
-      WebhookEndpoint e = Endpoint(*owned);
+      WebhookEndpoint e = BodyOf<WebhookEndpoint>(*owned);
       nlohmann::json payload{
           {"type", "webhook.test"},
           {"timestamp", Rfc3339(now)},
@@ -227,7 +228,7 @@ class NotifierRoutes {
     });
     if (!page) co_return Response::Problem(page.error());
     nlohmann::json list = nlohmann::json::array();
-    for (const Record& r : page->records) list.push_back(DeliveryJson(r, DeliveryOf(r)));
+    for (const Record& r : page->records) list.push_back(DeliveryJson(r, BodyOf<Delivery>(r)));
     nlohmann::json out{{"deliveries", list}};
     out["next_cursor"] =
         page->next_cursor.empty() ? nlohmann::json() : nlohmann::json(page->next_cursor);
@@ -246,7 +247,7 @@ class NotifierRoutes {
         return MakeError(ErrorCode::kNotFound, "no such delivery of this webhook");
       return role_.notifications.Update(notice_kind::kDelivery, delivery->id,
                                         [&](Record& r) -> Status {
-                                          Delivery d = DeliveryOf(r);
+                                          Delivery d = BodyOf<Delivery>(r);
                                           d.state = "pending";
                                           r.body = nlohmann::json(d).dump();
                                           r.due_at = now;
@@ -254,7 +255,7 @@ class NotifierRoutes {
                                         });
     });
     if (!updated) co_return Response::Problem(updated.error());
-    co_return Response::Json(202, DeliveryJson(*updated, DeliveryOf(*updated)).dump());
+    co_return Response::Json(202, DeliveryJson(*updated, BodyOf<Delivery>(*updated)).dump());
   }
 
   // GET /v1/account/signing-secret: the secret that signs deliveries to a job's own
@@ -396,33 +397,6 @@ class NotifierRoutes {
   }
 
  private:
-  static WebhookEndpoint Endpoint(const Record& r) {
-    try {
-      return nlohmann::json::parse(r.body).get<WebhookEndpoint>();
-    } catch (const nlohmann::json::exception&) {
-      return {};
-    }
-  }
-  static Delivery DeliveryOf(const Record& r) {
-    try {
-      return nlohmann::json::parse(r.body).get<Delivery>();
-    } catch (const nlohmann::json::exception&) {
-      return {};
-    }
-  }
-
-  static std::vector<WebhookSecret> RotatedSecrets(const std::vector<WebhookSecret>& old,
-                                                   const std::string& secret, int64_t now,
-                                                   int64_t grace_until) {
-    std::vector<WebhookSecret> secrets = {{secret, 0}};
-    for (const WebhookSecret& s : old) {
-      if (s.expires_at == 0) secrets.push_back({s.secret, grace_until});  // the current one
-      // Older ones still in grace are dropped: two rotations in a row end the first grace.
-    }
-    (void)now;
-    return secrets;
-  }
-
   nlohmann::json SettingsJson(const NotificationSettings& s) const {
     return {{"email", s.email}, {"events", s.email_events}, {"push_events", s.push_events}};
   }
@@ -477,11 +451,7 @@ class NotifierRoutes {
     auto record = role_.notifications.Get(notice_kind::kSettings, user);
     if (!record && record.error().code == ErrorCode::kNotFound) return NotificationSettings{};
     if (!record) return tl::unexpected(record.error());
-    try {
-      return nlohmann::json::parse(record->body).get<NotificationSettings>();
-    } catch (const nlohmann::json::exception&) {
-      return NotificationSettings{};
-    }
+    return BodyOf<NotificationSettings>(*record);
   }
 
   // Read-modify-write of the user's settings, created when missing.
@@ -489,11 +459,7 @@ class NotifierRoutes {
       const std::string& user, const std::function<void(NotificationSettings&)>& change) {
     NotificationSettings result;
     auto mutate = [&](Record& r) -> Status {
-      NotificationSettings s;
-      try {
-        s = nlohmann::json::parse(r.body).get<NotificationSettings>();
-      } catch (const nlohmann::json::exception&) {
-      }
+      NotificationSettings s = BodyOf<NotificationSettings>(r);
       change(s);
       result = s;
       r.body = nlohmann::json(s).dump();
@@ -522,7 +488,7 @@ class NotifierRoutes {
                                        [](const WebhookSecret& w) { return w.expires_at == 0; });
         if (rotate || !has_current) {
           std::string secret = notify::GenerateWebhookSecret();
-          s.signing_secrets = RotatedSecrets(s.signing_secrets, secret, now, grace_until);
+          s.signing_secrets = RotatedSecrets(s.signing_secrets, secret, grace_until);
           shown = secret;
         }
       });
