@@ -474,7 +474,7 @@ class Notifier final : public Worker {
 
   // Ends a delivery that was not, and will not be, sent (its destination is gone or refuses).
   void GiveUp(const Record& record, const Delivery& delivery, int64_t now, std::string reason) {
-    Finish(record, delivery, DeliveryAttempt{now, 0, 0, std::move(reason)}, std::nullopt,
+    Finish(record, delivery, DeliveryAttempt{now, kNotSent, 0, std::move(reason)}, std::nullopt,
            false);
   }
 
