@@ -38,6 +38,18 @@ struct ConvertOptions {
   double max_input_seconds = 0;
   uint64_t max_output_bytes = 0;
 
+  // Encoder threads for this conversion: 1 = one pass on the calling thread; 0 = one per core.
+  // With more than one, an input long enough to pay is cut into segments on the MP3 frame grid,
+  // encoded in parallel and joined into one stream that decodes like the single-pass one (see
+  // docs/architecture.md, "Parallel encoding").
+  int threads = 1;
+  // Tuning and tests. Segment length in seconds; 0 = chosen from the memory budget and the input's
+  // length. When set, even a short input is cut (so tests can put seams where they want them).
+  double segment_seconds = 0;
+  // Off only in the negative-control test: segments are spliced without repairing the bit
+  // reservoir at the seams, which must be audible and must fail the stream checks.
+  bool repair_seams = true;
+
   // Fails with kInvalidArgument naming the bad option.
   Status Validate() const;
   // True when any option asks for a change that a stream copy cannot give.
@@ -59,6 +71,7 @@ struct ConvertResult {
   int bit_rate_kbps = 0;        // average
   int64_t damaged_packets = 0;  // skipped because they failed to decode
   bool cover_art = false;
+  int segments = 1;  // encoded in this many parallel segments (1: one pass, or stream copy)
 };
 
 void to_json(nlohmann::json& j, const ConvertResult& r);

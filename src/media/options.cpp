@@ -39,6 +39,10 @@ Status ConvertOptions::Validate() const {
         fmt::format("{} kbps is above the 160 kbps MP3 allows at {} Hz", *cbr_kbps, *sample_rate));
   if (stream_index && *stream_index < 0)
     return MakeError(ErrorCode::kInvalidArgument, "stream index must be 0 or more");
+  if (threads < 0 || threads > 256)
+    return MakeError(ErrorCode::kInvalidArgument, "threads must be 0 (one per core) .. 256");
+  if (segment_seconds < 0)
+    return MakeError(ErrorCode::kInvalidArgument, "segment length must be positive");
   if (max_input_seconds < 0)
     return MakeError(ErrorCode::kInvalidArgument, "maximum input duration must be positive");
   return {};
@@ -60,7 +64,8 @@ void to_json(nlohmann::json& j, const ConvertResult& r) {
                      {"bytes", r.output_bytes},
                      {"bitrate_kbps", r.bit_rate_kbps},
                      {"damaged_packets", r.damaged_packets},
-                     {"cover_art", r.cover_art}};
+                     {"cover_art", r.cover_art},
+                     {"segments", r.segments}};
 }
 
 }  // namespace vmp3::media
