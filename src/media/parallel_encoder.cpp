@@ -56,8 +56,10 @@ ParallelPlan ParallelPlan::For(int threads, int channels, int frame_samples, int
     plan.segment_frames =
         std::max(segment, static_cast<int64_t>(kMinSegmentSeconds * frames_per_second + 0.5));
   }
-  plan.window_frames = std::max({budget, (plan.threads - 1) * (plan.segment_frames + overlap) + 1,
-                                 plan.segment_frames + overlap + 1});
+  // Room for N - 1 segments and their overlap between the oldest worker and the newest (the
+  // budget for a long input; less for a short one), and never less than one whole segment.
+  plan.window_frames = std::max((plan.threads - 1) * (plan.segment_frames + overlap) + 1,
+                                plan.segment_frames + overlap + 1);
   return plan;
 }
 
