@@ -203,10 +203,11 @@ pcm_md5() { "$FFMPEG" -nostdin -v error -i "$1" -f s32le - | md5sum | cut -d' ' 
 same_pcm() {  # same_pcm A B -> "identical" or "DIFFERENT"
   if [[ $(pcm_md5 "$WORK/$1.mp3") == "$(pcm_md5 "$WORK/$2.mp3")" ]]; then echo identical; else echo DIFFERENT; fi
 }
+length() { awk -v s="$1" 'BEGIN { if (s >= 60) printf "%d min", s / 60; else printf "%d s", s }'; }
 CPU_SUM=()
-CPU_SUM+=("- 10 min: --threads 2 vs 3 vs 4 vs single pass, decoded PCM: $(same_pcm mp4s_vmp3_t2 mp4s_vmp3_t1), $(same_pcm mp4s_vmp3_t3 mp4s_vmp3_t1), $(same_pcm mp4s_vmp3_t4 mp4s_vmp3_t1).")
-CPU_SUM+=("- 60 min: default vs single pass, decoded PCM: $(same_pcm mp4l_vmp3 mp4l_vmp3_t1).")
-for pair in "mp4s:10 min" "mp4l:60 min"; do
+CPU_SUM+=("- $(length "$SHORT"): --threads 2 vs 3 vs 4 vs single pass, decoded PCM: $(same_pcm mp4s_vmp3_t2 mp4s_vmp3_t1), $(same_pcm mp4s_vmp3_t3 mp4s_vmp3_t1), $(same_pcm mp4s_vmp3_t4 mp4s_vmp3_t1).")
+CPU_SUM+=("- $(length "$LONG"): default vs single pass, decoded PCM: $(same_pcm mp4l_vmp3 mp4l_vmp3_t1).")
+for pair in "mp4s:$(length "$SHORT")" "mp4l:$(length "$LONG")"; do
   id=${pair%%:*} what=${pair#*:}
   t1_cpu=$(median "$WORK/${id}_vmp3_t1.cpu")
   par_cpu=$(median "$WORK/${id}_vmp3.cpu")
