@@ -3,8 +3,17 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstddef>
 
 namespace vmp3::auth {
+
+std::string Base64Encode(const void* data, size_t size, int sodium_variant) {
+  std::string out(sodium_base64_ENCODED_LEN(size, sodium_variant), '\0');
+  sodium_bin2base64(out.data(), out.size(), static_cast<const unsigned char*>(data), size,
+                    sodium_variant);
+  out.resize(out.size() - 1);  // the terminating NUL sodium_bin2base64 writes
+  return out;
+}
 
 std::optional<std::string> Base64DecodeStrict(std::string_view text, int sodium_variant) {
   if (std::any_of(text.begin(), text.end(),

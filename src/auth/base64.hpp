@@ -1,12 +1,18 @@
-// Strict base64 decoding over libsodium, for every credential we read (JWT parts, HTTP Basic).
+// Base64 over libsodium: the one encoder, and strict decoding for every credential we read (JWT
+// parts, HTTP Basic).
 // Pure function; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace vmp3::auth {
+
+// Encodes `size` bytes at `data` in one libsodium variant (sodium_base64_VARIANT_*): the one
+// encoder of JWTs, JWKS, webhook secrets and signatures, and Web Push keys.
+std::string Base64Encode(const void* data, size_t size, int sodium_variant);
 
 // Decodes `text` in one libsodium variant (sodium_base64_VARIANT_*): the whole input must be
 // valid and canonical (libsodium rejects non-zero trailing bits), so one byte string has exactly

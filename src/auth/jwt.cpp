@@ -36,15 +36,6 @@ tl::unexpected<Error> Unauthenticated(std::string message) {
   return MakeError(ErrorCode::kUnauthenticated, std::move(message));
 }
 
-// ---- base64 -------------------------------------------------------------------------------
-
-std::string Base64Encode(const void* data, size_t size, int variant) {
-  std::string out(sodium_base64_ENCODED_LEN(size, variant), '\0');
-  sodium_bin2base64(out.data(), out.size(), static_cast<const unsigned char*>(data), size, variant);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-
 std::string Base64Url(std::string_view bytes) {
   return Base64Encode(bytes.data(), bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }

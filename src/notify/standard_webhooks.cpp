@@ -18,10 +18,7 @@ constexpr std::string_view kWebhookSecretPrefix = "whsec_";
 constexpr size_t kWebhookSecretBytes = 32;
 
 std::string WebhookBase64(const unsigned char* data, size_t size) {
-  std::string out(sodium_base64_ENCODED_LEN(size, sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), data, size, sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);  // the terminating NUL sodium_bin2base64 writes
-  return out;
+  return auth::Base64Encode(data, size, sodium_base64_VARIANT_ORIGINAL);
 }
 
 // The HMAC key of a secret: the base64 after the optional "whsec_" prefix, padded or not.

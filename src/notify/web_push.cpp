@@ -81,12 +81,7 @@ void WebPushWipe(std::string& secret) { OPENSSL_cleanse(secret.data(), secret.si
 // ---- base64url ----------------------------------------------------------------------------
 
 std::string WebPushBase64Url(std::string_view bytes) {
-  constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
-  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), kVariant), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), kVariant);
-  out.resize(std::strlen(out.c_str()));
-  return out;
+  return auth::Base64Encode(bytes.data(), bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 // Strict base64url; trailing '=' padding is accepted and ignored (some libraries pad the keys).
