@@ -1,6 +1,6 @@
 // Base64 over libsodium: the one encoder, and strict decoding for every credential we read (JWT
 // parts, HTTP Basic).
-// Pure function; thread-safe.
+// Pure functions; thread-safe.
 #pragma once
 
 #include <cstddef>
