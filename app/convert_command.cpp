@@ -57,6 +57,7 @@ struct ConvertArgs {
   bool overwrite = false;
   bool json = false;
   int jobs = 0;
+  int threads = 0;
   double max_duration = 0;
   uint64_t max_output_size = 0;
 
@@ -508,6 +509,12 @@ void AddConvertOptions(CLI::App& sub) {
   sub.add_option("-j,--jobs", a.jobs, "Files converted at once (default: number of CPUs)")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
+  sub.add_option("-t,--threads", a.threads,
+                 "Encoder threads per file: a long input is encoded in segments on this many "
+                 "cores, into one stream identical to a single pass (default: the CPUs shared "
+                 "among the files converted at once; 1 = single pass)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 256));
   sub.add_option("--max-duration", a.max_duration, "Refuse inputs longer than this")
       ->type_name("SEC")
       ->check(CLI::NonNegativeNumber);
@@ -556,6 +563,11 @@ int RunConvert() {
   size_t hardware = std::max(1u, std::thread::hardware_concurrency());
   size_t wanted = a.jobs > 0 ? static_cast<size_t>(a.jobs) : hardware;
   size_t threads = std::min({wanted, hardware, jobs.size()});
+  // Files at once share the cores: one file gets them all, as many files as cores get one each.
+  options.threads =
+      a.threads > 0
+          ? a.threads
+          : static_cast<int>(std::max<size_t>(1, hardware / std::max<size_t>(1, threads)));
 
   SignalGuard signals;
   g_signal = 0;

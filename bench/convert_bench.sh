@@ -178,17 +178,41 @@ describe() {  # "720p H.264/AAC MP4, 10 min, 480 MB"
   echo "$1, $(awk -v s="$2" 'BEGIN { if (s >= 60) printf "%d min", s / 60; else printf "%d s", s }'), $(file_mb "$CACHE/$3") MB"
 }
 
+# vmp3 convert's default uses every core (a long input is encoded in parallel segments); the
+# 10-minute input also runs the scaling curve, --threads 1 (single pass) to 4.
+CORES=$(nproc)
 bench_input "$MP4_SHORT" "$(describe "$BIG_NAME H.264/AAC MP4" "$SHORT" "$MP4_SHORT")" \
-  "mp4s_vmp3|vmp3 convert (re-encode V2)|$VMP3_CONVERT" \
+  "mp4s_vmp3|vmp3 convert (V2; default: $CORES threads)|$VMP3_CONVERT" \
+  "mp4s_vmp3_t1|vmp3 convert --threads 1 (V2, single pass)|$VMP3_CONVERT --threads 1" \
+  "mp4s_vmp3_t2|vmp3 convert --threads 2|$VMP3_CONVERT --threads 2" \
+  "mp4s_vmp3_t3|vmp3 convert --threads 3|$VMP3_CONVERT --threads 3" \
+  "mp4s_vmp3_t4|vmp3 convert --threads 4|$VMP3_CONVERT --threads 4" \
   "mp4s_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME"
 bench_input "$MP4_LONG" "$(describe "$SMALL_NAME H.264/AAC MP4" "$LONG" "$MP4_LONG")" \
-  "mp4l_vmp3|vmp3 convert (re-encode V2)|$VMP3_CONVERT" \
+  "mp4l_vmp3|vmp3 convert (V2; default: $CORES threads)|$VMP3_CONVERT" \
+  "mp4l_vmp3_t1|vmp3 convert --threads 1 (V2, single pass)|$VMP3_CONVERT --threads 1" \
   "mp4l_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME"
 bench_input "$AVI_SHORT" "$(describe "$BIG_NAME MPEG-4/MP3 AVI" "$SHORT" "$AVI_SHORT")" \
   "avi_vmp3_copy|vmp3 convert (copy)|$VMP3_CONVERT" \
   "avi_vmp3_reencode|vmp3 convert --reencode (V2)|$VMP3_CONVERT --reencode" \
   "avi_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME" \
   "avi_ffmpeg_copy|ffmpeg -c:a copy|\"\$FFMPEG\" -nostdin -y -i \"\$IN\" -vn -c:a copy \"\$OUT\""
+
+# Parallel output against the single pass, decoded by ffmpeg: the same PCM (an MD5 of it).
+pcm_md5() { "$FFMPEG" -nostdin -v error -i "$1" -f s32le - | md5sum | cut -d' ' -f1; }
+same_pcm() {  # same_pcm A B -> "identical" or "DIFFERENT"
+  if [[ $(pcm_md5 "$WORK/$1.mp3") == "$(pcm_md5 "$WORK/$2.mp3")" ]]; then echo identical; else echo DIFFERENT; fi
+}
+length() { awk -v s="$1" 'BEGIN { if (s >= 60) printf "%d min", s / 60; else printf "%d s", s }'; }
+CPU_SUM=()
+CPU_SUM+=("- $(length "$SHORT"): --threads 2 vs 3 vs 4 vs single pass, decoded PCM: $(same_pcm mp4s_vmp3_t2 mp4s_vmp3_t1), $(same_pcm mp4s_vmp3_t3 mp4s_vmp3_t1), $(same_pcm mp4s_vmp3_t4 mp4s_vmp3_t1).")
+CPU_SUM+=("- $(length "$LONG"): default vs single pass, decoded PCM: $(same_pcm mp4l_vmp3 mp4l_vmp3_t1).")
+for pair in "mp4s:$(length "$SHORT")" "mp4l:$(length "$LONG")"; do
+  id=${pair%%:*} what=${pair#*:}
+  t1_cpu=$(median "$WORK/${id}_vmp3_t1.cpu")
+  par_cpu=$(median "$WORK/${id}_vmp3.cpu")
+  CPU_SUM+=("- $what: the default ($CORES threads) takes $(ratio "${WALL[${id}_vmp3]}" "${WALL[${id}_ffmpeg_lame]}")x ffmpeg's wall time and $(ratio "${WALL[${id}_vmp3]}" "${WALL[${id}_vmp3_t1]}")x the single pass's; CPU overhead vs the single pass: $(awk -v a="$par_cpu" -v b="$t1_cpu" 'BEGIN { if (b > 0) printf "%+.1f %%", (a / b - 1) * 100; else print "n/a" }').")
+done
 
 # ---- Report ------------------------------------------------------------------------------------
 
@@ -214,6 +238,7 @@ report=$RESULTS_DIR/convert-$stamp$suffix.md
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
+  printf '%s\n' "${CPU_SUM[@]}"
   echo "- Copy vs re-encode (vmp3, AVI): copying is ${copy_speedup}x faster (wall)."
   echo "- vmp3 copy vs ffmpeg \`-c:a copy\` (AVI): wall ratio $copy_vs_ffmpeg."
 } >"$report"

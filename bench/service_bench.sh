@@ -149,6 +149,14 @@ convert_seconds() {
   echo "$(now) - $t0" | bc -l
 }
 
+# The ffmpeg CLI converting the same file locally, as a user without the service would.
+ffmpeg_seconds() {
+  local t0
+  t0=$(now)
+  ffmpeg -nostdin -y -v error -i "$INPUT" -vn -c:a libmp3lame -q:a 2 "$WORK/ffmpeg.mp3"
+  echo "$(now) - $t0" | bc -l
+}
+
 stamp=$(date -u +%Y-%m-%dT%H:%MZ)
 out=$RESULTS_DIR/service-$MODE-$(date -u +%Y%m%d-%H%M)$SUFFIX.md
 {
@@ -162,13 +170,15 @@ if [[ $MODE == embedded ]]; then
   start_server e2e --data-dir "$WORK/e2e" --workers 2
   BASE=http://127.0.0.1:$PORT
   TOKEN=$(token_for "$BASE")
-  e2e=() conv=()
+  e2e=() conv=() ffm=()
   for _ in $(seq 1 "$REPS"); do
     e2e+=("$(end_to_end "$BASE" "$TOKEN")")
     conv+=("$(convert_seconds)")
+    ffm+=("$(ffmpeg_seconds)")
   done
   e2e_med=$(printf '%s\n' "${e2e[@]}" | median)
   conv_med=$(printf '%s\n' "${conv[@]}" | median)
+  ffm_med=$(printf '%s\n' "${ffm[@]}" | median)
 
   # wrk on GET /v1/jobs/{id} with a valid token.
   job=$(upload "$BASE" "$TOKEN" "$CLIP")
@@ -201,6 +211,8 @@ if [[ $MODE == embedded ]]; then
     echo "|---|---|---|"
     printf '| end-to-end upload → done → download | %.2f s (vmp3 convert: %.2f s), ratio **%.2f** | ≤ 1.15 |\n' \
       "$e2e_med" "$conv_med" "$(echo "$e2e_med / $conv_med" | bc -l)"
+    printf '| end-to-end upload → done → download vs the ffmpeg CLI converting locally (parallel encoding) | %.2f s vs %.2f s, ratio **%.2f** | < 1 |\n' \
+      "$e2e_med" "$ffm_med" "$(echo "$e2e_med / $ffm_med" | bc -l)"
     echo "| server RSS after start and one sign-in | ${idle_rss} MB | |"
     printf '| server peak RSS receiving one %s upload (sampled every 20 ms) | **%s MB** (%.0f MB/s; VmHWM incl. Argon2id sign-in: %s MB) | ≤ 64 MB |\n' "$BIG_LABEL" "$one_rss" "$one_rate" "$one_hwm"
     echo "| server peak RSS receiving 8 × $BIG_LABEL at once | **${eight_rss} MB** (VmHWM: ${eight_hwm} MB) | ≤ 128 MB |"

@@ -48,6 +48,11 @@ int FuzzJsonBodies(const uint8_t* data, size_t size);
 // media::Probe through the AVIO bridge on the input as an in-memory ByteSource.
 int FuzzMediaProbe(const uint8_t* data, size_t size);
 
+// --- mp3_targets.cpp ---
+// media/mp3_frame.hpp (ParseHeader, ParseFrame, GrowFrame, FrameCrc) and media::JoinSeam. Byte 0
+// % 2: 0 the rest is an MP3 byte stream, 1 frames described by six bytes each.
+int FuzzMp3Frames(const uint8_t* data, size_t size);
+
 // --- storage_targets.cpp ---
 // storage/s3_xml.hpp: every S3 XML answer parser, ParseIsoTime and the request-body builders.
 int FuzzS3Xml(const uint8_t* data, size_t size);

@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
+#include <thread>
 #include <vector>
 
 #include "media/avio.hpp"
 #include "media/mp3_rates.hpp"
+#include "media/parallel_encoder.hpp"
 
 extern "C" {
 #include <libavutil/channel_layout.h>
@@ -69,15 +72,20 @@ class Conversion {
   Status RunEncode();
   Status OpenDecoder();
   Status SetUpEncoder(const AVFrame& first);
+  Result<CodecContextPtr> OpenLame(int sample_rate, int channels) const;
+  void MaybeStartParallel();
+  void ReportParallelProgress();
   Status ConfigureResampler(const AVFrame& frame);
   Status OnDecodedFrame(const AVFrame& frame);
   Status DrainDecoder();
   Status EncodeFromFifo(bool final);
   Status SendToEncoder(AVFrame* frame);
+  Status QueuePacket(AVPacket* pkt);
   Status WritePacket(AVPacket* pkt);
   Status WriteLastPacket();
   Status FinishOutput();
   void ReportProgress(const AVPacket& pkt);
+  void ReportFraction(double done);
   Error OutputError(int averr, std::string_view what) const;
   bool Stopped() const { return control_.stop.stop_requested(); }
 
@@ -105,6 +113,8 @@ class Conversion {
   PacketPtr packet_;
   PacketPtr pending_;  // the newest encoded packet, held back to mark end padding
   int64_t written_packets_ = 0;
+  std::unique_ptr<ParallelEncoder> parallel_;  // set when this conversion encodes in segments
+  int64_t expected_frames_ = 0;                // from the container's duration; 0 if unknown
 
   // Sample accounting for exact output length.
   int in_rate_ = 0;
@@ -256,10 +266,14 @@ Status Conversion::OpenOutput(const AVCodecParameters& audio_par) {
 }
 
 void Conversion::ReportProgress(const AVPacket& pkt) {
+  if (parallel_) return;  // reading runs ahead of encoding: ReportParallelProgress counts frames
   if (!control_.on_progress || duration_ <= 0 || pkt.pts == AV_NOPTS_VALUE) return;
   int64_t start = audio_in_->start_time == AV_NOPTS_VALUE ? 0 : audio_in_->start_time;
   int64_t end = pkt.pts + std::max<int64_t>(pkt.duration, 0);
-  double done = std::clamp(Seconds(end - start, audio_in_->time_base) / duration_, 0.0, 1.0);
+  ReportFraction(std::clamp(Seconds(end - start, audio_in_->time_base) / duration_, 0.0, 1.0));
+}
+
+void Conversion::ReportFraction(double done) {
   // A packet can hold more than 1% of a short input (a FLAC frame is ~0.1 s): report each whole
   // percent passed, so callers see at least one call per 1%.
   while (done - last_progress_ >= 0.01) {
@@ -450,30 +464,36 @@ Status Conversion::DrainDecoder() {
   }
 }
 
-Status Conversion::SetUpEncoder(const AVFrame& first) {
+Result<CodecContextPtr> Conversion::OpenLame(int sample_rate, int channels) const {
   const AVCodec* codec = avcodec_find_encoder_by_name("libmp3lame");
   if (!codec)
     return MakeError(ErrorCode::kInternal, "this FFmpeg build has no LAME (libmp3lame) encoder");
-  encoder_.reset(avcodec_alloc_context3(codec));
-  if (!encoder_) return MakeError(ErrorCode::kInternal, "out of memory");
-
-  int channels = first.ch_layout.nb_channels;
-  bool mono = options_.mono || channels == 1;
-  av_channel_layout_default(&encoder_->ch_layout, mono ? 1 : 2);
-  encoder_->sample_rate = options_.sample_rate.value_or(Mp3RateFor(first.sample_rate));
-  encoder_->sample_fmt = AV_SAMPLE_FMT_FLTP;
-  encoder_->time_base = AVRational{1, encoder_->sample_rate};
+  CodecContextPtr encoder(avcodec_alloc_context3(codec));
+  if (!encoder) return MakeError(ErrorCode::kInternal, "out of memory");
+  av_channel_layout_default(&encoder->ch_layout, channels);
+  encoder->sample_rate = sample_rate;
+  encoder->sample_fmt = AV_SAMPLE_FMT_FLTP;
+  encoder->time_base = AVRational{1, sample_rate};
   if (options_.cbr_kbps) {
-    encoder_->bit_rate = static_cast<int64_t>(*options_.cbr_kbps) * 1000;
+    encoder->bit_rate = static_cast<int64_t>(*options_.cbr_kbps) * 1000;
   } else {
-    encoder_->flags |= AV_CODEC_FLAG_QSCALE;
-    encoder_->global_quality = options_.vbr_quality.value_or(2) * FF_QP2LAMBDA;
+    encoder->flags |= AV_CODEC_FLAG_QSCALE;
+    encoder->global_quality = options_.vbr_quality.value_or(2) * FF_QP2LAMBDA;
   }
-  int err = avcodec_open2(encoder_.get(), codec, nullptr);
+  int err = avcodec_open2(encoder.get(), codec, nullptr);
   if (err < 0) {
     return MakeError(ErrorCode::kInvalidArgument,
                      fmt::format("LAME refused these settings ({})", AvErrorText(err)));
   }
+  return encoder;
+}
+
+Status Conversion::SetUpEncoder(const AVFrame& first) {
+  bool mono = options_.mono || first.ch_layout.nb_channels == 1;
+  auto encoder =
+      OpenLame(options_.sample_rate.value_or(Mp3RateFor(first.sample_rate)), mono ? 1 : 2);
+  if (!encoder) return tl::unexpected(encoder.error());
+  encoder_ = std::move(*encoder);
   fifo_.reset(av_audio_fifo_alloc(encoder_->sample_fmt, encoder_->ch_layout.nb_channels,
                                   encoder_->frame_size * 4));
   if (!fifo_) return MakeError(ErrorCode::kInternal, "out of memory");
@@ -486,7 +506,56 @@ Status Conversion::SetUpEncoder(const AVFrame& first) {
   if (!s) return s;
   result_.sample_rate = encoder_->sample_rate;
   result_.channels = encoder_->ch_layout.nb_channels;
+  MaybeStartParallel();
   return {};
+}
+
+// Encodes in segments on several threads when asked and the input is long enough to pay for the
+// pre-roll. encoder_ stays open either way: its parameters describe the stream to the muxer.
+void Conversion::MaybeStartParallel() {
+  int threads = options_.threads > 0
+                    ? options_.threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads < 2) return;
+  if (options_.segment_seconds <= 0 && duration_ < ParallelMinimumSeconds()) return;
+  const int rate = encoder_->sample_rate;
+  const int frame_samples = encoder_->frame_size;
+  expected_frames_ =
+      duration_ > 0 ? static_cast<int64_t>(std::ceil(duration_ * rate / frame_samples)) : 0;
+  ParallelPlan plan =
+      ParallelPlan::For(threads, encoder_->ch_layout.nb_channels, frame_samples, rate,
+                        expected_frames_, options_.segment_seconds, options_.repair_seams);
+  const int channels = encoder_->ch_layout.nb_channels;
+  parallel_ = std::make_unique<ParallelEncoder>(
+      plan, [this, rate, channels] { return OpenLame(rate, channels); },
+      [this, frame_samples](std::vector<uint8_t>&& bytes, int64_t index) -> Status {
+        PacketPtr packet(av_packet_alloc());
+        if (!packet || av_new_packet(packet.get(), static_cast<int>(bytes.size())) < 0)
+          return MakeError(ErrorCode::kInternal, "out of memory");
+        std::memcpy(packet->data, bytes.data(), bytes.size());
+        // The timestamps libmp3lame gives (the muxer derives the LAME tag's delay from them).
+        packet->pts = packet->dts = index * frame_samples - encoder_->initial_padding;
+        packet->duration = frame_samples;
+        if (index == 0) {
+          // As libmp3lame does: the muxer takes the LAME tag's encoder delay from the first
+          // packet's skip-samples side data (and writes a wrapped negative value without it).
+          uint8_t* skip = av_packet_new_side_data(packet.get(), AV_PKT_DATA_SKIP_SAMPLES, 10);
+          if (!skip) return MakeError(ErrorCode::kInternal, "out of memory");
+          std::memset(skip, 0, 10);
+          AV_WL32(skip, static_cast<uint32_t>(encoder_->initial_padding));
+        }
+        return QueuePacket(packet.get());
+      },
+      control_.stop);
+  spdlog::debug("encoding in segments of {} frames on {} threads", plan.segment_frames, threads);
+}
+
+void Conversion::ReportParallelProgress() {
+  if (!control_.on_progress || expected_frames_ <= 0) return;
+  // 1.0 is reported once the trailer is written.
+  ReportFraction(std::clamp(
+      static_cast<double>(parallel_->frames_encoded()) / static_cast<double>(expected_frames_), 0.0,
+      0.99));
 }
 
 Status Conversion::ConfigureResampler(const AVFrame& frame) {
@@ -586,6 +655,13 @@ Status Conversion::EncodeFromFifo(bool final) {
 }
 
 Status Conversion::SendToEncoder(AVFrame* frame) {
+  if (parallel_) {
+    Status s =
+        frame ? parallel_->Push(*frame) : parallel_->Finish([this] { ReportParallelProgress(); });
+    ReportParallelProgress();
+    if (s && !frame) result_.segments = parallel_->segments();
+    return s;
+  }
   int err = avcodec_send_frame(encoder_.get(), frame);
   if (err < 0)
     return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
@@ -594,18 +670,24 @@ Status Conversion::SendToEncoder(AVFrame* frame) {
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return {};
     if (err < 0)
       return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
-    av_packet_rescale_ts(packet_.get(), encoder_->time_base, audio_out_->time_base);
-    if (pending_) {
-      Status s = WritePacket(pending_.get());
-      av_packet_unref(pending_.get());
-      if (!s) return s;
-      ++written_packets_;
-    } else {
-      pending_.reset(av_packet_alloc());
-      if (!pending_) return MakeError(ErrorCode::kInternal, "out of memory");
-    }
-    av_packet_move_ref(pending_.get(), packet_.get());
+    if (auto s = QueuePacket(packet_.get()); !s) return s;
   }
+}
+
+// Writes the packet held back and holds `pkt` (taking its reference) in its place.
+Status Conversion::QueuePacket(AVPacket* pkt) {
+  av_packet_rescale_ts(pkt, encoder_->time_base, audio_out_->time_base);
+  if (pending_) {
+    Status s = WritePacket(pending_.get());
+    av_packet_unref(pending_.get());
+    if (!s) return s;
+    ++written_packets_;
+  } else {
+    pending_.reset(av_packet_alloc());
+    if (!pending_) return MakeError(ErrorCode::kInternal, "out of memory");
+  }
+  av_packet_move_ref(pending_.get(), pkt);
+  return {};
 }
 
 Status Conversion::WriteLastPacket() {
@@ -621,10 +703,11 @@ Status Conversion::WriteLastPacket() {
   if (end_padding >= 0) {
     size_t size = 0;
     uint8_t* side = av_packet_get_side_data(pending_.get(), AV_PKT_DATA_SKIP_SAMPLES, &size);
-    if (!side || size < 10)
+    if (!side || size < 10) {
       side = av_packet_new_side_data(pending_.get(), AV_PKT_DATA_SKIP_SAMPLES, 10);
-    if (!side) return MakeError(ErrorCode::kInternal, "out of memory");
-    AV_WL32(side, 0);
+      if (!side) return MakeError(ErrorCode::kInternal, "out of memory");
+      std::memset(side, 0, 10);  // the start skip stays 0: the first packet stated the delay
+    }
     AV_WL32(side + 4, static_cast<uint32_t>(end_padding));
   }
   Status s = WritePacket(pending_.get());

@@ -22,6 +22,7 @@ namespace vmp3::roles {
 
 struct ConverterConfig {
   int workers = 0;                         // conversions at once; 0 = number of cores
+  int threads_per_job = 0;                 // encoder threads; 0 = the cores others leave, <= 8
   double max_input_seconds = 12 * 3600;    // longest input converted
   uint64_t max_output_bytes = 1ull << 30;  // largest MP3 produced
   std::filesystem::path spool_dir;         // local scratch for MP3s; set by the service

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -29,6 +30,16 @@ namespace {
 constexpr size_t kCopyChunk = 256 * 1024;
 // How far ahead of the demuxer a remote input is fetched (two such windows in memory at most).
 constexpr size_t kInputReadAhead = 8 * 1024 * 1024;
+
+// Encoder threads for a conversion starting while `others` run: the cores nobody else uses (a
+// lone job gets them all, a full converter one each), at most kMaxThreadsPerJob (memory: each
+// thread beyond the first holds a few MB of PCM).
+constexpr int kMaxThreadsPerJob = 8;
+int ThreadsForJob(const ConverterConfig& config, int others) {
+  if (config.threads_per_job > 0) return config.threads_per_job;
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::clamp(cores - others, 1, kMaxThreadsPerJob);
+}
 
 class Converter final : public Worker {
  public:
@@ -305,6 +316,13 @@ class Converter final : public Worker {
     if (!options) return tl::unexpected(options.error());
     options->max_input_seconds = role_.config.max_input_seconds;
     options->max_output_bytes = role_.config.max_output_bytes;
+    struct Running {
+      std::atomic<int>& count;
+      int others;
+      explicit Running(std::atomic<int>& c) : count(c), others(c.fetch_add(1)) {}
+      ~Running() { count.fetch_sub(1); }
+    } running(converting_);
+    options->threads = ThreadsForJob(role_.config, running.others);
 
     auto input = role_.storage.Open(job.input_key);
     if (!input) {
@@ -452,6 +470,7 @@ class Converter final : public Worker {
   metrics::CounterFamily& queue_failures_;
   metrics::CounterFamily& cleanup_failures_;
   std::vector<std::jthread> threads_;
+  std::atomic<int> converting_{0};  // conversions running now, for sharing the cores
 };
 
 }  // namespace
@@ -459,6 +478,10 @@ class Converter final : public Worker {
 void ConverterConfig::AddOptions(OptionList& options) {
   options.push_back(
       {"--workers", "VMP3_WORKERS", "Conversions at once (0: one per core)", &workers});
+  options.push_back({"--threads-per-job", "VMP3_THREADS_PER_JOB",
+                     "Encoder threads per conversion; a long input is encoded in segments on "
+                     "them (0: the cores no other conversion uses, up to 8)",
+                     &threads_per_job});
   options.push_back({"--max-input-seconds", "VMP3_MAX_INPUT_SECONDS", "Longest input converted",
                      &max_input_seconds});
   options.push_back(
@@ -468,6 +491,8 @@ void ConverterConfig::AddOptions(OptionList& options) {
 Status ConverterConfig::Validate() const {
   if (workers < 0 || workers > 256)
     return MakeError(ErrorCode::kInvalidArgument, "--workers must be 0..256");
+  if (threads_per_job < 0 || threads_per_job > 256)
+    return MakeError(ErrorCode::kInvalidArgument, "--threads-per-job must be 0..256");
   if (!(max_input_seconds > 0))
     return MakeError(ErrorCode::kInvalidArgument, "--max-input-seconds must be positive");
   if (max_output_bytes == 0)

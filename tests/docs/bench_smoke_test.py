@@ -25,8 +25,8 @@ import docs_support as ds
 
 # Rows of each table: convert_bench.sh, each input with its commands ("Commands compared" in
 # bench/README.md); service_bench.sh, its measures per mode.
-CONVERT_ROWS = 8
-SERVICE_ROWS = {"embedded": 5, "distributed": 5}
+CONVERT_ROWS = 13
+SERVICE_ROWS = {"embedded": 6, "distributed": 5}
 BUDGET_S = 240  # the first run generates the inputs (seconds); later runs reuse them
 
 

@@ -95,6 +95,7 @@ const std::map<std::string, Target>& Targets() {
       {"backend_urls", FuzzBackendUrls},
       {"json_bodies", FuzzJsonBodies},
       {"media_probe", FuzzMediaProbe},
+      {"mp3_frames", FuzzMp3Frames},
       {"s3_xml", FuzzS3Xml},
   };
   return targets;
@@ -223,6 +224,13 @@ TEST(FuzzSmokeTest, JsonBodies) {
            {"\"username\":", "\"password\":", "\"email\":", "\\u0085", "\\u0000", "@", "\r", "\n",
             "\r\n", "V", "9", "-", std::string(1, '\0'), "{", "}"},
            2000);
+}
+
+TEST(FuzzSmokeTest, Mp3Frames) {
+  Exercise(
+      FuzzMp3Frames, CorpusOf("mp3_frames"),
+      {"\xFF\xFB\x90", "\xFF\xF3", "\xFF\xFA\xE0", std::string(6, '\xFF'), std::string(6, '\0')},
+      2000);
 }
 
 TEST(FuzzSmokeTest, MediaProbe) {

@@ -1,0 +1,296 @@
+#include "media/parallel_encoder.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "media/mp3_frame.hpp"
+
+namespace vmp3::media {
+namespace {
+
+using namespace std::chrono_literals;
+
+// PCM the window may hold, whatever the input's length. 32 MB is ~90 s of 48 kHz stereo: with two
+// threads a segment of ~85 s, so the pre-roll costs ~3 % more CPU than a single pass.
+constexpr int64_t kWindowBytes = 32 << 20;
+// Pre-roll: LAME's state (psychoacoustic history, ATH adaptation, which decays ~0.925 a frame)
+// converges on loud material within 3 frames and on quiet passages within ~90.
+constexpr int kPrerollFrames = 96;
+// Post-roll: a segment's last frames before a flush differ from a continuing encode; the seam is
+// chosen among the frames in between, so a few more give it room to find a fit.
+constexpr int kPostrollFrames = 12;
+// Below this a segment's pre-roll costs too much for what it saves.
+constexpr double kMinSegmentSeconds = 20;
+
+Error Cancelled() { return Error(ErrorCode::kCancelled, "conversion cancelled"); }
+
+}  // namespace
+
+ParallelPlan ParallelPlan::For(int threads, int channels, int frame_samples, int sample_rate,
+                               int64_t expected_frames, double segment_seconds, bool repair_seams) {
+  ParallelPlan plan;
+  plan.threads = std::max(2, threads);
+  plan.channels = channels;
+  plan.frame_samples = frame_samples;
+  plan.sample_rate = sample_rate;
+  plan.preroll_frames = kPrerollFrames;
+  plan.postroll_frames = kPostrollFrames;
+  plan.repair_seams = repair_seams;
+  const double frames_per_second = static_cast<double>(sample_rate) / frame_samples;
+  const int64_t overlap = plan.preroll_frames + plan.postroll_frames;
+  const int64_t budget =
+      kWindowBytes / (static_cast<int64_t>(channels) * frame_samples * int64_t{sizeof(float)});
+  // A seam's repair writes at most 511 bytes back: a segment must be longer than that.
+  const int64_t shortest = 2 * plan.postroll_frames + 8;
+  if (segment_seconds > 0) {
+    plan.segment_frames =
+        std::max(shortest, static_cast<int64_t>(segment_seconds * frames_per_second + 0.5));
+  } else {
+    // With N workers, N - 1 segments' worth of PCM lies between the oldest and the newest.
+    int64_t segment = budget / (plan.threads - 1) - overlap;
+    if (expected_frames > 0)
+      segment = std::min(segment, (expected_frames + plan.threads - 1) / plan.threads);
+    plan.segment_frames =
+        std::max(segment, static_cast<int64_t>(kMinSegmentSeconds * frames_per_second + 0.5));
+  }
+  // Room for N - 1 segments and their overlap between the oldest worker and the newest (the
+  // budget for a long input; less for a short one), and never less than one whole segment.
+  plan.window_frames = std::max((plan.threads - 1) * (plan.segment_frames + overlap) + 1,
+                                plan.segment_frames + overlap + 1);
+  return plan;
+}
+
+double ParallelMinimumSeconds() { return 2 * kMinSegmentSeconds; }
+
+ParallelEncoder::ParallelEncoder(const ParallelPlan& plan, EncoderFactory factory, FrameSink sink,
+                                 std::stop_token stop)
+    : plan_(plan), factory_(std::move(factory)), sink_(std::move(sink)), stop_(std::move(stop)) {
+  window_.assign(
+      static_cast<size_t>(plan_.channels),
+      std::vector<float>(static_cast<size_t>(plan_.window_frames * plan_.frame_samples)));
+  for (int i = 0; i < plan_.threads; ++i)
+    workers_.emplace_back([this](std::stop_token token) { Work(token); });
+}
+
+ParallelEncoder::~ParallelEncoder() {
+  {
+    std::lock_guard lock(mutex_);
+    aborted_ = true;
+  }
+  changed_.notify_all();
+  workers_.clear();  // joins
+}
+
+int ParallelEncoder::segments() const {
+  std::lock_guard lock(mutex_);
+  return segments_;
+}
+
+Status ParallelEncoder::FailLocked(Error error) {
+  if (!error_) error_ = std::move(error);
+  aborted_ = true;
+  changed_.notify_all();
+  return tl::unexpected(*error_);
+}
+
+int64_t ParallelEncoder::FloorLocked() const {
+  int64_t floor = std::max<int64_t>(0, next_segment_ * plan_.segment_frames - plan_.preroll_frames);
+  for (const auto& [index, position] : positions_) floor = std::min(floor, position);
+  return floor;
+}
+
+Status ParallelEncoder::Push(const AVFrame& frame) {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    if (aborted_) return tl::unexpected(error_.value_or(Cancelled()));
+    if (stop_.stop_requested()) return FailLocked(Cancelled());
+    if (auto s = DrainLocked(lock); !s) return s;
+    if (produced_ - FloorLocked() < plan_.window_frames) break;
+    changed_.wait_for(lock, 50ms);
+  }
+  const size_t samples = static_cast<size_t>(std::min(frame.nb_samples, plan_.frame_samples));
+  const size_t offset =
+      static_cast<size_t>((produced_ % plan_.window_frames) * plan_.frame_samples);
+  for (int ch = 0; ch < plan_.channels; ++ch) {
+    std::memcpy(window_[static_cast<size_t>(ch)].data() + offset, frame.extended_data[ch],
+                samples * sizeof(float));
+  }
+  ++produced_;
+  total_samples_ += static_cast<int64_t>(samples);
+  changed_.notify_all();
+  return {};
+}
+
+Status ParallelEncoder::Finish(const std::function<void()>& tick) {
+  std::unique_lock lock(mutex_);
+  input_ended_ = true;
+  changed_.notify_all();
+  for (;;) {
+    if (aborted_) return tl::unexpected(error_.value_or(Cancelled()));
+    if (stop_.stop_requested()) return FailLocked(Cancelled());
+    if (auto s = DrainLocked(lock); !s) return s;
+    if (finished_) break;
+    changed_.wait_for(lock, 50ms);
+    lock.unlock();
+    if (tick) tick();
+    lock.lock();
+  }
+  lock.unlock();
+  workers_.clear();  // every worker has found the segment after the last missing, and returned
+  return {};
+}
+
+Status ParallelEncoder::DrainLocked(std::unique_lock<std::mutex>& lock) {
+  while (!finished_) {
+    auto it = done_.find(held_index_ + 1);
+    if (it == done_.end()) return {};
+    std::optional<EncodedSegment> next = std::move(it->second.segment);
+    done_.erase(it);
+    lock.unlock();
+    Status status;
+    if (!held_) {
+      // Segment 0. It always exists once a frame was pushed.
+      held_ = std::move(next);
+      held_index_ = 0;
+      held_from_ = 0;
+      if (!held_) finished_ = true;
+    } else if (!next) {
+      // The held segment is the last: its frames up to the end, flush included, are the stream's.
+      status = Emit(*held_, held_from_, held_->end_frame());
+      held_.reset();
+      finished_ = true;
+    } else {
+      auto seam = JoinSeam(*held_, *next, plan_.repair_seams);
+      if (!seam) {
+        status = tl::unexpected(seam.error());
+      } else {
+        status = Emit(*held_, held_from_, seam->frame);
+        if (seam->grown_bytes > 0) ++grown_frames_;
+        held_ = std::move(next);
+        held_from_ = seam->frame;
+        ++held_index_;
+      }
+    }
+    lock.lock();
+    if (!status) return FailLocked(status.error());
+  }
+  return {};
+}
+
+Status ParallelEncoder::Emit(EncodedSegment& segment, int64_t from, int64_t to) {
+  for (int64_t f = from; f < to; ++f) {
+    auto& bytes = segment.frames[static_cast<size_t>(f - segment.first_frame)];
+    if (auto s = sink_(std::move(bytes), f); !s) return s;
+  }
+  return {};
+}
+
+void ParallelEncoder::Work(std::stop_token) {
+  for (;;) {
+    int64_t index = 0;
+    {
+      std::lock_guard lock(mutex_);
+      if (aborted_) return;
+      index = next_segment_++;
+      positions_[index] = std::max<int64_t>(0, index * plan_.segment_frames - plan_.preroll_frames);
+    }
+    EncodedSegment segment;
+    auto exists = EncodeSegment(index, segment);
+    std::lock_guard lock(mutex_);
+    positions_.erase(index);
+    if (!exists) {
+      (void)FailLocked(exists.error());
+      return;
+    }
+    if (*exists) ++segments_;
+    done_[index] = Done{*exists ? std::optional<EncodedSegment>(std::move(segment)) : std::nullopt};
+    changed_.notify_all();
+    if (!*exists) return;  // the input ended before this segment: so it does for later ones
+  }
+}
+
+Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) {
+  const int fs = plan_.frame_samples;
+  out.kept_from = index * plan_.segment_frames;
+  out.kept_to = out.kept_from + plan_.segment_frames;
+  out.first_frame = std::max<int64_t>(0, out.kept_from - plan_.preroll_frames);
+  const int64_t stop_at = out.kept_to + plan_.postroll_frames;
+  if (index > 0) {
+    // The segment exists when the input goes past the previous one's post-roll (else that one
+    // encoded everything there was and is the last).
+    std::unique_lock lock(mutex_);
+    const int64_t needed = out.kept_from + plan_.postroll_frames;
+    changed_.wait(lock, [&] { return aborted_ || produced_ > needed || input_ended_; });
+    if (aborted_) return tl::unexpected(error_.value_or(Cancelled()));
+    if (produced_ <= needed) return false;
+  }
+
+  auto encoder = factory_();
+  if (!encoder) return tl::unexpected(encoder.error());
+  out.frames.reserve(static_cast<size_t>(stop_at - out.first_frame + 4));
+
+  for (int64_t f = out.first_frame; f < stop_at; ++f) {
+    if (stop_.stop_requested()) return tl::unexpected(Cancelled());
+    FramePtr frame(av_frame_alloc());
+    if (!frame) return MakeError(ErrorCode::kInternal, "out of memory");
+    frame->nb_samples = fs;
+    frame->format = AV_SAMPLE_FMT_FLTP;
+    frame->sample_rate = plan_.sample_rate;
+    av_channel_layout_default(&frame->ch_layout, plan_.channels);
+    if (av_frame_get_buffer(frame.get(), 0) < 0)
+      return MakeError(ErrorCode::kInternal, "out of memory");
+    {
+      std::unique_lock lock(mutex_);
+      positions_[index] = f;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return aborted_ || f < produced_ || input_ended_; });
+      if (aborted_) return tl::unexpected(error_.value_or(Cancelled()));
+      if (f >= produced_) break;  // the input ended inside this segment: it is the last
+      const int64_t samples = std::min<int64_t>(fs, total_samples_ - f * fs);
+      frame->nb_samples = static_cast<int>(samples);
+      const size_t offset = static_cast<size_t>((f % plan_.window_frames) * fs);
+      for (int ch = 0; ch < plan_.channels; ++ch) {
+        std::memcpy(frame->extended_data[ch], window_[static_cast<size_t>(ch)].data() + offset,
+                    static_cast<size_t>(samples) * sizeof(float));
+      }
+    }
+    frame->pts = f * fs;
+    if (f >= out.kept_from && f < out.kept_to)
+      frames_encoded_.fetch_add(1, std::memory_order_relaxed);
+    if (auto s = Feed(encoder->get(), out, frame.get()); !s) return tl::unexpected(s.error());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    positions_.erase(index);  // the PCM is no longer needed: let the window move on
+    changed_.notify_all();
+  }
+  if (auto s = Feed(encoder->get(), out, nullptr); !s) return tl::unexpected(s.error());
+  return true;
+}
+
+Status ParallelEncoder::Feed(AVCodecContext* encoder, EncodedSegment& out, AVFrame* frame) {
+  int err = avcodec_send_frame(encoder, frame);
+  if (err < 0)
+    return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
+  PacketPtr packet(av_packet_alloc());
+  if (!packet) return MakeError(ErrorCode::kInternal, "out of memory");
+  for (;;) {
+    err = avcodec_receive_packet(encoder, packet.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return {};
+    if (err < 0)
+      return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
+    // The seam repair counts frames: one packet must be one whole frame.
+    auto header = mp3::ParseHeader(std::span<const uint8_t>(packet->data, packet->size));
+    if (!header || header->frame_bytes != packet->size) {
+      av_packet_unref(packet.get());
+      return MakeError(ErrorCode::kInternal, "LAME returned a packet that is not one MP3 frame");
+    }
+    out.frames.emplace_back(packet->data, packet->data + packet->size);
+    av_packet_unref(packet.get());
+  }
+}
+
+}  // namespace vmp3::media

@@ -1,0 +1,120 @@
+// One conversion's MP3 encoding on several threads (docs/architecture.md, "Parallel encoding").
+//
+// The converting thread pushes the PCM stream (exactly what a single-pass encode would get) frame
+// by frame into a bounded window. Worker threads take segments in order: segment i keeps global
+// frames [i*S, (i+1)*S) and encodes from K frames earlier (pre-roll) to P frames later
+// (post-roll) with its own LAME instance, opened with the single pass's settings, on the global
+// frame grid. Finished segments are joined in order (segment_join.hpp) and handed to the sink on
+// the converting thread, so the muxer (and its Xing/LAME header, CRCs and TOC) sees one ordinary
+// stream.
+//
+// Memory: the window holds at most `window_frames` frames of PCM (the converting thread waits
+// while it is full; the oldest running segment can always advance, so this cannot deadlock),
+// plus the compressed frames of at most `threads` segments waiting for their predecessor.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "common/error.hpp"
+#include "media/ffmpeg_util.hpp"
+#include "media/segment_join.hpp"
+
+namespace vmp3::media {
+
+struct ParallelPlan {
+  int threads = 2;
+  int channels = 2;
+  int frame_samples = 1152;  // the encoder's frame size: 1152, or 576 below 32 kHz
+  int sample_rate = 44100;
+  int64_t segment_frames = 0;  // S
+  int preroll_frames = 0;      // K
+  int postroll_frames = 0;     // P
+  int64_t window_frames = 0;   // PCM frames held at most; >= S + K + P + 1
+  bool repair_seams = true;
+
+  // Segment length, pre-roll and window for an input of `expected_frames` (0 if unknown).
+  // `segment_seconds` > 0 forces a segment length (tests).
+  static ParallelPlan For(int threads, int channels, int frame_samples, int sample_rate,
+                          int64_t expected_frames, double segment_seconds, bool repair_seams);
+};
+
+// Inputs shorter than this are encoded in one pass (unless a segment length is forced).
+double ParallelMinimumSeconds();
+
+class ParallelEncoder {
+ public:
+  // Opens one LAME encoder with the single pass's settings (called on worker threads).
+  using EncoderFactory = std::function<Result<CodecContextPtr>()>;
+  // Receives the joined stream's frames in order, with their global index, on the thread that
+  // calls Push or Finish.
+  using FrameSink = std::function<Status(std::vector<uint8_t>&& frame, int64_t index)>;
+
+  ParallelEncoder(const ParallelPlan& plan, EncoderFactory factory, FrameSink sink,
+                  std::stop_token stop);
+  ~ParallelEncoder();  // stops and joins the workers (a conversion that ends early)
+  ParallelEncoder(const ParallelEncoder&) = delete;
+  ParallelEncoder& operator=(const ParallelEncoder&) = delete;
+
+  // Appends one frame of planar float PCM: plan.frame_samples samples per channel, fewer only
+  // for the last. Waits while the window is full. Errors: a worker's, kCancelled.
+  Status Push(const AVFrame& frame);
+  // The input ended: waits for every segment and hands the rest of the stream to the sink.
+  // `tick` is called every few tens of milliseconds while waiting (progress reports).
+  Status Finish(const std::function<void()>& tick);
+
+  // Frames encoded so far, counting each global frame once (for progress).
+  int64_t frames_encoded() const { return frames_encoded_.load(std::memory_order_relaxed); }
+  int segments() const;
+  int grown_frames() const { return grown_frames_; }
+
+ private:
+  struct Done {
+    std::optional<EncodedSegment> segment;  // nullopt: the segment does not exist (input ended)
+  };
+
+  void Work(std::stop_token stop);
+  // False when the input ended before this segment (so it does not exist).
+  Result<bool> EncodeSegment(int64_t index, EncodedSegment& out);
+  Status Feed(AVCodecContext* encoder, EncodedSegment& out, AVFrame* frame);
+  int64_t FloorLocked() const;
+  Status DrainLocked(std::unique_lock<std::mutex>& lock);
+  Status Emit(EncodedSegment& segment, int64_t from, int64_t to);
+  Status FailLocked(Error error);
+
+  const ParallelPlan plan_;
+  const EncoderFactory factory_;
+  const FrameSink sink_;
+  const std::stop_token stop_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::vector<float>> window_;  // [channel][slot * frame_samples + sample]
+  int64_t produced_ = 0;                    // frames pushed
+  int64_t total_samples_ = 0;               // samples pushed
+  bool input_ended_ = false;
+  bool aborted_ = false;
+  std::optional<Error> error_;
+  int64_t next_segment_ = 0;              // the next segment a worker takes
+  std::map<int64_t, int64_t> positions_;  // running segment -> the frame it reads next
+  std::map<int64_t, Done> done_;          // finished segments not yet joined
+  std::optional<EncodedSegment> held_;    // the joined segment whose tail awaits the seam
+  int64_t held_index_ = -1;
+  int64_t held_from_ = 0;  // its first frame not yet handed to the sink
+  bool finished_ = false;  // every frame handed to the sink
+  int segments_ = 0;
+  int grown_frames_ = 0;
+
+  std::atomic<int64_t> frames_encoded_{0};
+  std::vector<std::jthread> workers_;
+};
+
+}  // namespace vmp3::media
