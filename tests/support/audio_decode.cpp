@@ -129,8 +129,9 @@ class Decoder {
     if (!keep_pcm_) return;
     if (out_.pcm.size() < static_cast<size_t>(channels)) out_.pcm.resize(channels);
     for (int c = 0; c < channels; ++c) {
+      // No reserve(size + n) here: growing by exactly one frame each time copies the whole
+      // channel per frame, quadratic on inputs of minutes; push_back's doubling is linear.
       auto& dst = out_.pcm[c];
-      dst.reserve(dst.size() + f->nb_samples);
       for (int i = 0; i < f->nb_samples; ++i) dst.push_back(SampleAt(f, c, i));
     }
   }

@@ -283,6 +283,55 @@ std::vector<Recipe> BuildRecipes() {
            .Out({"-c:a", "mp2", "-b:a", "192k", "-f", "mpegts"})
            .Build("out.ts")},
       Post::kMidDamage4K);
+
+  // Minutes-long signals for the parallel encoder (media/parallel_encode_test.cpp): seams must not
+  // be audible or visible whatever the material under them. aevalsrc is deterministic (random()
+  // is seeded by the expression), FLAC keeps the exact sample count and costs little to decode.
+  auto long_audio = [&](std::string name, const std::string& exprs, int rate, double seconds,
+                        std::string_view layout) {
+    add(std::move(name), "flac",
+        {Command()
+             .Input({"-f", "lavfi", "-i",
+                     fmt::format("aevalsrc=exprs={}:sample_rate={}:duration={}:channel_layout={}",
+                                 exprs, rate, seconds, layout)})
+             .Map("0:a")
+             .Out({"-c:a", "flac", "-sample_fmt", "s16"})
+             .Build("out.flac")});
+  };
+  // Music-like: a bass line stepping every 1.5 s (the phase jumps are transients), a voice with
+  // vibrato, a pulsing high tone and noise; peaks near -2 dBFS, so LAME works hard everywhere.
+  auto music = [](int base, int voice, int high, int seed) {
+    return fmt::format(
+        "0.3*sin(2*PI*({0}+{0}/2*floor(mod(t/1.5\\,4)))*t)*(0.55+0.45*sin(2*PI*1.3*t))"
+        "+0.25*sin(2*PI*({1}+15*sin(2*PI*5*t))*t)"
+        "+0.15*sin(2*PI*{2}*t)*(0.5+0.5*sin(2*PI*0.27*t))"
+        "+0.2*(random({3})-0.5)",
+        base, voice, high, seed);
+  };
+  const std::string stereo_music = music(196, 523, 1760, 0) + "|" + music(147, 659, 2349, 1);
+  long_audio("long_loud", stereo_music, 44100, 180, "stereo");
+  // A tone and noise at about -54 dBFS with digital silence over the middle third (60 s to 120 s),
+  // so the seams of 2, 3 and 4 segments fall in silence, at its edges or in the quiet: where
+  // LAME's ATH adaptation takes longest to settle.
+  const std::string quiet =
+      "(0.0015*sin(2*PI*440*t)+0.001*(random(0)-0.5))*(lt(t\\,60)+gte(t\\,120))";
+  long_audio("long_quiet", quiet + "|" + quiet, 44100, 180, "stereo");
+  // Speech-like: syllables at ~4 Hz grouped into phrases by a slow gate, voiced (a gliding pitch
+  // and a formant) plus breath noise, with pauses of true silence between phrases.
+  const std::string speech =
+      "(0.35*sin(2*PI*(140+40*sin(2*PI*3*t))*t)+0.25*sin(2*PI*(700+200*sin(2*PI*0.9*t))*t)"
+      "+0.15*(random(0)-0.5))*gt(sin(2*PI*4*t)\\,0.2)*gt(sin(2*PI*0.31*t)+0.3\\,0)";
+  long_audio("long_speech", speech + "|" + speech, 44100, 120, "stereo");
+  long_audio("long_mono", music(196, 523, 1760, 0), 44100, 120, "mono");
+  // MPEG-2 Layer III: frames of 576 samples.
+  long_audio("long_22050", stereo_music, 22050, 120, "stereo");
+  long_audio("long_51",
+             fmt::format("{}|{}|{}|{}|{}|{}", music(196, 523, 1760, 0), music(147, 659, 2349, 1),
+                         music(98, 392, 1175, 2), "0.3*sin(2*PI*55*t)", music(247, 784, 3136, 3),
+                         music(220, 880, 2637, 4)),
+             48000, 120, "5.1(side)");
+  // For the resampled case (48 kHz in, 44.1 kHz out).
+  long_audio("long_48000", stereo_music, 48000, 120, "stereo");
   return r;
 }
 
