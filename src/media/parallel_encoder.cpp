@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 constexpr int64_t kWindowBytes = 32 << 20;
 // Pre-roll: LAME's state (psychoacoustic history, ATH adaptation, which decays ~0.925 a frame)
 // converges on loud material within 3 frames and on quiet passages within ~90.
-constexpr int kPrerollFrames = 96;
+constexpr int kPrerollFrames = 128;
 // Post-roll: a segment's last frames before a flush differ from a continuing encode; the seam is
 // chosen among the frames in between, so a few more give it room to find a fit.
 constexpr int kPostrollFrames = 12;
@@ -37,14 +37,15 @@ ParallelPlan ParallelPlan::For(int threads, int channels, int frame_samples, int
   plan.frame_samples = frame_samples;
   plan.sample_rate = sample_rate;
   plan.preroll_frames = kPrerollFrames;
-  plan.postroll_frames = kPostrollFrames;
+  // The negative control of the tests is the naive splice: no post-roll, no repair.
+  plan.postroll_frames = repair_seams ? kPostrollFrames : 0;
   plan.repair_seams = repair_seams;
   const double frames_per_second = static_cast<double>(sample_rate) / frame_samples;
   const int64_t overlap = plan.preroll_frames + plan.postroll_frames;
   const int64_t budget =
       kWindowBytes / (static_cast<int64_t>(channels) * frame_samples * int64_t{sizeof(float)});
   // A seam's repair writes at most 511 bytes back: a segment must be longer than that.
-  const int64_t shortest = 2 * plan.postroll_frames + 8;
+  const int64_t shortest = 2 * kPostrollFrames + 8;
   if (segment_seconds > 0) {
     plan.segment_frames =
         std::max(shortest, static_cast<int64_t>(segment_seconds * frames_per_second + 0.5));

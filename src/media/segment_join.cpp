@@ -75,7 +75,8 @@ Status Repair(EncodedSegment& prev, const EncodedSegment& next, int64_t t, int r
 Result<Seam> JoinSeam(EncodedSegment& prev, const EncodedSegment& next, bool repair) {
   const int64_t lo = next.kept_from;
   const int64_t hi = std::min(prev.end_frame() - kUnsettledTailFrames, next.end_frame() - 1);
-  if (lo <= prev.first_frame || lo < next.first_frame || lo > hi) {
+  if (lo <= prev.first_frame || lo < next.first_frame || lo > prev.end_frame() ||
+      lo >= next.end_frame() || (repair && lo > hi)) {
     return MakeError(
         ErrorCode::kInternal,
         fmt::format("segments do not overlap at frame {} (previous {}..{}, next "
