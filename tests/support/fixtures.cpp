@@ -299,17 +299,22 @@ std::vector<Recipe> BuildRecipes() {
              .Build("out.flac")});
   };
   // Music-like: a bass line stepping every 1.5 s (the phase jumps are transients), a voice with
-  // vibrato, a pulsing high tone and noise; peaks near -2 dBFS, so LAME works hard everywhere.
-  auto music = [](int base, int voice, int high, int seed) {
+  // vibrato, a pulsing high tone and a noise floor; peaks near -2 dBFS. LAME V2 gives it ~200
+  // kbps, as it does music. `noise` 0.2 makes it dense (~260 kbps, white noise at -23 dBFS): there
+  // LAME wants more than 320 kbps for some frames, and the bit reservoir's level decides how much
+  // those get (see ParallelEncodeTest).
+  auto music = [](int base, int voice, int high, int seed, double noise = 0.02) {
     return fmt::format(
         "0.3*sin(2*PI*({0}+{0}/2*floor(mod(t/1.5\\,4)))*t)*(0.55+0.45*sin(2*PI*1.3*t))"
         "+0.25*sin(2*PI*({1}+15*sin(2*PI*5*t))*t)"
         "+0.15*sin(2*PI*{2}*t)*(0.5+0.5*sin(2*PI*0.27*t))"
-        "+0.2*(random({3})-0.5)",
-        base, voice, high, seed);
+        "+{4}*(random({3})-0.5)",
+        base, voice, high, seed, noise);
   };
   const std::string stereo_music = music(196, 523, 1760, 0) + "|" + music(147, 659, 2349, 1);
   long_audio("long_loud", stereo_music, 44100, 180, "stereo");
+  long_audio("long_dense", music(196, 523, 1760, 0, 0.2) + "|" + music(147, 659, 2349, 1, 0.2),
+             44100, 180, "stereo");
   // A tone and noise at about -54 dBFS with digital silence over the middle third (60 s to 120 s),
   // so the seams of 2, 3 and 4 segments fall in silence, at its edges or in the quiet: where
   // LAME's ATH adaptation takes longest to settle.
