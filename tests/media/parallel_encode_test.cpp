@@ -383,11 +383,20 @@ TEST_P(ParallelEncodeTest, MatchesSinglePass) {
     ExpectWellFormed(*j, ref->source_samples, c.out_rate, c.out_channels);
     const PcmDifference d = Compare(j->av, ref->judged->av);
     if (c.dense) {
-      const double snr = Snr(*src, j->av, 0, ref->source_samples);
-      const double single_snr = Snr(*src, ref->judged->av, 0, ref->source_samples);
-      EXPECT_NEAR(snr, single_snr, 0.1) << "quality against the source differs from single-pass";
-      Report(fmt::format("{} threads={} snr={:.3f} dB (single {:.3f})", c.fixture, threads, snr,
-                         single_snr));
+      // The differences must be far below the coding noise: the parallel output against the
+      // single-pass one, and (where source and output share rate and layout) the same quality
+      // against the source.
+      const double vs_single = Snr(ref->judged->av, j->av, 0, ref->source_samples);
+      EXPECT_GT(vs_single, 40.0) << "differs from single-pass by more than isolated frames";
+      double snr = 0, single_snr = 0;
+      if (src->sample_rate == c.out_rate && src->channels == c.out_channels) {
+        snr = Snr(*src, j->av, 0, ref->source_samples);
+        single_snr = Snr(*src, ref->judged->av, 0, ref->source_samples);
+        EXPECT_NEAR(snr, single_snr, 0.1) << "quality against the source differs from single-pass";
+      }
+      Report(
+          fmt::format("{} threads={} vs single-pass {:.1f} dB; vs source {:.3f} dB (single {:.3f})",
+                      c.fixture, threads, vs_single, snr, single_snr));
     } else {
       EXPECT_LE(d.max, kMaxDifference)
           << "differs from single-pass by " << 20 * std::log10(d.max) << " dBFS at "
