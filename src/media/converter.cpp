@@ -276,7 +276,7 @@ void Conversion::ReportProgress(const AVPacket& pkt) {
 void Conversion::ReportFraction(double done) {
   // A packet can hold more than 1% of a short input (a FLAC frame is ~0.1 s): report each whole
   // percent passed, so callers see at least one call per 1%.
-  while (done - last_progress_ >= 0.01) {
+  while (done - last_progress_ >= 0.01 && !Stopped()) {
     last_progress_ = std::floor(last_progress_ * 100 + 1 + 1e-9) / 100;
     if (last_progress_ > done) last_progress_ = done;
     control_.on_progress(last_progress_);
@@ -658,8 +658,9 @@ Status Conversion::SendToEncoder(AVFrame* frame) {
   if (parallel_) {
     Status s =
         frame ? parallel_->Push(*frame) : parallel_->Finish([this] { ReportParallelProgress(); });
+    if (!s) return s;
     ReportParallelProgress();
-    if (s && !frame) result_.segments = parallel_->segments();
+    if (!frame) result_.segments = parallel_->segments();
     return s;
   }
   int err = avcodec_send_frame(encoder_.get(), frame);

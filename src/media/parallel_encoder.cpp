@@ -22,6 +22,9 @@ constexpr int kPrerollFrames = 128;
 // Post-roll: a segment's last frames before a flush differ from a continuing encode; the seam is
 // chosen among the frames in between, so a few more give it room to find a fit.
 constexpr int kPostrollFrames = 12;
+// The converting thread, once the window is full, waits for room for this many frames, and the
+// workers wake it once this many frames: not once a frame.
+constexpr int64_t kBatchFrames = 32;
 // Below this a segment's pre-roll costs too much for what it saves.
 constexpr double kMinSegmentSeconds = 20;
 
@@ -52,8 +55,14 @@ ParallelPlan ParallelPlan::For(int threads, int channels, int frame_samples, int
   } else {
     // With N workers, N - 1 segments' worth of PCM lies between the oldest and the newest.
     int64_t segment = budget / (plan.threads - 1) - overlap;
-    if (expected_frames > 0)
-      segment = std::min(segment, (expected_frames + plan.threads - 1) / plan.threads);
+    if (expected_frames > 0) {
+      // As many segments as the window allows, rounded up to a multiple of the threads and made
+      // equal, so the threads finish together instead of one idling through the last segment.
+      const int64_t per_round = plan.threads * std::max<int64_t>(segment, 1);
+      const int64_t rounds = (expected_frames + per_round - 1) / per_round;
+      const int64_t count = rounds * plan.threads;
+      segment = (expected_frames + count - 1) / count;
+    }
     plan.segment_frames =
         std::max(segment, static_cast<int64_t>(kMinSegmentSeconds * frames_per_second + 0.5));
   }
@@ -81,7 +90,8 @@ ParallelEncoder::~ParallelEncoder() {
     std::lock_guard lock(mutex_);
     aborted_ = true;
   }
-  changed_.notify_all();
+  data_.notify_all();
+  space_.notify_all();
   workers_.clear();  // joins
 }
 
@@ -93,7 +103,8 @@ int ParallelEncoder::segments() const {
 Status ParallelEncoder::FailLocked(Error error) {
   if (!error_) error_ = std::move(error);
   aborted_ = true;
-  changed_.notify_all();
+  data_.notify_all();
+  space_.notify_all();
   return tl::unexpected(*error_);
 }
 
@@ -110,7 +121,14 @@ Status ParallelEncoder::Push(const AVFrame& frame) {
     if (stop_.stop_requested()) return FailLocked(Cancelled());
     if (auto s = DrainLocked(lock); !s) return s;
     if (produced_ - FloorLocked() < plan_.window_frames) break;
-    changed_.wait_for(lock, 50ms);
+    // Full: wait for room for a batch (the workers wake this thread once a batch, not once a
+    // frame), or for a finished segment to join.
+    reader_waiting_ = true;
+    space_.wait_for(lock, 50ms, [&] {
+      return aborted_ || done_.contains(held_index_ + 1) ||
+             produced_ - FloorLocked() <= plan_.window_frames - kBatchFrames;
+    });
+    reader_waiting_ = false;
   }
   const size_t samples = static_cast<size_t>(std::min(frame.nb_samples, plan_.frame_samples));
   const size_t offset =
@@ -121,20 +139,22 @@ Status ParallelEncoder::Push(const AVFrame& frame) {
   }
   ++produced_;
   total_samples_ += static_cast<int64_t>(samples);
-  changed_.notify_all();
+  if (data_waiters_ > 0) data_.notify_all();
   return {};
 }
 
 Status ParallelEncoder::Finish(const std::function<void()>& tick) {
   std::unique_lock lock(mutex_);
   input_ended_ = true;
-  changed_.notify_all();
+  data_.notify_all();
   for (;;) {
     if (aborted_) return tl::unexpected(error_.value_or(Cancelled()));
     if (stop_.stop_requested()) return FailLocked(Cancelled());
     if (auto s = DrainLocked(lock); !s) return s;
     if (finished_) break;
-    changed_.wait_for(lock, 50ms);
+    reader_waiting_ = true;
+    space_.wait_for(lock, 50ms);
+    reader_waiting_ = false;
     lock.unlock();
     if (tick) tick();
     lock.lock();
@@ -208,7 +228,7 @@ void ParallelEncoder::Work(std::stop_token) {
     }
     if (*exists) ++segments_;
     done_[index] = Done{*exists ? std::optional<EncodedSegment>(std::move(segment)) : std::nullopt};
-    changed_.notify_all();
+    space_.notify_all();
     if (!*exists) return;  // the input ended before this segment: so it does for later ones
   }
 }
@@ -224,7 +244,9 @@ Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) 
     // encoded everything there was and is the last).
     std::unique_lock lock(mutex_);
     const int64_t needed = out.kept_from + plan_.postroll_frames;
-    changed_.wait(lock, [&] { return aborted_ || produced_ > needed || input_ended_; });
+    ++data_waiters_;
+    data_.wait(lock, [&] { return aborted_ || produced_ > needed || input_ended_; });
+    --data_waiters_;
     if (aborted_) return tl::unexpected(error_.value_or(Cancelled()));
     if (produced_ <= needed) return false;
   }
@@ -233,21 +255,31 @@ Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) 
   if (!encoder) return tl::unexpected(encoder.error());
   out.frames.reserve(static_cast<size_t>(stop_at - out.first_frame + 4));
 
+  // One frame and one packet for the whole segment: the encoder copies the samples it is sent
+  // (av_frame_make_writable gives a new buffer should it still hold the old one).
+  FramePtr frame(av_frame_alloc());
+  PacketPtr packet(av_packet_alloc());
+  if (!frame || !packet) return MakeError(ErrorCode::kInternal, "out of memory");
+  frame->nb_samples = fs;
+  frame->format = AV_SAMPLE_FMT_FLTP;
+  frame->sample_rate = plan_.sample_rate;
+  av_channel_layout_default(&frame->ch_layout, plan_.channels);
+  if (av_frame_get_buffer(frame.get(), 0) < 0)
+    return MakeError(ErrorCode::kInternal, "out of memory");
+
   for (int64_t f = out.first_frame; f < stop_at; ++f) {
     if (stop_.stop_requested()) return tl::unexpected(Cancelled());
-    FramePtr frame(av_frame_alloc());
-    if (!frame) return MakeError(ErrorCode::kInternal, "out of memory");
-    frame->nb_samples = fs;
-    frame->format = AV_SAMPLE_FMT_FLTP;
-    frame->sample_rate = plan_.sample_rate;
-    av_channel_layout_default(&frame->ch_layout, plan_.channels);
-    if (av_frame_get_buffer(frame.get(), 0) < 0)
+    if (av_frame_make_writable(frame.get()) < 0)
       return MakeError(ErrorCode::kInternal, "out of memory");
     {
       std::unique_lock lock(mutex_);
       positions_[index] = f;
-      changed_.notify_all();
-      changed_.wait(lock, [&] { return aborted_ || f < produced_ || input_ended_; });
+      if (reader_waiting_ && f % kBatchFrames == 0) space_.notify_one();
+      if (!(f < produced_ || input_ended_ || aborted_)) {
+        ++data_waiters_;
+        data_.wait(lock, [&] { return aborted_ || f < produced_ || input_ended_; });
+        --data_waiters_;
+      }
       if (aborted_) return tl::unexpected(error_.value_or(Cancelled()));
       if (f >= produced_) break;  // the input ended inside this segment: it is the last
       const int64_t samples = std::min<int64_t>(fs, total_samples_ - f * fs);
@@ -261,36 +293,37 @@ Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) 
     frame->pts = f * fs;
     if (f >= out.kept_from && f < out.kept_to)
       frames_encoded_.fetch_add(1, std::memory_order_relaxed);
-    if (auto s = Feed(encoder->get(), out, frame.get()); !s) return tl::unexpected(s.error());
+    if (auto s = Feed(encoder->get(), *packet, out, frame.get()); !s)
+      return tl::unexpected(s.error());
   }
   {
     std::lock_guard lock(mutex_);
     positions_.erase(index);  // the PCM is no longer needed: let the window move on
-    changed_.notify_all();
+    space_.notify_all();
   }
-  if (auto s = Feed(encoder->get(), out, nullptr); !s) return tl::unexpected(s.error());
+  if (auto s = Feed(encoder->get(), *packet, out, nullptr); !s) return tl::unexpected(s.error());
   return true;
 }
 
-Status ParallelEncoder::Feed(AVCodecContext* encoder, EncodedSegment& out, AVFrame* frame) {
+Status ParallelEncoder::Feed(AVCodecContext* encoder, AVPacket& packet_ref, EncodedSegment& out,
+                             AVFrame* frame) {
   int err = avcodec_send_frame(encoder, frame);
   if (err < 0)
     return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
-  PacketPtr packet(av_packet_alloc());
-  if (!packet) return MakeError(ErrorCode::kInternal, "out of memory");
+  AVPacket* packet = &packet_ref;
   for (;;) {
-    err = avcodec_receive_packet(encoder, packet.get());
+    err = avcodec_receive_packet(encoder, packet);
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return {};
     if (err < 0)
       return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
     // The seam repair counts frames: one packet must be one whole frame.
     auto header = mp3::ParseHeader(std::span<const uint8_t>(packet->data, packet->size));
     if (!header || header->frame_bytes != packet->size) {
-      av_packet_unref(packet.get());
+      av_packet_unref(packet);
       return MakeError(ErrorCode::kInternal, "LAME returned a packet that is not one MP3 frame");
     }
     out.frames.emplace_back(packet->data, packet->data + packet->size);
-    av_packet_unref(packet.get());
+    av_packet_unref(packet);
   }
 }
 

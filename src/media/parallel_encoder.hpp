@@ -84,7 +84,7 @@ class ParallelEncoder {
   void Work(std::stop_token stop);
   // False when the input ended before this segment (so it does not exist).
   Result<bool> EncodeSegment(int64_t index, EncodedSegment& out);
-  Status Feed(AVCodecContext* encoder, EncodedSegment& out, AVFrame* frame);
+  Status Feed(AVCodecContext* encoder, AVPacket& packet, EncodedSegment& out, AVFrame* frame);
   int64_t FloorLocked() const;
   Status DrainLocked(std::unique_lock<std::mutex>& lock);
   Status Emit(EncodedSegment& segment, int64_t from, int64_t to);
@@ -96,7 +96,10 @@ class ParallelEncoder {
   const std::stop_token stop_;
 
   mutable std::mutex mutex_;
-  std::condition_variable changed_;
+  std::condition_variable data_;   // workers wait for PCM (or the input's end)
+  std::condition_variable space_;  // the converting thread waits for room, or finished segments
+  int data_waiters_ = 0;
+  bool reader_waiting_ = false;
   std::vector<std::vector<float>> window_;  // [channel][slot * frame_samples + sample]
   int64_t produced_ = 0;                    // frames pushed
   int64_t total_samples_ = 0;               // samples pushed

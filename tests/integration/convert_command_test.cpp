@@ -206,6 +206,33 @@ TEST_F(ConvertCommandTest, JsonDescribesEachFile) {
   }
 }
 
+// --threads: a long input is encoded in segments on that many threads (the JSON says how many)
+// and decodes to exactly the PCM of the single pass; 0 threads is a usage error.
+TEST_F(ConvertCommandTest, ThreadsEncodeInSegmentsThatDecodeAsOnePass) {
+  fs::path input = Input("long_speech", "talk.flac");  // 2 minutes
+  fs::path one = dir_ / "one.mp3";
+  fs::path three = dir_ / "three.mp3";
+  ProcessResult r1 = Convert({"--json", "--threads", "1", input.string(), "-o", one.string()});
+  ASSERT_EQ(r1.exit_code, kExitOk) << r1.err;
+  ProcessResult r3 = Convert({"--json", "-t", "3", input.string(), "-o", three.string()});
+  ASSERT_EQ(r3.exit_code, kExitOk) << r3.err;
+  std::vector<json> l1 = JsonLines(r1.out);
+  std::vector<json> l3 = JsonLines(r3.out);
+  ASSERT_EQ(l1.size(), 1u);
+  ASSERT_EQ(l3.size(), 1u);
+  EXPECT_EQ(l1[0].at("segments").get<int>(), 1);
+  EXPECT_EQ(l3[0].at("segments").get<int>(), 3);
+  EXPECT_EQ(l1[0].at("samples").get<int64_t>(), l3[0].at("samples").get<int64_t>());
+  ExpectMp3Of(three, input);
+  auto a = test::DecodeAudio(one, {.strict = true});
+  auto b = test::DecodeAudio(three, {.strict = true});
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(a->pcm == b->pcm) << "the segmented encode decodes differently from the single pass";
+
+  ProcessResult zero = Convert({"--threads", "0", input.string(), "-o", one.string()});
+  EXPECT_EQ(zero.exit_code, kExitUsage) << zero.err;
+}
+
 // One bad file among good ones: the good ones are converted all the same; the exit status says
 // something failed; the bad one is named with its reason, on stderr and in its JSON line.
 TEST_F(ConvertCommandTest, OneFailingInputAmongSeveral) {
