@@ -2,13 +2,20 @@
 
 #include <array>
 
+#include "media/mp3_rates.hpp"
+
 namespace vmp3::media::mp3 {
 namespace {
 
-constexpr std::array<int, 15> kMpeg1Kbps = {0,   32,  40,  48,  56,  64,  80, 96,
-                                            112, 128, 160, 192, 224, 256, 320};
-constexpr std::array<int, 15> kMpeg2Kbps = {0,  8,  16, 24,  32,  40,  48, 56,
-                                            64, 80, 96, 112, 128, 144, 160};
+// MPEG-2 and 2.5 Layer III bit rates by index 1..14 (MPEG-1's are kMp3Bitrates).
+constexpr std::array<int, 14> kLowRateKbps = {8,  16, 24, 32,  40,  48,  56,
+                                              64, 80, 96, 112, 128, 144, 160};
+
+int Kbps(int version, int bitrate_index) {
+  const auto i = static_cast<size_t>(bitrate_index - 1);
+  return version == 1 ? kMp3Bitrates[i] : kLowRateKbps[i];
+}
+
 constexpr std::array<int, 3> kMpeg1Rates = {44100, 48000, 32000};
 
 int FrameBytes(int version, int kbps, int sample_rate, bool padding) {
@@ -52,7 +59,7 @@ std::optional<FrameHeader> ParseHeader(std::span<const uint8_t> b) {
   h.sample_rate = kMpeg1Rates[static_cast<size_t>(rate_index)] / (h.version == 1   ? 1
                                                                   : h.version == 2 ? 2
                                                                                    : 4);
-  h.bitrate_kbps = (h.version == 1 ? kMpeg1Kbps : kMpeg2Kbps)[static_cast<size_t>(h.bitrate_index)];
+  h.bitrate_kbps = Kbps(h.version, h.bitrate_index);
   h.padding = (b[2] >> 1) & 1;
   h.mono = (b[3] >> 6) == 3;
   h.samples = h.version == 1 ? 1152 : 576;
@@ -112,7 +119,7 @@ bool GrowFrame(std::vector<uint8_t>& frame, int extra_bytes) {
   auto header = ParseHeader(frame);
   if (!header || frame.size() < static_cast<size_t>(header->frame_bytes)) return false;
   for (int index = header->bitrate_index + 1; index <= 14; ++index) {
-    int kbps = (header->version == 1 ? kMpeg1Kbps : kMpeg2Kbps)[static_cast<size_t>(index)];
+    int kbps = Kbps(header->version, index);
     int bytes = FrameBytes(header->version, kbps, header->sample_rate, header->padding);
     if (bytes - header->frame_bytes < extra_bytes) continue;
     frame.resize(static_cast<size_t>(header->frame_bytes));

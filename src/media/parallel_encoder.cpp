@@ -189,7 +189,6 @@ Status ParallelEncoder::DrainLocked(std::unique_lock<std::mutex>& lock) {
         status = tl::unexpected(seam.error());
       } else {
         status = Emit(*held_, held_from_, seam->frame);
-        if (seam->grown_bytes > 0) ++grown_frames_;
         held_ = std::move(next);
         held_from_ = seam->frame;
         ++held_index_;

@@ -74,7 +74,6 @@ class ParallelEncoder {
   // Frames encoded so far, counting each global frame once (for progress).
   int64_t frames_encoded() const { return frames_encoded_.load(std::memory_order_relaxed); }
   int segments() const;
-  int grown_frames() const { return grown_frames_; }
 
  private:
   struct Done {
@@ -114,7 +113,6 @@ class ParallelEncoder {
   int64_t held_from_ = 0;  // its first frame not yet handed to the sink
   bool finished_ = false;  // every frame handed to the sink
   int segments_ = 0;
-  int grown_frames_ = 0;
 
   std::atomic<int64_t> frames_encoded_{0};
   std::vector<std::jthread> workers_;

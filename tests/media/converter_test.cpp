@@ -18,6 +18,7 @@
 
 #include "common/io.hpp"
 #include "support/audio_decode.hpp"
+#include "support/convert_file.hpp"
 #include "support/fixtures.hpp"
 
 namespace vmp3::media {
@@ -31,39 +32,9 @@ using test::DominantFrequency;
 using test::Fixture;
 using test::TempDir;
 
-struct Converted {
-  Result<ConvertResult> result;
-  fs::path dir;   // holds nothing but the committed output
-  fs::path path;  // the output, committed only when result has a value
-};
-
-// FileSource -> Convert -> AtomicFileSink, committed on success; the sink is gone on return.
-Converted ConvertFile(const fs::path& input, const ConvertOptions& options = {},
-                      const ConvertControl& control = {}) {
-  Converted c;
-  c.dir = TempDir();
-  c.path = c.dir / "out.mp3";
-  auto source = FileSource::Open(input);
-  if (!source) {
-    c.result = tl::unexpected(source.error());
-    return c;
-  }
-  auto sink = AtomicFileSink::Create(c.path, /*overwrite=*/false);
-  if (!sink) {
-    c.result = tl::unexpected(sink.error());
-    return c;
-  }
-  c.result = Convert(**source, **sink, options, control);
-  if (c.result) {
-    if (auto committed = (*sink)->Commit(); !committed)
-      c.result = tl::unexpected(committed.error());
-  }
-  return c;
-}
-
-std::string Describe(const Error& e) {
-  return std::string(ErrorCodeName(e.code)) + ": " + e.message;
-}
+using Converted = test::ConvertedFile;
+using test::ConvertFile;
+using test::Describe;
 
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

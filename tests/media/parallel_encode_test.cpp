@@ -28,6 +28,7 @@
 #include "media/converter.hpp"
 #include "media/ffmpeg_util.hpp"
 #include "support/audio_decode.hpp"
+#include "support/convert_file.hpp"
 #include "support/fixtures.hpp"
 #include "support/mp3_stream.hpp"
 #include "support/mpg123_decode.hpp"
@@ -42,10 +43,6 @@ using test::Fixture;
 
 // -60 dBFS: the largest PCM difference from single-pass a parallel VBR encode may show anywhere.
 constexpr double kMaxDifference = 0.001;
-
-std::string Describe(const Error& e) {
-  return std::string(ErrorCodeName(e.code)) + ": " + e.message;
-}
 
 std::string Lines(const std::vector<std::string>& lines) {
   std::string s;
@@ -111,34 +108,9 @@ class AvLogCapture {
 
 // --- Converting and judging ---------------------------------------------------------------------
 
-struct Encoded {
-  Result<ConvertResult> result;
-  fs::path dir;
-  fs::path path;  // committed only when result has a value
-};
-
-Encoded Encode(const fs::path& input, const ConvertOptions& options,
-               const ConvertControl& control = {}) {
-  Encoded e;
-  e.dir = test::TempDir();
-  e.path = e.dir / "out.mp3";
-  auto source = FileSource::Open(input);
-  if (!source) {
-    e.result = tl::unexpected(source.error());
-    return e;
-  }
-  auto sink = AtomicFileSink::Create(e.path, /*overwrite=*/false);
-  if (!sink) {
-    e.result = tl::unexpected(sink.error());
-    return e;
-  }
-  e.result = Convert(**source, **sink, options, control);
-  if (e.result) {
-    if (auto committed = (*sink)->Commit(); !committed)
-      e.result = tl::unexpected(committed.error());
-  }
-  return e;
-}
+using Encoded = test::ConvertedFile;
+using test::ConvertFile;
+using test::Describe;
 
 // Everything the two decoders and the inspector say about one MP3.
 struct Judged {
@@ -258,7 +230,7 @@ std::shared_ptr<const Reference> SinglePass(const Case& c, const ConvertOptions&
   ref->source_samples = SourceSamples(c);
   ConvertOptions single = options;
   single.threads = 1;
-  Encoded e = Encode(Fixture(c.fixture), single);
+  Encoded e = ConvertFile(Fixture(c.fixture), single);
   if (!e.result) {
     ADD_FAILURE() << "single pass: " << Describe(e.result.error());
     return nullptr;
@@ -374,7 +346,7 @@ TEST_P(ParallelEncodeTest, MatchesSinglePass) {
     ConvertOptions o = base;
     o.threads = threads;
     o.segment_seconds = SegmentSeconds(ref->source_samples, c.out_rate, threads);
-    Encoded e = Encode(Fixture(c.fixture), o);
+    Encoded e = ConvertFile(Fixture(c.fixture), o);
     ASSERT_TRUE(e.result) << Describe(e.result.error());
     EXPECT_EQ(e.result->segments, threads);
     EXPECT_EQ(e.result->samples, ref->source_samples);
@@ -436,7 +408,7 @@ const Case kLoud{"long_loud", std::nullopt, 44100, 2, true};
 TEST(ParallelEncodeOptionsTest, AutomaticSegmentsMatchSinglePass) {
   auto ref = SinglePass(kLoud, {}, "long_loud/vbr");
   ASSERT_TRUE(ref && ref->judged);
-  Encoded e = Encode(Fixture(kLoud.fixture), {.threads = 2});
+  Encoded e = ConvertFile(Fixture(kLoud.fixture), {.threads = 2});
   ASSERT_TRUE(e.result) << Describe(e.result.error());
   auto j = Judge(e.path, ref->source_samples);
   ASSERT_TRUE(j);
@@ -465,7 +437,7 @@ TEST(ParallelEncodeCbrTest, EveryFrameAtTheRateAndQualityAsSinglePass) {
     ConvertOptions o = cbr;
     o.threads = threads;
     o.segment_seconds = SegmentSeconds(n, 44100, threads);
-    Encoded e = Encode(Fixture(kLoud.fixture), o);
+    Encoded e = ConvertFile(Fixture(kLoud.fixture), o);
     ASSERT_TRUE(e.result) << Describe(e.result.error());
     EXPECT_EQ(e.result->segments, threads);
     auto j = Judge(e.path, n);
@@ -500,7 +472,7 @@ TEST(ParallelEncodeNegativeControlTest, UnrepairedSeamsFailTheChecks) {
   ASSERT_TRUE(ref && ref->judged);
   ConvertOptions o{.threads = 2, .repair_seams = false};
   o.segment_seconds = SegmentSeconds(ref->source_samples, 44100, 2);
-  Encoded e = Encode(Fixture(kLoud.fixture), o);
+  Encoded e = ConvertFile(Fixture(kLoud.fixture), o);
   ASSERT_TRUE(e.result) << Describe(e.result.error());
   ASSERT_EQ(e.result->segments, 2);
   auto j = Judge(e.path, ref->source_samples);
@@ -528,7 +500,7 @@ TEST(ParallelEncodeOptionsTest, TagsAndCoverSurvive) {
   std::vector<int> segments;
   {
     SCOPED_TRACE("tagged");
-    Encoded e = Encode(Fixture("tagged"), o);
+    Encoded e = ConvertFile(Fixture("tagged"), o);
     ASSERT_TRUE(e.result) << Describe(e.result.error());
     auto out = DecodeAudio(e.path, {.keep_pcm = false});
     ASSERT_TRUE(out) << Describe(out.error());
@@ -551,7 +523,7 @@ TEST(ParallelEncodeOptionsTest, TagsAndCoverSurvive) {
     auto src = DecodeAudio(Fixture("cover_mp4"), {.keep_pcm = false});
     ASSERT_TRUE(src);
     ASSERT_TRUE(src->has_cover);
-    Encoded e = Encode(Fixture("cover_mp4"), o);
+    Encoded e = ConvertFile(Fixture("cover_mp4"), o);
     ASSERT_TRUE(e.result) << Describe(e.result.error());
     EXPECT_TRUE(e.result->cover_art);
     auto j = Judge(e.path, src->samples);
@@ -575,7 +547,7 @@ TEST(ParallelEncodeOptionsTest, ProgressIsOneSmoothBar) {
     values.push_back(p);
     other_thread |= std::this_thread::get_id() != caller;
   };
-  Encoded e = Encode(Fixture("long_speech"), {.threads = 2, .segment_seconds = 30}, control);
+  Encoded e = ConvertFile(Fixture("long_speech"), {.threads = 2, .segment_seconds = 30}, control);
   ASSERT_TRUE(e.result) << Describe(e.result.error());
   EXPECT_FALSE(other_thread) << "called from another thread than Convert's caller";
   ASSERT_FALSE(values.empty());
@@ -606,7 +578,7 @@ TEST(ParallelEncodeOptionsTest, StopFromProgressReturnsCancelledPromptly) {
       stop.request_stop();
     }
   };
-  Encoded e = Encode(Fixture(kLoud.fixture), {.threads = 2, .segment_seconds = 45}, control);
+  Encoded e = ConvertFile(Fixture(kLoud.fixture), {.threads = 2, .segment_seconds = 45}, control);
   const auto returned_at = Clock::now();
   ASSERT_TRUE(stop.stop_requested()) << "progress never reached 30%";
   ASSERT_FALSE(e.result) << "finished although cancelled";
@@ -618,8 +590,8 @@ TEST(ParallelEncodeOptionsTest, StopFromProgressReturnsCancelledPromptly) {
 }
 
 TEST(ParallelEncodeOptionsTest, OutputLimitHolds) {
-  Encoded e = Encode(Fixture(kLoud.fixture),
-                     {.max_output_bytes = 100000, .threads = 2, .segment_seconds = 45});
+  Encoded e = ConvertFile(Fixture(kLoud.fixture),
+                          {.max_output_bytes = 100000, .threads = 2, .segment_seconds = 45});
   ASSERT_FALSE(e.result);
   EXPECT_EQ(e.result.error().code, ErrorCode::kOutputTooLarge) << Describe(e.result.error());
   EXPECT_FALSE(fs::exists(e.path));

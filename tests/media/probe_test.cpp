@@ -8,22 +8,20 @@
 
 #include "common/io.hpp"
 #include "media/media_info.hpp"
+#include "support/convert_file.hpp"
 #include "support/fixtures.hpp"
 
 namespace vmp3::media {
 namespace {
 
 using test::AudioFixture;
+using test::Describe;
 using test::Fixture;
 
 Result<MediaInfo> ProbeFixture(std::string_view name) {
   auto source = FileSource::Open(Fixture(name));
   if (!source) return tl::unexpected(source.error());
   return Probe(**source);
-}
-
-std::string Describe(const Error& e) {
-  return std::string(ErrorCodeName(e.code)) + ": " + e.message;
 }
 
 const StreamInfo* StreamAt(const MediaInfo& info, int index) {
