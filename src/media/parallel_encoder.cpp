@@ -108,6 +108,13 @@ Status ParallelEncoder::FailLocked(Error error) {
   return tl::unexpected(*error_);
 }
 
+void ParallelEncoder::WaitForDataLocked(std::unique_lock<std::mutex>& lock, int64_t want) {
+  while (!(aborted_ || input_ended_ || produced_ >= want)) {
+    data_wanted_ = std::min(data_wanted_, want);
+    data_.wait(lock);
+  }
+}
+
 int64_t ParallelEncoder::FloorLocked() const {
   int64_t floor = std::max<int64_t>(0, next_segment_ * plan_.segment_frames - plan_.preroll_frames);
   for (const auto& [index, position] : positions_) floor = std::min(floor, position);
@@ -139,7 +146,10 @@ Status ParallelEncoder::Push(const AVFrame& frame) {
   }
   ++produced_;
   total_samples_ += static_cast<int64_t>(samples);
-  if (data_waiters_ > 0) data_.notify_all();
+  if (produced_ >= data_wanted_) {
+    data_wanted_ = kNobody;
+    data_.notify_all();
+  }
   return {};
 }
 
@@ -243,9 +253,7 @@ Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) 
     // encoded everything there was and is the last).
     std::unique_lock lock(mutex_);
     const int64_t needed = out.kept_from + plan_.postroll_frames;
-    ++data_waiters_;
-    data_.wait(lock, [&] { return aborted_ || produced_ > needed || input_ended_; });
-    --data_waiters_;
+    WaitForDataLocked(lock, needed + 1);
     if (aborted_) return tl::unexpected(error_.value_or(Cancelled()));
     if (produced_ <= needed) return false;
   }
@@ -273,12 +281,12 @@ Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) 
     {
       std::unique_lock lock(mutex_);
       positions_[index] = f;
-      if (reader_waiting_ && f % kBatchFrames == 0) space_.notify_one();
-      if (!(f < produced_ || input_ended_ || aborted_)) {
-        ++data_waiters_;
-        data_.wait(lock, [&] { return aborted_ || f < produced_ || input_ended_; });
-        --data_waiters_;
+      // Only the oldest worker makes room: wake the converting thread once it has a batch.
+      if (reader_waiting_ && f % kBatchFrames == 0 &&
+          produced_ - FloorLocked() <= plan_.window_frames - kBatchFrames) {
+        space_.notify_one();
       }
+      if (f >= produced_) WaitForDataLocked(lock, std::min(f + kBatchFrames, stop_at));
       if (aborted_) return tl::unexpected(error_.value_or(Cancelled()));
       if (f >= produced_) break;  // the input ended inside this segment: it is the last
       const int64_t samples = std::min<int64_t>(fs, total_samples_ - f * fs);

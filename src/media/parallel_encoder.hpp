@@ -85,6 +85,8 @@ class ParallelEncoder {
   Result<bool> EncodeSegment(int64_t index, EncodedSegment& out);
   Status Feed(AVCodecContext* encoder, AVPacket& packet, EncodedSegment& out, AVFrame* frame);
   int64_t FloorLocked() const;
+  // Waits until `produced_` reaches `want`, the input ends or the encoder aborts.
+  void WaitForDataLocked(std::unique_lock<std::mutex>& lock, int64_t want);
   Status DrainLocked(std::unique_lock<std::mutex>& lock);
   Status Emit(EncodedSegment& segment, int64_t from, int64_t to);
   Status FailLocked(Error error);
@@ -97,7 +99,10 @@ class ParallelEncoder {
   mutable std::mutex mutex_;
   std::condition_variable data_;   // workers wait for PCM (or the input's end)
   std::condition_variable space_;  // the converting thread waits for room, or finished segments
-  int data_waiters_ = 0;
+  // The smallest `produced_` a waiting worker needs (kNobody: none waits); workers ask for a
+  // batch of frames, so the converting thread wakes them once a batch, not once a frame.
+  static constexpr int64_t kNobody = INT64_MAX;
+  int64_t data_wanted_ = kNobody;
   bool reader_waiting_ = false;
   std::vector<std::vector<float>> window_;  // [channel][slot * frame_samples + sample]
   int64_t produced_ = 0;                    // frames pushed
