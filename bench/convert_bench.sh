@@ -46,6 +46,8 @@ else
   BIG_SIZE=1280x720 BIG_NAME=720p SMALL_SIZE=640x360 SMALL_NAME=360p
 fi
 
+CORES=$(nproc)
+
 die() { echo "convert_bench: $*" >&2; exit 1; }
 [[ -x $VMP3 ]] || die "$VMP3 not found or not executable (build it: make build)"
 command -v "$FFMPEG" >/dev/null || die "ffmpeg not found (set FFMPEG)"
@@ -172,21 +174,29 @@ bench_input() {
 # shellcheck disable=SC2016  # expanded later, by eval in bench_input
 FF_LAME='"$FFMPEG" -nostdin -y -i "$IN" -vn -c:a libmp3lame -q:a 2 "$OUT"'
 # shellcheck disable=SC2016
-VMP3_CONVERT='"$VMP3" convert "$IN" -o "$OUT" --overwrite'
+VMP3_CONVERT='"$VMP3" convert "$IN" -o "$OUT" --overwrite --json'
+# The machine's own limit: one single-threaded ffmpeg per core, all at once (the row's wall time is
+# for all of them; a virtual machine's cores often give less than N times one core's throughput).
+# shellcheck disable=SC2016
+FF_EVERY_CORE='bash -c '"'"'for i in $(seq 2 "$1"); do "$2" -nostdin -y -i "$3" -vn -c:a libmp3lame -q:a 2 "$4.$i.mp3" & done; "$2" -nostdin -y -i "$3" -vn -c:a libmp3lame -q:a 2 "$4"; wait'"'"' - "$CORES" "$FFMPEG" "$IN" "$OUT"'
 
 describe() {  # "720p H.264/AAC MP4, 10 min, 480 MB"
   echo "$1, $(awk -v s="$2" 'BEGIN { if (s >= 60) printf "%d min", s / 60; else printf "%d s", s }'), $(file_mb "$CACHE/$3") MB"
 }
 
 # vmp3 convert's default uses every core (a long input is encoded in parallel segments); the
-# 10-minute input also runs the scaling curve, --threads 1 (single pass) to 4.
-CORES=$(nproc)
+# 10-minute input also runs the scaling curve, --threads 1 (single pass) to 4, the single pass and
+# 2 threads confined to one core (the CPU parallel encoding adds, without the slow-down two busy
+# cores of this machine cause each other), and one ffmpeg per core at once (the machine's bound).
 bench_input "$MP4_SHORT" "$(describe "$BIG_NAME H.264/AAC MP4" "$SHORT" "$MP4_SHORT")" \
   "mp4s_vmp3|vmp3 convert (V2; default: $CORES threads)|$VMP3_CONVERT" \
   "mp4s_vmp3_t1|vmp3 convert --threads 1 (V2, single pass)|$VMP3_CONVERT --threads 1" \
   "mp4s_vmp3_t2|vmp3 convert --threads 2|$VMP3_CONVERT --threads 2" \
   "mp4s_vmp3_t3|vmp3 convert --threads 3|$VMP3_CONVERT --threads 3" \
   "mp4s_vmp3_t4|vmp3 convert --threads 4|$VMP3_CONVERT --threads 4" \
+  "mp4s_vmp3_pin1|vmp3 convert --threads 1, on one core (taskset -c 0)|taskset -c 0 $VMP3_CONVERT --threads 1" \
+  "mp4s_vmp3_pin2|vmp3 convert --threads 2, on one core (taskset -c 0)|taskset -c 0 $VMP3_CONVERT --threads 2" \
+  "mp4s_ffmpeg_every_core|$CORES × ffmpeg libmp3lame -q:a 2 at once (wall for all)|$FF_EVERY_CORE" \
   "mp4s_ffmpeg_lame|ffmpeg libmp3lame -q:a 2|$FF_LAME"
 bench_input "$MP4_LONG" "$(describe "$SMALL_NAME H.264/AAC MP4" "$LONG" "$MP4_LONG")" \
   "mp4l_vmp3|vmp3 convert (V2; default: $CORES threads)|$VMP3_CONVERT" \
@@ -207,12 +217,34 @@ length() { awk -v s="$1" 'BEGIN { if (s >= 60) printf "%d min", s / 60; else pri
 CPU_SUM=()
 CPU_SUM+=("- $(length "$SHORT"): --threads 2 vs 3 vs 4 vs single pass, decoded PCM: $(same_pcm mp4s_vmp3_t2 mp4s_vmp3_t1), $(same_pcm mp4s_vmp3_t3 mp4s_vmp3_t1), $(same_pcm mp4s_vmp3_t4 mp4s_vmp3_t1).")
 CPU_SUM+=("- $(length "$LONG"): default vs single pass, decoded PCM: $(same_pcm mp4l_vmp3 mp4l_vmp3_t1).")
+percent() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%+.1f %%", (a / b - 1) * 100; else print "n/a" }'; }
+# The frames LAME encoded for a case's output (its --json line in the log) over the stream's:
+# the work the segments' pre- and post-roll add, counted, not timed.
+lame_work() {
+  python3 - "$LOG" "$WORK/$1.mp3" <<'PY'
+import json, sys
+log, out = sys.argv[1], sys.argv[2]
+found = None
+for line in open(log, encoding="utf-8", errors="replace"):
+    if line.startswith("{") and f'"output":"{out}"' in line:
+        found = json.loads(line)
+if not found or not found.get("frames"):
+    print("n/a")
+else:
+    print(f"{found['encoded_frames']} frames encoded for {found['frames']} "
+          f"({(found['encoded_frames'] / found['frames'] - 1) * 100:+.1f} %, "
+          f"{found['segments']} segments)")
+PY
+}
 for pair in "mp4s:$(length "$SHORT")" "mp4l:$(length "$LONG")"; do
   id=${pair%%:*} what=${pair#*:}
   t1_cpu=$(median "$WORK/${id}_vmp3_t1.cpu")
   par_cpu=$(median "$WORK/${id}_vmp3.cpu")
-  CPU_SUM+=("- $what: the default ($CORES threads) takes $(ratio "${WALL[${id}_vmp3]}" "${WALL[${id}_ffmpeg_lame]}")x ffmpeg's wall time and $(ratio "${WALL[${id}_vmp3]}" "${WALL[${id}_vmp3_t1]}")x the single pass's; CPU overhead vs the single pass: $(awk -v a="$par_cpu" -v b="$t1_cpu" 'BEGIN { if (b > 0) printf "%+.1f %%", (a / b - 1) * 100; else print "n/a" }').")
+  CPU_SUM+=("- $what: the default ($CORES threads) takes $(ratio "${WALL[${id}_vmp3]}" "${WALL[${id}_ffmpeg_lame]}")x ffmpeg's wall time and $(ratio "${WALL[${id}_vmp3]}" "${WALL[${id}_vmp3_t1]}")x the single pass's; CPU overhead vs the single pass: $(percent "$par_cpu" "$t1_cpu"); LAME's work: $(lame_work "${id}_vmp3").")
 done
+every_core=$(awk -v w="${WALL[mp4s_ffmpeg_every_core]}" -v n="$CORES" 'BEGIN { printf "%.2f", w / n }')
+CPU_SUM+=("- $(length "$SHORT"), this machine's bound: $CORES ffmpeg encodes at once take ${WALL[mp4s_ffmpeg_every_core]} s, $every_core s a file = $(ratio "$every_core" "${WALL[mp4s_ffmpeg_lame]}")x one alone (perfect cores: $(awk -v n="$CORES" 'BEGIN { printf "%.2f", 1 / n }')x); the default's $(ratio "${WALL[mp4s_vmp3]}" "${WALL[mp4s_ffmpeg_lame]}")x is $(ratio "${WALL[mp4s_vmp3]}" "$every_core")x that bound.")
+CPU_SUM+=("- $(length "$SHORT") on one core (taskset): --threads 2 vs the single pass, CPU $(percent "$(median "$WORK/mp4s_vmp3_pin2.cpu")" "$(median "$WORK/mp4s_vmp3_pin1.cpu")"); on both cores: $(percent "$(median "$WORK/mp4s_vmp3_t2.cpu")" "$(median "$WORK/mp4s_vmp3_t1.cpu")").")
 
 # ---- Report ------------------------------------------------------------------------------------
 

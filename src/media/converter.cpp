@@ -663,7 +663,10 @@ Status Conversion::SendToEncoder(AVFrame* frame) {
         frame ? parallel_->Push(*frame) : parallel_->Finish([this] { ReportParallelProgress(); });
     if (!s) return s;
     ReportParallelProgress();
-    if (!frame) result_.segments = parallel_->segments();
+    if (!frame) {
+      result_.segments = parallel_->segments();
+      result_.encoded_frames = parallel_->frames_lame_encoded();
+    }
     return s;
   }
   int err = avcodec_send_frame(encoder_.get(), frame);
@@ -674,6 +677,7 @@ Status Conversion::SendToEncoder(AVFrame* frame) {
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return {};
     if (err < 0)
       return MakeError(ErrorCode::kInternal, fmt::format("LAME failed ({})", AvErrorText(err)));
+    ++result_.encoded_frames;
     if (auto s = QueuePacket(packet_.get()); !s) return s;
   }
 }
@@ -701,6 +705,7 @@ Status Conversion::WriteLastPacket() {
   // exactly: every frame's samples minus the encoder delay, the decoder delay and the payload.
   constexpr int64_t kDecoderDelay = 528 + 1;
   int64_t frames = written_packets_ + 1;
+  result_.frames = frames;
   int64_t encoder_delay = encoder_->initial_padding - kDecoderDelay;
   int64_t end_padding =
       frames * encoder_->frame_size - encoder_delay - sent_samples_ - kDecoderDelay;

@@ -65,7 +65,9 @@ void to_json(nlohmann::json& j, const ConvertResult& r) {
                      {"bitrate_kbps", r.bit_rate_kbps},
                      {"damaged_packets", r.damaged_packets},
                      {"cover_art", r.cover_art},
-                     {"segments", r.segments}};
+                     {"segments", r.segments},
+                     {"frames", r.frames},
+                     {"encoded_frames", r.encoded_frames}};
 }
 
 }  // namespace vmp3::media

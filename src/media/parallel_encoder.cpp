@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "media/mp3_frame.hpp"
 
@@ -78,9 +82,16 @@ double ParallelMinimumSeconds() { return 2 * kMinSegmentSeconds; }
 ParallelEncoder::ParallelEncoder(const ParallelPlan& plan, EncoderFactory factory, FrameSink sink,
                                  std::stop_token stop)
     : plan_(plan), factory_(std::move(factory)), sink_(std::move(sink)), stop_(std::move(stop)) {
-  window_.assign(
-      static_cast<size_t>(plan_.channels),
-      std::vector<float>(static_cast<size_t>(plan_.window_frames * plan_.frame_samples)));
+  // One block, in 2 MB pages where the kernel offers them: a 32 MB window then costs ~16 page
+  // faults instead of ~8000 (each a few microseconds in a virtual machine).
+  constexpr size_t kHugePage = size_t{2} << 20;
+  plane_ = static_cast<size_t>(plan_.window_frames * plan_.frame_samples);
+  const size_t bytes =
+      (plane_ * static_cast<size_t>(plan_.channels) * sizeof(float) + kHugePage - 1) / kHugePage *
+      kHugePage;
+  window_.reset(static_cast<float*>(std::aligned_alloc(kHugePage, bytes)));
+  if (!window_) throw std::bad_alloc();
+  madvise(window_.get(), bytes, MADV_HUGEPAGE);  // advice only: plain pages if refused
   for (int i = 0; i < plan_.threads; ++i)
     workers_.emplace_back([this](std::stop_token token) { Work(token); });
 }
@@ -141,7 +152,7 @@ Status ParallelEncoder::Push(const AVFrame& frame) {
   const size_t offset =
       static_cast<size_t>((produced_ % plan_.window_frames) * plan_.frame_samples);
   for (int ch = 0; ch < plan_.channels; ++ch) {
-    std::memcpy(window_[static_cast<size_t>(ch)].data() + offset, frame.extended_data[ch],
+    std::memcpy(Plane(ch) + offset, frame.extended_data[ch],
                 samples * sizeof(float));
   }
   ++produced_;
@@ -293,7 +304,7 @@ Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) 
       frame->nb_samples = static_cast<int>(samples);
       const size_t offset = static_cast<size_t>((f % plan_.window_frames) * fs);
       for (int ch = 0; ch < plan_.channels; ++ch) {
-        std::memcpy(frame->extended_data[ch], window_[static_cast<size_t>(ch)].data() + offset,
+        std::memcpy(frame->extended_data[ch], Plane(ch) + offset,
                     static_cast<size_t>(samples) * sizeof(float));
       }
     }
@@ -309,6 +320,7 @@ Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) 
     space_.notify_all();
   }
   if (auto s = Feed(encoder->get(), *packet, out, nullptr); !s) return tl::unexpected(s.error());
+  frames_lame_encoded_.fetch_add(static_cast<int64_t>(out.frames.size()));
   return true;
 }
 

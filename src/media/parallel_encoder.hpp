@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -74,6 +75,8 @@ class ParallelEncoder {
   // Frames encoded so far, counting each global frame once (for progress).
   int64_t frames_encoded() const { return frames_encoded_.load(std::memory_order_relaxed); }
   int segments() const;
+  // Frames the workers' LAMEs returned, pre-roll, post-roll and flushes included.
+  int64_t frames_lame_encoded() const { return frames_lame_encoded_.load(); }
 
  private:
   struct Done {
@@ -104,7 +107,12 @@ class ParallelEncoder {
   static constexpr int64_t kNobody = INT64_MAX;
   int64_t data_wanted_ = kNobody;
   bool reader_waiting_ = false;
-  std::vector<std::vector<float>> window_;  // [channel][slot * frame_samples + sample]
+  struct FreeWindow {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, FreeWindow> window_;  // channel planes of `plane_` floats each
+  size_t plane_ = 0;                           // window_frames * frame_samples
+  float* Plane(int channel) const { return window_.get() + static_cast<size_t>(channel) * plane_; }
   int64_t produced_ = 0;                    // frames pushed
   int64_t total_samples_ = 0;               // samples pushed
   bool input_ended_ = false;
@@ -120,6 +128,7 @@ class ParallelEncoder {
   int segments_ = 0;
 
   std::atomic<int64_t> frames_encoded_{0};
+  std::atomic<int64_t> frames_lame_encoded_{0};
   std::vector<std::jthread> workers_;
 };
 

@@ -25,7 +25,7 @@ import docs_support as ds
 
 # Rows of each table: convert_bench.sh, each input with its commands ("Commands compared" in
 # bench/README.md); service_bench.sh, its measures per mode.
-CONVERT_ROWS = 13
+CONVERT_ROWS = 16
 SERVICE_ROWS = {"embedded": 6, "distributed": 5}
 BUDGET_S = 240  # the first run generates the inputs (seconds); later runs reuse them
 

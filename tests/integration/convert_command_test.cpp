@@ -223,6 +223,13 @@ TEST_F(ConvertCommandTest, ThreadsEncodeInSegmentsThatDecodeAsOnePass) {
   EXPECT_EQ(l1[0].at("segments").get<int>(), 1);
   EXPECT_EQ(l3[0].at("segments").get<int>(), 3);
   EXPECT_EQ(l1[0].at("samples").get<int64_t>(), l3[0].at("samples").get<int64_t>());
+  // The work segments add: every seam re-encodes a pre-roll (128 frames) and a few more.
+  const auto frames = l1[0].at("frames").get<int64_t>();
+  EXPECT_GT(frames, 4500);  // 2 minutes at 44.1 kHz: 4594
+  EXPECT_EQ(l3[0].at("frames").get<int64_t>(), frames);
+  EXPECT_EQ(l1[0].at("encoded_frames").get<int64_t>(), frames);
+  EXPECT_GE(l3[0].at("encoded_frames").get<int64_t>(), frames + 2 * 128);
+  EXPECT_LE(l3[0].at("encoded_frames").get<int64_t>(), frames + 2 * 160);
   ExpectMp3Of(three, input);
   auto a = test::DecodeAudio(one, {.strict = true});
   auto b = test::DecodeAudio(three, {.strict = true});
