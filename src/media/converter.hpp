@@ -71,7 +71,7 @@ struct ConvertResult {
   int bit_rate_kbps = 0;        // average
   int64_t damaged_packets = 0;  // skipped because they failed to decode
   bool cover_art = false;
-  int segments = 1;  // encoded in this many parallel segments (1: one pass, or stream copy)
+  int segments = 1;    // encoded in this many parallel segments (1: one pass, or stream copy)
   int64_t frames = 0;  // MP3 frames in the output (0 for a stream copy)
   // Frames LAME encoded: `frames` in one pass; in segments also each segment's pre- and
   // post-roll and flush, the work parallel encoding adds (bench/README.md).

@@ -1,7 +1,6 @@
 #include "media/parallel_encoder.hpp"
 
 #include <fmt/format.h>
-
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -152,8 +151,7 @@ Status ParallelEncoder::Push(const AVFrame& frame) {
   const size_t offset =
       static_cast<size_t>((produced_ % plan_.window_frames) * plan_.frame_samples);
   for (int ch = 0; ch < plan_.channels; ++ch) {
-    std::memcpy(Plane(ch) + offset, frame.extended_data[ch],
-                samples * sizeof(float));
+    std::memcpy(Plane(ch) + offset, frame.extended_data[ch], samples * sizeof(float));
   }
   ++produced_;
   total_samples_ += static_cast<int64_t>(samples);

@@ -113,8 +113,8 @@ class ParallelEncoder {
   std::unique_ptr<float, FreeWindow> window_;  // channel planes of `plane_` floats each
   size_t plane_ = 0;                           // window_frames * frame_samples
   float* Plane(int channel) const { return window_.get() + static_cast<size_t>(channel) * plane_; }
-  int64_t produced_ = 0;                    // frames pushed
-  int64_t total_samples_ = 0;               // samples pushed
+  int64_t produced_ = 0;       // frames pushed
+  int64_t total_samples_ = 0;  // samples pushed
   bool input_ended_ = false;
   bool aborted_ = false;
   std::optional<Error> error_;
