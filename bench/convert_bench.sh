@@ -2,7 +2,7 @@
 # vmp3 convert vs the ffmpeg CLI, side by side on the same generated inputs.
 #
 # Usage: bench/convert_bench.sh                  full run: ~10 min of input generation the first
-#                                                time, then 3 repetitions of every command
+#                                                time, then 5 repetitions of every command
 #        BENCH_SMOKE=1 bench/convert_bench.sh    smoke run: 3-5 s inputs of 320x180 or less, one
 #                                                repetition, the table written under the build
 #                                                directory; proves the script works in seconds
@@ -11,7 +11,7 @@
 #   VMP3_BUILD_DIR     the build directory (default build; `make bench` passes its BUILD_DIR)
 #   VMP3               the vmp3 binary (default: $VMP3_BUILD_DIR/vmp3)
 #   FFMPEG             the ffmpeg binary (default: ffmpeg on PATH)
-#   BENCH_REPS         repetitions of each command (default 3; 1 in smoke mode)
+#   BENCH_REPS         repetitions of each command (default 5; 1 in smoke mode)
 #   BENCH_CACHE        where generated inputs are kept and reused (default
 #                      $VMP3_BUILD_DIR/bench-inputs, $VMP3_BUILD_DIR/bench-inputs-smoke in smoke mode)
 #   BENCH_RESULTS_DIR  where the Markdown table is written (default bench/results;
@@ -39,7 +39,7 @@ if [[ $SMOKE == 1 ]]; then
   SHORT=3 LONG=5
   BIG_SIZE=320x180 BIG_NAME=180p SMALL_SIZE=160x90 SMALL_NAME=90p
 else
-  REPS=${BENCH_REPS:-3}
+  REPS=${BENCH_REPS:-5}
   CACHE=${BENCH_CACHE:-$BUILD/bench-inputs}
   RESULTS_DIR=${BENCH_RESULTS_DIR:-$ROOT/bench/results}
   SHORT=600 LONG=3600
@@ -120,12 +120,28 @@ run() {
   echo "$rss" >>"$WORK/$id.rss"
 }
 
+# peak_private_mb COMMAND...: runs once, sampling the process's private (anonymous) resident
+# memory every 20 ms; prints its peak in MB. Peak RSS above also counts the shared libraries'
+# pages (~32 MB of FFmpeg and its codecs), which every process using them shares.
+peak_private_mb() {
+  "$@" >>"$LOG" 2>&1 &
+  local pid=$! peak=0 kb
+  while kill -0 "$pid" 2>/dev/null; do
+    kb=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    [[ -n $kb && $kb -gt $peak ]] && peak=$kb
+    sleep 0.02
+  done
+  wait "$pid" || die "command failed: $*"
+  mb "$peak"
+}
+
 median() {  # median of the numbers in file $1
   sort -g "$1" | awk '{ v[NR] = $1 }
     END { if (NR == 0) { print "nan"; exit }
           if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+best() { sort -g "$1" | head -n 1; }  # the fastest of the runs in file $1
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }  # KB -> MB (RSS)
 file_mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf (b < 1e7 ? "%.2f" : "%.0f"), b / 1e6 }'; }
@@ -133,7 +149,8 @@ file_mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf (b < 1e7 ? "%.2f" : "%
 # The cases of one input, in table order: ID|LABEL|COMMAND (the command is eval'ed with $IN and
 # $OUT set; OUT is per case so outputs can be compared afterwards).
 declare -a ROWS=()
-declare -A WALL=()  # median wall time by case ID
+declare -A WALL=()     # median wall time by case ID
+declare -A PRIVATE=()  # peak private memory (MB) by case ID
 
 bench_input() {
   local file=$1 title=$2
@@ -167,7 +184,7 @@ bench_input() {
     cpu=$(median "$WORK/$id.cpu")
     rss=$(median "$WORK/$id.rss")
     WALL[$id]=$wall
-    ROWS+=("| $title | $label | $wall | $cpu | $(mb "$rss") | $(file_mb "$WORK/$id.mp3") | $(ratio "$wall" "$ref_wall") | $(ratio "$cpu" "$ref_cpu") | $(ratio "$rss" "$ref_rss") |")
+    ROWS+=("| $title | $label | $wall | $(best "$WORK/$id.wall") | $cpu | $(mb "$rss") | $(file_mb "$WORK/$id.mp3") | $(ratio "$wall" "$ref_wall") | $(ratio "$(best "$WORK/$id.wall")" "$(best "$WORK/$ref_id.wall")") | $(ratio "$cpu" "$ref_cpu") | $(ratio "$rss" "$ref_rss") |")
   done
 }
 
@@ -244,6 +261,12 @@ for pair in "mp4s:$(length "$SHORT")" "mp4l:$(length "$LONG")"; do
 done
 every_core=$(awk -v w="${WALL[mp4s_ffmpeg_every_core]}" -v n="$CORES" 'BEGIN { printf "%.2f", w / n }')
 CPU_SUM+=("- $(length "$SHORT"), this machine's bound: $CORES ffmpeg encodes at once take ${WALL[mp4s_ffmpeg_every_core]} s, $every_core s a file = $(ratio "$every_core" "${WALL[mp4s_ffmpeg_lame]}")x one alone (perfect cores: $(awk -v n="$CORES" 'BEGIN { printf "%.2f", 1 / n }')x); the default's $(ratio "${WALL[mp4s_vmp3]}" "${WALL[mp4s_ffmpeg_lame]}")x is $(ratio "${WALL[mp4s_vmp3]}" "$every_core")x that bound.")
+for id in mp4s_vmp3_t1 mp4s_vmp3 mp4l_vmp3_t1 mp4l_vmp3; do
+  case $id in mp4s_*) IN=$CACHE/$MP4_SHORT ;; *) IN=$CACHE/$MP4_LONG ;; esac
+  case $id in *_t1) extra=(--threads 1) ;; *) extra=() ;; esac
+  PRIVATE[$id]=$(peak_private_mb "$VMP3" convert "$IN" -o "$WORK/private.mp3" --overwrite "${extra[@]}")
+done
+CPU_SUM+=("- Peak private (anonymous) memory, sampled every 20 ms: $(length "$SHORT") single pass ${PRIVATE[mp4s_vmp3_t1]} MB, default ${PRIVATE[mp4s_vmp3]} MB; $(length "$LONG") ${PRIVATE[mp4l_vmp3_t1]} MB and ${PRIVATE[mp4l_vmp3]} MB (peak RSS also counts ~32 MB of shared library pages).")
 CPU_SUM+=("- $(length "$SHORT") on one core (taskset): --threads 2 vs the single pass, CPU $(percent "$(median "$WORK/mp4s_vmp3_pin2.cpu")" "$(median "$WORK/mp4s_vmp3_pin1.cpu")"); on both cores: $(percent "$(median "$WORK/mp4s_vmp3_t2.cpu")" "$(median "$WORK/mp4s_vmp3_t1.cpu")").")
 
 # ---- Report ------------------------------------------------------------------------------------
@@ -262,12 +285,13 @@ report=$RESULTS_DIR/convert-$stamp$suffix.md
   echo
   echo "- Machine: $cpu_model, $(nproc) CPUs, $mem_gb GB RAM, $(uname -sr)"
   echo "- $("$VMP3" --version); $("$FFMPEG" -version | head -n 1 | cut -d' ' -f1-3)"
-  echo "- Median of $REPS run(s) each, measured with GNU time; CPU = user + sys; ratios are"
+  echo "- Median of $REPS run(s) each (and the best, as this machine's speed drifts by up to a"
+  echo "  third between runs), measured with GNU time; CPU = user + sys; ratios are"
   echo "  against \`ffmpeg -nostdin -y -i IN -vn -c:a libmp3lame -q:a 2 OUT\` on the same input"
   echo "  (below 1.00 means vmp3 is faster / uses less)."
   echo
-  echo "| Input | Command | Wall s | CPU s | Peak RSS MB | Output MB | Wall ratio | CPU ratio | RSS ratio |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| Input | Command | Wall s | Best wall s | CPU s | Peak RSS MB | Output MB | Wall ratio | Best wall ratio | CPU ratio | RSS ratio |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
   printf '%s\n' "${CPU_SUM[@]}"
