@@ -73,10 +73,20 @@ ParallelPlan ParallelPlan::For(int threads, int channels, int frame_samples, int
   // budget for a long input; less for a short one), and never less than one whole segment.
   plan.window_frames = std::max((plan.threads - 1) * (plan.segment_frames + overlap) + 1,
                                 plan.segment_frames + overlap + 1);
+  plan.expected_frames = expected_frames;
   return plan;
 }
 
 double ParallelMinimumSeconds() { return 2 * kMinSegmentSeconds; }
+
+int64_t BalancedLastStart(int64_t planned, int64_t end, int64_t previous_start,
+                          int64_t previous_position, int preroll, int postroll) {
+  // previous: start + postroll - position; last: end - start + preroll.
+  const int64_t balanced = (end + preroll - postroll + previous_position) / 2;
+  const int64_t lowest = std::max(previous_position + preroll + kBatchFrames,
+                                  previous_start + 2 * postroll + kBatchFrames);
+  return std::min(planned, std::max(balanced, lowest));
+}
 
 ParallelEncoder::ParallelEncoder(const ParallelPlan& plan, EncoderFactory factory, FrameSink sink,
                                  std::stop_token stop)
@@ -125,8 +135,31 @@ void ParallelEncoder::WaitForDataLocked(std::unique_lock<std::mutex>& lock, int6
   }
 }
 
+int64_t ParallelEncoder::StartLocked(int64_t index) const {
+  if (rebalanced_index_ < 0 || index < rebalanced_index_) return index * plan_.segment_frames;
+  return rebalanced_start_ + (index - rebalanced_index_) * plan_.segment_frames;
+}
+
+void ParallelEncoder::RebalanceLocked(int64_t index) {
+  if (index < 1 || rebalanced_index_ >= 0) return;
+  const int64_t end = input_ended_ ? produced_ : plan_.expected_frames;
+  const int64_t planned = StartLocked(index);
+  // Only the last segment of the plan: it exists (the input goes past its start's post-roll) and
+  // the next would not. (Taking one past it would split the previous segment's rest: a seam more,
+  // for a tail this rebalance already avoids.)
+  const int64_t P = plan_.postroll_frames;
+  if (end <= 0 || planned + P >= end || planned + plan_.segment_frames + P < end) return;
+  auto previous = positions_.find(index - 1);
+  if (previous == positions_.end()) return;  // the previous segment is done: nothing to balance
+  const int64_t start = BalancedLastStart(planned, end, StartLocked(index - 1), previous->second,
+                                          plan_.preroll_frames, plan_.postroll_frames);
+  if (start >= planned) return;
+  rebalanced_index_ = index;
+  rebalanced_start_ = start;
+}
+
 int64_t ParallelEncoder::FloorLocked() const {
-  int64_t floor = std::max<int64_t>(0, next_segment_ * plan_.segment_frames - plan_.preroll_frames);
+  int64_t floor = std::max<int64_t>(0, StartLocked(next_segment_) - plan_.preroll_frames);
   for (const auto& [index, position] : positions_) floor = std::min(floor, position);
   return floor;
 }
@@ -234,7 +267,8 @@ void ParallelEncoder::Work(std::stop_token) {
       std::lock_guard lock(mutex_);
       if (aborted_) return;
       index = next_segment_++;
-      positions_[index] = std::max<int64_t>(0, index * plan_.segment_frames - plan_.preroll_frames);
+      RebalanceLocked(index);
+      positions_[index] = std::max<int64_t>(0, StartLocked(index) - plan_.preroll_frames);
     }
     EncodedSegment segment;
     auto exists = EncodeSegment(index, segment);
@@ -253,10 +287,13 @@ void ParallelEncoder::Work(std::stop_token) {
 
 Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) {
   const int fs = plan_.frame_samples;
-  out.kept_from = index * plan_.segment_frames;
-  out.kept_to = out.kept_from + plan_.segment_frames;
+  {
+    std::lock_guard lock(mutex_);
+    out.kept_from = StartLocked(index);
+    out.kept_to = StartLocked(index + 1);  // moves back if the next segment is rebalanced
+  }
   out.first_frame = std::max<int64_t>(0, out.kept_from - plan_.preroll_frames);
-  const int64_t stop_at = out.kept_to + plan_.postroll_frames;
+  int64_t stop_at = out.kept_to + plan_.postroll_frames;
   if (index > 0) {
     // The segment exists when the input goes past the previous one's post-roll (else that one
     // encoded everything there was and is the last).
@@ -290,6 +327,11 @@ Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) 
     {
       std::unique_lock lock(mutex_);
       positions_[index] = f;
+      // The next segment, taken while this one runs, may have moved this one's end back (never
+      // behind a frame already read: RebalanceLocked keeps a pre-roll's distance).
+      out.kept_to = StartLocked(index + 1);
+      stop_at = out.kept_to + plan_.postroll_frames;
+      if (f >= stop_at) break;
       // Only the oldest worker makes room: wake the converting thread once it has a batch.
       if (reader_waiting_ && f % kBatchFrames == 0 &&
           produced_ - FloorLocked() <= plan_.window_frames - kBatchFrames) {

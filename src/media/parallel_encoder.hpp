@@ -36,10 +36,11 @@ struct ParallelPlan {
   int channels = 2;
   int frame_samples = 1152;  // the encoder's frame size: 1152, or 576 below 32 kHz
   int sample_rate = 44100;
-  int64_t segment_frames = 0;  // S
-  int preroll_frames = 0;      // K
-  int postroll_frames = 0;     // P
-  int64_t window_frames = 0;   // PCM frames held at most; >= S + K + P + 1
+  int64_t segment_frames = 0;   // S
+  int preroll_frames = 0;       // K
+  int postroll_frames = 0;      // P
+  int64_t window_frames = 0;    // PCM frames held at most; >= S + K + P + 1
+  int64_t expected_frames = 0;  // the input's length in frames as far as known (0: unknown)
   bool repair_seams = true;
 
   // Segment length, pre-roll and window for an input of `expected_frames` (0 if unknown).
@@ -50,6 +51,16 @@ struct ParallelPlan {
 
 // Inputs shorter than this are encoded in one pass (unless a segment length is forced).
 double ParallelMinimumSeconds();
+
+// Where the last segment should start (keep frames from) so that it and the previous segment,
+// which started keeping at `previous_start` and is now at `previous_position`, have the same work
+// left: the previous one `start + postroll - previous_position` frames, the last one
+// `end - start + preroll`. Never later than `planned`; never so early that the last segment's
+// pre-roll would begin behind the previous one's position (that PCM may be gone from the window)
+// or that the previous segment would keep less than a seam's overlap. Returns `planned` when
+// moving does not help.
+int64_t BalancedLastStart(int64_t planned, int64_t end, int64_t previous_start,
+                          int64_t previous_position, int preroll, int postroll);
 
 class ParallelEncoder {
  public:
@@ -88,6 +99,11 @@ class ParallelEncoder {
   Result<bool> EncodeSegment(int64_t index, EncodedSegment& out);
   Status Feed(AVCodecContext* encoder, AVPacket& packet, EncodedSegment& out, AVFrame* frame);
   int64_t FloorLocked() const;
+  // Where segment `index` starts keeping frames: index * S, except from the rebalanced segment on.
+  int64_t StartLocked(int64_t index) const;
+  // Called as a worker takes segment `index`: when it is the last, moves its start back so that it
+  // and the previous segment, still running, end together (else one core idles at the end).
+  void RebalanceLocked(int64_t index);
   // Waits until `produced_` reaches `want`, the input ends or the encoder aborts.
   void WaitForDataLocked(std::unique_lock<std::mutex>& lock, int64_t want);
   Status DrainLocked(std::unique_lock<std::mutex>& lock);
@@ -119,6 +135,8 @@ class ParallelEncoder {
   bool aborted_ = false;
   std::optional<Error> error_;
   int64_t next_segment_ = 0;              // the next segment a worker takes
+  int64_t rebalanced_index_ = -1;         // the last segment, if its start was moved back
+  int64_t rebalanced_start_ = 0;          // ... to here
   std::map<int64_t, int64_t> positions_;  // running segment -> the frame it reads next
   std::map<int64_t, Done> done_;          // finished segments not yet joined
   std::optional<EncodedSegment> held_;    // the joined segment whose tail awaits the seam
