@@ -25,6 +25,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/sampling.sh
+source "$ROOT/bench/sampling.sh"
 SMOKE=${BENCH_SMOKE:-0}
 BUILD=$(realpath -m "${VMP3_BUILD_DIR:-$ROOT/build}")
 VMP3=${VMP3:-$BUILD/vmp3}
@@ -125,13 +127,9 @@ run() {
 # pages (~32 MB of FFmpeg and its codecs), which every process using them shares.
 peak_private_mb() {
   "$@" >>"$LOG" 2>&1 &
-  local pid=$! peak=0 kb
-  while kill -0 "$pid" 2>/dev/null; do
-    kb=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-    [[ -n $kb && $kb -gt $peak ]] && peak=$kb
-    sleep 0.02
-  done
-  wait "$pid" || die "command failed: $*"
+  local job=$! peak
+  peak=$(max_status_kb RssAnon "$job" "$job")
+  wait "$job" || die "command failed: $*"
   mb "$peak"
 }
 

@@ -17,6 +17,8 @@
 # $VMP3_BUILD_DIR/bench-results-smoke (never under bench/). It proves the script works.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/sampling.sh
+source "$ROOT/bench/sampling.sh"
 MODE=${1:-embedded}
 SMOKE=${BENCH_SMOKE:-0}
 BUILD=$(realpath -m "${VMP3_BUILD_DIR:-$ROOT/build}")
@@ -80,15 +82,11 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # largest sample in MB. (VmHWM would also count the login's Argon2id, which briefly takes 64 MiB
 # by design and is freed at once: this measures what receiving costs.)
 max_rss_during() {
-  local pid=$1 max=0 rss
+  local pid=$1 max
   shift
   "$@" >/dev/null &
   local job=$!
-  while kill -0 "$job" 2>/dev/null; do
-    rss=$(rss_kb "$pid")
-    ((rss > max)) && max=$rss
-    sleep 0.02
-  done
+  max=$(max_status_kb VmRSS "$pid" "$job")
   wait "$job"
   awk -v kb="$max" 'BEGIN {printf "%.1f", kb / 1024}'
 }

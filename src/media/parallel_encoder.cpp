@@ -152,7 +152,7 @@ void ParallelEncoder::RebalanceLocked(int64_t index) {
   auto previous = positions_.find(index - 1);
   if (previous == positions_.end()) return;  // the previous segment is done: nothing to balance
   const int64_t start = BalancedLastStart(planned, end, StartLocked(index - 1), previous->second,
-                                          plan_.preroll_frames, plan_.postroll_frames);
+                                          plan_.preroll_frames, P);
   if (start >= planned) return;
   rebalanced_index_ = index;
   rebalanced_start_ = start;
