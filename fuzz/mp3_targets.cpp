@@ -98,12 +98,15 @@ int FuzzMp3Frames(const uint8_t* data, size_t size) {
   }
 
   // The seam repair on two overlapping "segments" of these frames: an answer or kInternal, and a
-  // seam inside the overlap.
+  // seam inside the overlap, called exact only where the encoders were said to agree.
   if (frames.size() >= 4) {
-    media::EncodedSegment prev{.first_frame = 0,
-                               .kept_from = 0,
-                               .kept_to = static_cast<int64_t>(frames.size() / 2),
-                               .frames = frames};
+    media::EncodedSegment prev{
+        .first_frame = 0,
+        .kept_from = 0,
+        .kept_to = static_cast<int64_t>(frames.size() / 2),
+        // where a chase would have found the encoders agreeing (any frame)
+        .meets_next_at = static_cast<int64_t>(size % (frames.size() + 1)) - 1,
+        .frames = frames};
     media::EncodedSegment next{.first_frame = 1,
                                .kept_from = static_cast<int64_t>(frames.size() / 2),
                                .kept_to = static_cast<int64_t>(frames.size()),
@@ -112,6 +115,7 @@ int FuzzMp3Frames(const uint8_t* data, size_t size) {
     if (seam) {
       FUZZ_CHECK(seam->frame >= next.kept_from && seam->frame < next.end_frame(), "seam range");
       FUZZ_CHECK(seam->reservoir_bytes >= 0 && seam->reservoir_bytes <= 511, "reservoir range");
+      FUZZ_CHECK(!seam->exact || seam->frame == prev.meets_next_at, "exact elsewhere");
     } else {
       FUZZ_CHECK(seam.error().code == ErrorCode::kInternal, seam.error().message);
     }

@@ -527,7 +527,8 @@ void Conversion::MaybeStartParallel() {
       duration_ > 0 ? static_cast<int64_t>(std::ceil(duration_ * rate / frame_samples)) : 0;
   ParallelPlan plan =
       ParallelPlan::For(threads, encoder_->ch_layout.nb_channels, frame_samples, rate,
-                        expected_frames_, options_.segment_seconds, options_.repair_seams);
+                        expected_frames_, options_.segment_seconds, options_.repair_seams,
+                        /*vbr=*/!options_.cbr_kbps);
   const int channels = encoder_->ch_layout.nb_channels;
   parallel_ = std::make_unique<ParallelEncoder>(
       plan, [this, rate, channels] { return OpenLame(rate, channels); },
@@ -666,6 +667,7 @@ Status Conversion::SendToEncoder(AVFrame* frame) {
     if (!frame) {
       result_.segments = parallel_->segments();
       result_.encoded_frames = parallel_->frames_lame_encoded();
+      result_.inexact_seams = parallel_->inexact_seams();
     }
     return s;
   }

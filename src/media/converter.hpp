@@ -76,6 +76,10 @@ struct ConvertResult {
   // Frames LAME encoded: `frames` in one pass; in segments also each segment's pre- and
   // post-roll and flush, the work parallel encoding adds (bench/README.md).
   int64_t encoded_frames = 0;
+  // Seams where the segments' encoders had not come to agree within the chase (dense material:
+  // see docs/architecture.md, "Parallel encoding"); 0 means the stream decodes exactly as the
+  // single pass.
+  int inexact_seams = 0;
 };
 
 void to_json(nlohmann::json& j, const ConvertResult& r);

@@ -33,6 +33,10 @@ uint32_t Bits(std::span<const uint8_t> bytes, int pos, int count) {
 
 }  // namespace
 
+int LargestPayloadBytes(const FrameHeader& h) {
+  return FrameBytes(h.version, Kbps(h.version, 14), h.sample_rate, false) - h.payload_offset;
+}
+
 std::optional<FrameHeader> ParseHeader(std::span<const uint8_t> b) {
   if (b.size() < 4) return std::nullopt;
   if (b[0] != 0xFF || (b[1] & 0xE0) != 0xE0) return std::nullopt;

@@ -47,6 +47,10 @@ struct Layer3Frame {
   }
 };
 
+// Payload bytes of a frame like `h` (version, sample rate, channels, CRC) at the highest bit
+// rate, unpadded: 320 kbps for MPEG-1, 160 for MPEG-2 and 2.5.
+int LargestPayloadBytes(const FrameHeader& h);
+
 // Parses a whole frame: header and side information. nullopt when malformed or when `frame` is
 // shorter than the header says.
 std::optional<Layer3Frame> ParseFrame(std::span<const uint8_t> frame);

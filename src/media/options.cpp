@@ -67,7 +67,8 @@ void to_json(nlohmann::json& j, const ConvertResult& r) {
                      {"cover_art", r.cover_art},
                      {"segments", r.segments},
                      {"frames", r.frames},
-                     {"encoded_frames", r.encoded_frames}};
+                     {"encoded_frames", r.encoded_frames},
+                     {"inexact_seams", r.inexact_seams}};
 }
 
 }  // namespace vmp3::media

@@ -36,17 +36,23 @@ struct ParallelPlan {
   int channels = 2;
   int frame_samples = 1152;  // the encoder's frame size: 1152, or 576 below 32 kHz
   int sample_rate = 44100;
-  int64_t segment_frames = 0;   // S
-  int preroll_frames = 0;       // K
-  int postroll_frames = 0;      // P
+  int64_t segment_frames = 0;  // S
+  int preroll_frames = 0;      // K
+  int postroll_frames = 0;     // P
+  // At most this many frames past P a segment runs on until its encoder and the next one's agree
+  // (the chase; 0: never, as in the negative control).
+  int chase_frames = 0;
   int64_t window_frames = 0;    // PCM frames held at most; >= S + K + P + 1
   int64_t expected_frames = 0;  // the input's length in frames as far as known (0: unknown)
   bool repair_seams = true;
 
   // Segment length, pre-roll and window for an input of `expected_frames` (0 if unknown).
-  // `segment_seconds` > 0 forces a segment length (tests).
+  // `segment_seconds` > 0 forces a segment length (tests). `vbr` false (CBR): no chase, since
+  // there LAME's quantisation also follows history the frames do not show (its step-size search
+  // starts where the last one ended), so agreeing frames do not mean agreeing encoders.
   static ParallelPlan For(int threads, int channels, int frame_samples, int sample_rate,
-                          int64_t expected_frames, double segment_seconds, bool repair_seams);
+                          int64_t expected_frames, double segment_seconds, bool repair_seams,
+                          bool vbr);
 };
 
 // Inputs shorter than this are encoded in one pass (unless a segment length is forced).
@@ -86,8 +92,10 @@ class ParallelEncoder {
   // Frames encoded so far, counting each global frame once (for progress).
   int64_t frames_encoded() const { return frames_encoded_.load(std::memory_order_relaxed); }
   int segments() const;
-  // Frames the workers' LAMEs returned, pre-roll, post-roll and flushes included.
+  // Frames the workers' LAMEs returned, pre-roll, post-roll, chases and flushes included.
   int64_t frames_lame_encoded() const { return frames_lame_encoded_.load(); }
+  // Seams joined where the encoders had not come to agree (Seam::exact false).
+  int inexact_seams() const;
 
  private:
   struct Done {
@@ -98,6 +106,23 @@ class ParallelEncoder {
   // False when the input ended before this segment (so it does not exist).
   Result<bool> EncodeSegment(int64_t index, EncodedSegment& out);
   Status Feed(AVCodecContext* encoder, AVPacket& packet, EncodedSegment& out, AVFrame* frame);
+  // A segment's chase, once past its post-roll (ChaseLocked).
+  struct Chase {
+    int64_t candidate = -1;     // the first seam not yet ruled out
+    int64_t compared = -1;      // frames before this compared with the next segment's
+    int64_t disagreed_at = -1;  // the last of those that differed or came near the frame limit
+    int busy_bits = -1;         // "near": more bits than 3/4 of the largest frame's payload
+  };
+  // Called once segment `index` has passed its post-roll: true to encode one more frame, because
+  // the next segment's encoder has not yet been seen to agree with this one's
+  // (out.meets_next_at), their reservoir levels' difference has changed some frame's
+  // quantisation lately or could (frames near the limit), and the budget lasts. `chased`: frames
+  // encoded past the post-roll so far. May wait for the next segment's states.
+  bool ChaseLocked(std::unique_lock<std::mutex>& lock, int64_t index, int64_t chased,
+                   EncodedSegment& out, Chase& chase);
+  // Hands the reservoir states of segment `index`'s frames from out.frames[published] on to a
+  // chasing predecessor (Head); false once nobody needs them.
+  bool Publish(int64_t index, const EncodedSegment& out, size_t& published);
   int64_t FloorLocked() const;
   // Where segment `index` starts keeping frames: index * S, except from the rebalanced segment on.
   int64_t StartLocked(int64_t index) const;
@@ -139,7 +164,22 @@ class ParallelEncoder {
   int64_t rebalanced_start_ = 0;          // ... to here
   std::map<int64_t, int64_t> positions_;  // running segment -> the frame it reads next
   std::map<int64_t, Done> done_;          // finished segments not yet joined
-  std::optional<EncodedSegment> held_;    // the joined segment whose tail awaits the seam
+  // A running segment's reservoir states from its kept_from on, for its predecessor's chase.
+  // Exists while the predecessor runs.
+  struct Head {
+    int64_t from = 0;
+    std::vector<ReservoirState> states;
+    bool ended = false;  // the segment finished: no more states
+  };
+  std::map<int64_t, Head> heads_;
+  std::condition_variable head_;  // a chasing worker waits for its successor's states
+  int chasers_waiting_ = 0;
+  // The chase's budget now: halved by every chase that ends without agreement (material where the
+  // reservoirs do not meet soon tends not to further on either), back to plan.chase_frames after
+  // one that agrees. Wasted work is so bounded by ~2 * plan.chase_frames a conversion.
+  int chase_budget_ = 0;
+  int inexact_seams_ = 0;
+  std::optional<EncodedSegment> held_;  // the joined segment whose tail awaits the seam
   int64_t held_index_ = -1;
   int64_t held_from_ = 0;  // its first frame not yet handed to the sink
   bool finished_ = false;  // every frame handed to the sink

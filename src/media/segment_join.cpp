@@ -70,7 +70,31 @@ Status Repair(EncodedSegment& prev, const EncodedSegment& next, int64_t t, int r
   return {};
 }
 
+// Joins at `t` if the next segment's reservoir fits into the previous one's tail there, growing
+// frame t - 1 if `grow` allows. nullopt: not at t.
+Result<std::optional<Seam>> JoinAt(EncodedSegment& prev, const EncodedSegment& next, int64_t t,
+                                   bool grow) {
+  auto fit = Measure(prev, next, t);
+  if (!fit) return std::nullopt;
+  int grown = 0;
+  if (fit->reservoir > fit->free) {
+    if (!grow) return std::nullopt;
+    std::vector<uint8_t>& last = prev.frames[static_cast<size_t>(t - 1 - prev.first_frame)];
+    const size_t old_size = last.size();
+    if (!mp3::GrowFrame(last, fit->reservoir - fit->free)) return std::nullopt;
+    grown = static_cast<int>(last.size() - old_size);
+  }
+  if (auto s = Repair(prev, next, t, fit->reservoir); !s) return tl::unexpected(s.error());
+  return Seam{t, fit->reservoir, grown};
+}
+
 }  // namespace
+
+std::optional<ReservoirState> ReservoirStateOf(std::span<const uint8_t> frame) {
+  auto parsed = mp3::ParseFrame(frame);
+  if (!parsed) return std::nullopt;
+  return ReservoirState{parsed->main_data_begin, parsed->main_data_bits};
+}
 
 Result<Seam> JoinSeam(EncodedSegment& prev, const EncodedSegment& next, bool repair) {
   const int64_t lo = next.kept_from;
@@ -85,23 +109,27 @@ Result<Seam> JoinSeam(EncodedSegment& prev, const EncodedSegment& next, bool rep
   }
   if (!repair) return Seam{lo, 0, 0};
 
-  // Where the reservoir fits as it is: with converged VBR segments this is the first candidate,
-  // and the bytes written are the very bytes a single pass wrote there.
-  for (int64_t t = lo; t <= hi; ++t) {
-    auto fit = Measure(prev, next, t);
-    if (!fit || fit->reservoir > fit->free) continue;
-    if (auto s = Repair(prev, next, t, fit->reservoir); !s) return tl::unexpected(s.error());
-    return Seam{t, fit->reservoir, 0};
+  // Where the encoders agree, the next segment's frames are the single pass's from there on.
+  const int64_t met = prev.meets_next_at;
+  if (met >= lo && met <= std::min(hi, next.kept_to - 1)) {
+    for (bool grow : {false, true}) {
+      auto seam = JoinAt(prev, next, met, grow);
+      if (!seam) return tl::unexpected(seam.error());
+      if (*seam) {
+        (*seam)->exact = true;
+        return **seam;
+      }
+    }
   }
-  // Nowhere: give frame t - 1 a higher bit rate, which appends free bytes to its payload.
-  for (int64_t t = lo; t <= hi; ++t) {
-    auto fit = Measure(prev, next, t);
-    if (!fit) continue;
-    std::vector<uint8_t>& last = prev.frames[static_cast<size_t>(t - 1 - prev.first_frame)];
-    size_t old_size = last.size();
-    if (!mp3::GrowFrame(last, fit->reservoir - fit->free)) continue;
-    if (auto s = Repair(prev, next, t, fit->reservoir); !s) return tl::unexpected(s.error());
-    return Seam{t, fit->reservoir, static_cast<int>(last.size() - old_size)};
+  // Else where the reservoir fits as it is (with converged VBR segments this is the first
+  // candidate, and the bytes written are the very bytes a single pass wrote there), or, nowhere
+  // fitting, where a higher bit rate for frame t - 1 appends room to its payload.
+  for (bool grow : {false, true}) {
+    for (int64_t t = lo; t <= hi; ++t) {
+      auto seam = JoinAt(prev, next, t, grow);
+      if (!seam) return tl::unexpected(seam.error());
+      if (*seam) return **seam;
+    }
   }
   return MakeError(
       ErrorCode::kInternal,

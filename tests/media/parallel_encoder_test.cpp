@@ -41,7 +41,7 @@ TEST(ParallelPlanTest, EqualSegmentsAMultipleOfTheThreads) {
   const int64_t frames = 25001;  // 10 minutes at 48 kHz
   for (int threads : {2, 3, 4}) {
     SCOPED_TRACE(threads);
-    ParallelPlan plan = ParallelPlan::For(threads, 2, 1152, 48000, frames, 0, true);
+    ParallelPlan plan = ParallelPlan::For(threads, 2, 1152, 48000, frames, 0, true, true);
     const int64_t count = (frames + plan.segment_frames - 1) / plan.segment_frames;
     EXPECT_EQ(count % threads, 0) << plan.segment_frames;
     EXPECT_LT(count * plan.segment_frames - frames, count) << "segments not made equal";
@@ -53,11 +53,25 @@ TEST(ParallelPlanTest, EqualSegmentsAMultipleOfTheThreads) {
   }
 }
 
-// The negative control of the tests: no post-roll, no repair.
+// The negative control of the tests: no post-roll, no repair, no chase.
 TEST(ParallelPlanTest, TheNaiveSpliceHasNoPostroll) {
-  ParallelPlan plan = ParallelPlan::For(2, 2, 1152, 44100, 20000, 0, false);
+  ParallelPlan plan = ParallelPlan::For(2, 2, 1152, 44100, 20000, 0, false, true);
   EXPECT_EQ(plan.postroll_frames, 0);
   EXPECT_FALSE(plan.repair_seams);
+  EXPECT_EQ(plan.chase_frames, 0);
+}
+
+// VBR segments run on past their end to meet the next one's encoder, at most half a segment (so
+// the seam stays within the next segment's own frames); CBR ones do not (agreeing frames do not
+// mean agreeing encoders there).
+TEST(ParallelPlanTest, OnlyVbrSegmentsChaseAndAtMostHalfASegment) {
+  ParallelPlan vbr = ParallelPlan::For(2, 2, 1152, 44100, 25000, 0, true, true);
+  EXPECT_GT(vbr.chase_frames, 0);
+  EXPECT_LE(vbr.chase_frames, vbr.segment_frames / 2);
+  ParallelPlan cbr = ParallelPlan::For(2, 2, 1152, 44100, 25000, 0, true, false);
+  EXPECT_EQ(cbr.chase_frames, 0);
+  ParallelPlan shortest = ParallelPlan::For(2, 2, 1152, 44100, 0, 1.0, true, true);
+  EXPECT_LE(shortest.chase_frames, shortest.segment_frames / 2);
 }
 
 }  // namespace

@@ -100,6 +100,19 @@ TEST(Mp3FrameTest, ParsesHeadersOfEveryVersion) {
   EXPECT_EQ(mpeg25->sample_rate, 8000);  // rate index 2
 }
 
+// The largest frame's payload, which bounds what LAME lets a frame spend (the chase's yardstick).
+TEST(Mp3FrameTest, LargestPayloadIsTheTopBitRatesUnpadded) {
+  auto stereo = mp3::ParseHeader(std::vector<uint8_t>{0xFF, 0xFB, 0x92, 0x00});  // 128k, padded
+  ASSERT_TRUE(stereo);
+  EXPECT_EQ(mp3::LargestPayloadBytes(*stereo), 1044 - 36);  // 320 kbps at 44.1 kHz
+  auto mono_crc = mp3::ParseHeader(std::vector<uint8_t>{0xFF, 0xFA, 0x94, 0xC0});  // 48 kHz
+  ASSERT_TRUE(mono_crc);
+  EXPECT_EQ(mp3::LargestPayloadBytes(*mono_crc), 960 - 4 - 2 - 17);
+  auto mpeg2 = mp3::ParseHeader(std::vector<uint8_t>{0xFF, 0xF3, 0x80, 0x00});  // 22.05 kHz
+  ASSERT_TRUE(mpeg2);
+  EXPECT_EQ(mp3::LargestPayloadBytes(*mpeg2), 72 * 160000 / 22050 - 4 - 17);
+}
+
 TEST(Mp3FrameTest, RefusesWhatIsNotALayer3Frame) {
   using Bytes = std::vector<uint8_t>;
   EXPECT_FALSE(mp3::ParseHeader(Bytes{0xFF, 0xFB, 0x90}));        // short
@@ -187,6 +200,40 @@ TEST(SegmentJoinTest, CopiesTheReservoirIntoTheFreeTailAtTheFirstSeamThatFits) {
   // The last 100 payload bytes of prev's frame 9 now hold next's frame 9 bytes (fill 9).
   EXPECT_TRUE(std::all_of(tail.end() - 100, tail.end(), [](uint8_t b) { return b == 9; }));
   EXPECT_EQ(tail[tail.size() - 101], 0xAA);  // one byte earlier: prev's own
+}
+
+// Where the previous segment's chase found the encoders in agreement, the seam is there, called
+// exact, even when an earlier frame would take the reservoir.
+TEST(SegmentJoinTest, JoinsWhereTheEncodersMetAndCallsItExact) {
+  Pair p = MakePair(/*prev_free_at_9=*/150, /*next_reservoir_at_10=*/100);
+  p.prev.meets_next_at = 13;
+  auto seam = JoinSeam(p.prev, p.next);
+  ASSERT_TRUE(seam) << seam.error().message;
+  EXPECT_EQ(seam->frame, 13);
+  EXPECT_TRUE(seam->exact);
+  EXPECT_EQ(seam->reservoir_bytes, 0);
+}
+
+// An agreement the join cannot use (past the next segment's own frames, or before its first kept
+// frame) is ignored: the seam is where the reservoir fits, and not called exact.
+TEST(SegmentJoinTest, IgnoresAnAgreementOutsideTheNextSegmentsOwnFrames) {
+  for (int64_t met : {int64_t{-1}, int64_t{8}, int64_t{20}, int64_t{25}}) {
+    SCOPED_TRACE(met);
+    Pair p = MakePair(/*prev_free_at_9=*/150, /*next_reservoir_at_10=*/100);
+    p.prev.meets_next_at = met;
+    auto seam = JoinSeam(p.prev, p.next);
+    ASSERT_TRUE(seam) << seam.error().message;
+    EXPECT_EQ(seam->frame, 10);
+    EXPECT_FALSE(seam->exact);
+  }
+}
+
+TEST(SegmentJoinTest, ReservoirStateIsTheLevelBeforeAFrameAndTheBitsItSpends) {
+  auto state = ReservoirStateOf(MakeFrame({.main_data_begin = 300, .main_data_bytes = 500}));
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->main_data_begin, 300);
+  EXPECT_EQ(state->main_data_bits, 4000);
+  EXPECT_FALSE(ReservoirStateOf(std::vector<uint8_t>{0xFF, 0xFB, 0x90}));
 }
 
 TEST(SegmentJoinTest, MovesTheSeamWhenTheReservoirDoesNotFitAtTheFirstFrame) {
