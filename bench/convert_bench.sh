@@ -234,7 +234,8 @@ CPU_SUM+=("- $(length "$SHORT"): --threads 2 vs 3 vs 4 vs single pass, decoded P
 CPU_SUM+=("- $(length "$LONG"): default vs single pass, decoded PCM: $(same_pcm mp4l_vmp3 mp4l_vmp3_t1).")
 percent() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%+.1f %%", (a / b - 1) * 100; else print "n/a" }'; }
 # The frames LAME encoded for a case's output (its --json line in the log) over the stream's:
-# the work the segments' pre- and post-roll add, counted, not timed.
+# the work the segments' pre- and post-roll and chases add, counted, not timed; and the seams
+# where the encoders were not seen to agree (docs/architecture.md, "The chase").
 lame_work() {
   python3 - "$LOG" "$WORK/$1.mp3" <<'PY'
 import json, sys
@@ -248,7 +249,7 @@ if not found or not found.get("frames"):
 else:
     print(f"{found['encoded_frames']} frames encoded for {found['frames']} "
           f"({(found['encoded_frames'] / found['frames'] - 1) * 100:+.1f} %, "
-          f"{found['segments']} segments)")
+          f"{found['segments']} segments, {found.get('inexact_seams', 0)} seams not proven exact)")
 PY
 }
 for pair in "mp4s:$(length "$SHORT")" "mp4l:$(length "$LONG")"; do
