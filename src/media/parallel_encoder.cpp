@@ -42,6 +42,11 @@ constexpr double kMinSegmentSeconds = 20;
 
 Error Cancelled() { return Error(ErrorCode::kCancelled, "conversion cancelled"); }
 
+// A frame that does not parse (never seen from LAME) agrees with nothing valid.
+ReservoirState StateOf(std::span<const uint8_t> frame) {
+  return ReservoirStateOf(frame).value_or(ReservoirState{-1, -1});
+}
+
 }  // namespace
 
 ParallelPlan ParallelPlan::For(int threads, int channels, int frame_samples, int sample_rate,
@@ -410,10 +415,8 @@ Result<bool> ParallelEncoder::EncodeSegment(int64_t index, EncodedSegment& out) 
 bool ParallelEncoder::Publish(int64_t index, const EncodedSegment& out, size_t& published) {
   // Parsed outside the lock; the predecessor looks at most this far.
   std::vector<ReservoirState> states;
-  for (; published < out.frames.size(); ++published) {
-    auto state = ReservoirStateOf(out.frames[published]);
-    states.push_back(state.value_or(ReservoirState{-1, -1}));
-  }
+  for (; published < out.frames.size(); ++published)
+    states.push_back(StateOf(out.frames[published]));
   if (states.empty()) return true;
   std::lock_guard lock(mutex_);
   auto it = heads_.find(index);
@@ -434,10 +437,10 @@ bool ParallelEncoder::Publish(int64_t index, const EncodedSegment& out, size_t& 
 bool ParallelEncoder::ChaseLocked(std::unique_lock<std::mutex>& lock, int64_t index, int64_t chased,
                                   EncodedSegment& out, Chase& chase) {
   if (plan_.chase_frames <= 0) return false;
-  auto state = [&out](int64_t t) {
-    return ReservoirStateOf(out.frames[static_cast<size_t>(t - out.first_frame)])
-        .value_or(ReservoirState{-1, -1});
-  };
+  // This segment's frames are parsed once each, as LAME returns them.
+  for (size_t j = chase.mine.size(); j < out.frames.size(); ++j)
+    chase.mine.push_back(StateOf(out.frames[j]));
+  auto state = [&](int64_t t) { return chase.mine[static_cast<size_t>(t - out.first_frame)]; };
   for (;;) {
     if (aborted_) return false;
     // No next segment: the input ended within this one's post-roll.

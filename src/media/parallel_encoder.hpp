@@ -112,6 +112,7 @@ class ParallelEncoder {
     int64_t compared = -1;      // frames before this compared with the next segment's
     int64_t disagreed_at = -1;  // the last of those that differed or came near the frame limit
     int busy_bits = -1;         // "near": more bits than 3/4 of the largest frame's payload
+    std::vector<ReservoirState> mine;  // of out.frames, parsed so far
   };
   // Called once segment `index` has passed its post-roll: true to encode one more frame, because
   // the next segment's encoder has not yet been seen to agree with this one's

@@ -28,8 +28,9 @@ struct EncodedSegment {
   int64_t first_frame = 0;  // global index of frames[0]
   int64_t kept_from = 0;    // first frame meant to be kept (pre-roll before it)
   int64_t kept_to = 0;      // frames from here on are post-roll (ignored for the last segment)
-  // The first frame from which this segment's encoder and the next one's agree (AgreeAt), found
-  // while this one ran on past kept_to; -1 if they did not within the chase's budget.
+  // The first frame from which this segment's encoder and the next one's agree (kAgreementFrames
+  // frames of the same ReservoirState), found while this one ran on past kept_to (the parallel
+  // encoder's chase); -1 if they did not within the chase's budget.
   int64_t meets_next_at = -1;
   std::vector<std::vector<uint8_t>> frames;
 
